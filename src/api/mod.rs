@@ -1,0 +1,47 @@
+//! HTTP handlers, grouped by resource. Handlers stay thin: parse, authorise,
+//! call the store or the live actors, render a view.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use crate::error::ApiError;
+
+pub mod activities;
+pub mod athletes;
+pub mod friends;
+pub mod health;
+pub mod sessions;
+pub mod views;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .route("/athletes", web::post().to(athletes::create))
+            .route("/athletes/{id}", web::get().to(athletes::show))
+            .route("/athlete", web::get().to(athletes::me))
+            .route("/sessions", web::post().to(sessions::create))
+            .route("/sessions", web::delete().to(sessions::delete))
+            .route("/friends", web::get().to(friends::list))
+            .route("/friends/requests", web::get().to(friends::requests))
+            .route("/friends/{athlete_id}", web::post().to(friends::add))
+            .route("/friends/{athlete_id}", web::delete().to(friends::remove))
+            .route("/activities", web::post().to(activities::create))
+            .route("/activities", web::get().to(activities::list))
+            .route("/activities/{id}", web::get().to(activities::show))
+            .route(
+                "/activities/{id}",
+                web::patch().to(activities::change_state),
+            )
+            .route("/activities/{id}", web::put().to(activities::update))
+            .route("/activities/{id}", web::delete().to(activities::delete))
+            .default_service(web::to(not_found)),
+    )
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .route("/metrics", web::get().to(crate::metrics::render))
+    .route("/config.json", web::get().to(health::page_config));
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    tracing::debug!(path = req.path(), "no such route");
+    Err(ApiError::not_found("Route"))
+}

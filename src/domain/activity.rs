@@ -1,0 +1,319 @@
+//! The activity lifecycle: states, visibility and the status log that the
+//! three durations are derived from.
+
+use serde::{Deserialize, Serialize};
+
+use super::fix::MAX_FUTURE_SKEW_MS;
+use super::DomainError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ActivityState {
+    Started,
+    Paused,
+    Complete,
+}
+
+impl ActivityState {
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        match s {
+            "STARTED" => Ok(Self::Started),
+            "PAUSED" => Ok(Self::Paused),
+            "COMPLETE" => Ok(Self::Complete),
+            _ => Err(DomainError::invalid("state")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "STARTED",
+            Self::Paused => "PAUSED",
+            Self::Complete => "COMPLETE",
+        }
+    }
+}
+
+/// Who may see an activity. `followers_only` means friends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    Everyone,
+    FollowersOnly,
+    OnlyMe,
+}
+
+impl Visibility {
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        match s {
+            "everyone" => Ok(Self::Everyone),
+            "followers_only" => Ok(Self::FollowersOnly),
+            "only_me" => Ok(Self::OnlyMe),
+            _ => Err(DomainError::invalid("visibility")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Everyone => "everyone",
+            Self::FollowersOnly => "followers_only",
+            Self::OnlyMe => "only_me",
+        }
+    }
+
+    /// Whether a viewer with this relation to the owner may see the activity.
+    pub fn allows(self, relation: Relation) -> bool {
+        match relation {
+            Relation::Owner => true,
+            Relation::Friend => self != Visibility::OnlyMe,
+            Relation::Stranger => self == Visibility::Everyone,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    Owner,
+    Friend,
+    Stranger,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusEntry {
+    pub state: ActivityState,
+    /// Epoch milliseconds.
+    pub at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Appended,
+    /// The same entry was already in the log: a retried or replayed request.
+    AlreadyRecorded,
+}
+
+/// The ordered (state, time) log. Always starts with STARTED.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StatusLog(Vec<StatusEntry>);
+
+fn whole_seconds(ms: i64) -> i64 {
+    (ms.max(0) + 500) / 1000
+}
+
+impl StatusLog {
+    pub fn start(at_ms: i64) -> Self {
+        StatusLog(vec![StatusEntry {
+            state: ActivityState::Started,
+            at: at_ms,
+        }])
+    }
+
+    /// Rebuilds a stored log, rejecting one that breaks the invariants.
+    pub fn from_entries(entries: Vec<StatusEntry>) -> Result<Self, DomainError> {
+        let mut iter = entries.into_iter();
+        let first = iter.next().ok_or(DomainError::invalid("status_log"))?;
+        if first.state != ActivityState::Started {
+            return Err(DomainError::invalid("status_log"));
+        }
+        let mut log = StatusLog::start(first.at);
+        for entry in iter {
+            log.apply(entry.state, Some(entry.at), i64::MAX - MAX_FUTURE_SKEW_MS)?;
+        }
+        Ok(log)
+    }
+
+    pub fn entries(&self) -> &[StatusEntry] {
+        &self.0
+    }
+
+    fn last(&self) -> StatusEntry {
+        // The log is never empty: every constructor starts it with STARTED.
+        self.0[self.0.len() - 1]
+    }
+
+    pub fn state(&self) -> ActivityState {
+        self.last().state
+    }
+
+    pub fn start_ms(&self) -> i64 {
+        self.0[0].at
+    }
+
+    pub fn completed_ms(&self) -> Option<i64> {
+        let last = self.last();
+        (last.state == ActivityState::Complete).then_some(last.at)
+    }
+
+    /// Appends a transition. `at` defaults to `now_ms`.
+    pub fn apply(
+        &mut self,
+        state: ActivityState,
+        at: Option<i64>,
+        now_ms: i64,
+    ) -> Result<Applied, DomainError> {
+        let last = self.last();
+        if let Some(at) = at {
+            if self.0.iter().any(|e| e.state == state && e.at == at) {
+                return Ok(Applied::AlreadyRecorded);
+            }
+        } else if state == last.state {
+            return Ok(Applied::AlreadyRecorded);
+        }
+        let at = at.unwrap_or(now_ms.max(last.at));
+        if at > now_ms + MAX_FUTURE_SKEW_MS {
+            return Err(DomainError::new("at", "future"));
+        }
+        if at < last.at {
+            return Err(DomainError::new("at", "before_previous"));
+        }
+        use ActivityState::*;
+        let allowed = matches!(
+            (last.state, state),
+            (Started, Paused) | (Paused, Started) | (Started, Complete) | (Paused, Complete)
+        );
+        if !allowed {
+            return Err(DomainError::new("state", "invalid_transition"));
+        }
+        self.0.push(StatusEntry { state, at });
+        Ok(Applied::Appended)
+    }
+
+    /// Wall clock from start to completion (or to `now_ms` while in progress).
+    pub fn elapsed_time(&self, now_ms: i64) -> i64 {
+        let end = self.completed_ms().unwrap_or(now_ms);
+        whole_seconds(end - self.start_ms())
+    }
+
+    /// The sum of the non-paused intervals.
+    pub fn active_time(&self, now_ms: i64) -> i64 {
+        whole_seconds(self.active_ms(now_ms))
+    }
+
+    fn active_ms(&self, now_ms: i64) -> i64 {
+        let mut total = 0;
+        let mut running_since = None;
+        for entry in &self.0 {
+            match (entry.state, running_since) {
+                (ActivityState::Started, None) => running_since = Some(entry.at),
+                (ActivityState::Paused | ActivityState::Complete, Some(since)) => {
+                    total += entry.at - since;
+                    running_since = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(since) = running_since {
+            total += now_ms.max(since) - since;
+        }
+        total
+    }
+
+    /// The paused intervals `[from, to)`; an open pause runs to `i64::MAX`.
+    pub fn pauses(&self) -> Vec<(i64, i64)> {
+        let mut out = Vec::new();
+        let mut paused_since = None;
+        for entry in &self.0 {
+            match entry.state {
+                ActivityState::Paused => paused_since = Some(entry.at),
+                ActivityState::Started | ActivityState::Complete => {
+                    if let Some(since) = paused_since.take() {
+                        out.push((since, entry.at));
+                    }
+                }
+            }
+        }
+        if let Some(since) = paused_since {
+            out.push((since, i64::MAX));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    #[test]
+    fn design_pause_example() {
+        // 10 min running, a 5 min pause, 5 min running.
+        let t0 = 1_700_000_000_000;
+        let mut log = StatusLog::start(t0);
+        log.apply(ActivityState::Paused, Some(t0 + 10 * MIN), t0 + 30 * MIN)
+            .unwrap();
+        log.apply(ActivityState::Started, Some(t0 + 15 * MIN), t0 + 30 * MIN)
+            .unwrap();
+        log.apply(ActivityState::Complete, Some(t0 + 20 * MIN), t0 + 30 * MIN)
+            .unwrap();
+        assert_eq!(log.active_time(t0 + 30 * MIN), 900);
+        assert_eq!(log.elapsed_time(t0 + 30 * MIN), 1200);
+        assert_eq!(log.pauses(), vec![(t0 + 10 * MIN, t0 + 15 * MIN)]);
+    }
+
+    #[test]
+    fn rejects_bad_transitions_and_times() {
+        let t0 = 1_700_000_000_000;
+        let mut log = StatusLog::start(t0);
+        assert_eq!(
+            log.apply(ActivityState::Paused, Some(t0 - 1), t0),
+            Err(DomainError::new("at", "before_previous"))
+        );
+        assert_eq!(
+            log.apply(ActivityState::Paused, Some(t0 + 2 * MIN), t0),
+            Err(DomainError::new("at", "future"))
+        );
+        assert_eq!(
+            log.apply(ActivityState::Started, Some(t0 + 1), t0 + 1),
+            Err(DomainError::new("state", "invalid_transition"))
+        );
+        log.apply(ActivityState::Complete, Some(t0 + 5), t0 + 5)
+            .unwrap();
+        assert_eq!(
+            log.apply(ActivityState::Paused, Some(t0 + 6), t0 + 6),
+            Err(DomainError::new("state", "invalid_transition"))
+        );
+    }
+
+    #[test]
+    fn replays_are_idempotent() {
+        let t0 = 1_700_000_000_000;
+        let mut log = StatusLog::start(t0);
+        assert_eq!(
+            log.apply(ActivityState::Paused, Some(t0 + MIN), t0 + MIN),
+            Ok(Applied::Appended)
+        );
+        assert_eq!(
+            log.apply(ActivityState::Started, Some(t0 + 2 * MIN), t0 + 2 * MIN),
+            Ok(Applied::Appended)
+        );
+        assert_eq!(
+            log.apply(ActivityState::Paused, Some(t0 + MIN), t0 + 3 * MIN),
+            Ok(Applied::AlreadyRecorded)
+        );
+        assert_eq!(
+            log.apply(ActivityState::Started, None, t0 + 3 * MIN),
+            Ok(Applied::AlreadyRecorded)
+        );
+        assert_eq!(log.entries().len(), 3);
+        let round_trip = StatusLog::from_entries(log.entries().to_vec()).unwrap();
+        assert_eq!(round_trip, log);
+    }
+
+    #[test]
+    fn in_progress_times_run_to_now() {
+        let t0 = 1_700_000_000_000;
+        let log = StatusLog::start(t0);
+        assert_eq!(log.elapsed_time(t0 + 90_400), 90);
+        assert_eq!(log.active_time(t0 + 90_600), 91);
+    }
+
+    #[test]
+    fn visibility_rules() {
+        assert!(Visibility::OnlyMe.allows(Relation::Owner));
+        assert!(!Visibility::OnlyMe.allows(Relation::Friend));
+        assert!(Visibility::FollowersOnly.allows(Relation::Friend));
+        assert!(!Visibility::FollowersOnly.allows(Relation::Stranger));
+        assert!(Visibility::Everyone.allows(Relation::Stranger));
+    }
+}

@@ -1,0 +1,19 @@
+//! Parsed values and pure logic. No actix or sqlx here.
+
+pub mod activity;
+pub mod athlete;
+mod error;
+pub mod feed;
+pub mod fix;
+pub mod ids;
+pub mod sport;
+
+pub use error::DomainError;
+pub use fix::Fix;
+pub use ids::{ActivityId, AthleteId};
+pub use sport::Sport;
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,240 @@
+//! The one API error type. Every error response has Strava's shape:
+//! `{"message": "...", "errors": [{"resource", "field", "code"}]}`.
+//! Causes are logged, never sent to the client.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::domain::DomainError;
+use crate::store::StoreError;
+
+/// Error codes and their statuses, in one table.
+macro_rules! make_error_codes {
+    ($($code:ident => $status:ident, $message:literal;)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Code { $($code),* }
+
+        impl Code {
+            pub fn status(self) -> StatusCode {
+                match self { $(Code::$code => StatusCode::$status),* }
+            }
+            pub fn message(self) -> &'static str {
+                match self { $(Code::$code => $message),* }
+            }
+        }
+    };
+}
+
+make_error_codes! {
+    BadRequest => BAD_REQUEST, "Bad Request";
+    Unauthorized => UNAUTHORIZED, "Authorization Error";
+    Forbidden => FORBIDDEN, "Forbidden";
+    NotFound => NOT_FOUND, "Resource Not Found";
+    Conflict => CONFLICT, "Conflict";
+    PayloadTooLarge => PAYLOAD_TOO_LARGE, "Payload Too Large";
+    UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type";
+    Invalid => UNPROCESSABLE_ENTITY, "Validation Error";
+    TooManyRequests => TOO_MANY_REQUESTS, "Rate Limit Exceeded";
+    Unavailable => SERVICE_UNAVAILABLE, "Service Unavailable";
+    Internal => INTERNAL_SERVER_ERROR, "Internal Server Error";
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub resource: String,
+    pub field: String,
+    pub code: String,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: Code,
+    pub errors: Vec<FieldError>,
+    /// Seconds, sent as `Retry-After` with 503 and 429.
+    pub retry_after: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    message: &'static str,
+    errors: &'a [FieldError],
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.code.message())?;
+        for e in &self.errors {
+            write!(f, " [{} {} {}]", e.resource, e.field, e.code)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl ApiError {
+    pub fn new(code: Code) -> Self {
+        ApiError {
+            code,
+            errors: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    pub fn with(code: Code, resource: &str, field: &str, error_code: &str) -> Self {
+        let mut e = ApiError::new(code);
+        e.errors.push(FieldError {
+            resource: resource.to_string(),
+            field: field.to_string(),
+            code: error_code.to_string(),
+        });
+        e
+    }
+
+    pub fn not_found(resource: &str) -> Self {
+        Self::with(Code::NotFound, resource, "id", "not_found")
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::with(Code::Unauthorized, "Athlete", "access_token", "invalid")
+    }
+
+    pub fn conflict(resource: &str, field: &str, code: &str) -> Self {
+        Self::with(Code::Conflict, resource, field, code)
+    }
+
+    pub fn bad_request(resource: &str, field: &str, code: &str) -> Self {
+        Self::with(Code::BadRequest, resource, field, code)
+    }
+
+    pub fn unavailable(retry_after: u64) -> Self {
+        let mut e = Self::new(Code::Unavailable);
+        e.retry_after = Some(retry_after);
+        e
+    }
+
+    /// A 422 for values that parsed but do not make sense.
+    pub fn invalid(resource: &str, errors: impl IntoIterator<Item = DomainError>) -> Self {
+        let mut e = ApiError::new(Code::Invalid);
+        e.errors = errors
+            .into_iter()
+            .map(|d| FieldError {
+                resource: resource.to_string(),
+                field: d.field.to_string(),
+                code: d.code.to_string(),
+            })
+            .collect();
+        e
+    }
+
+    /// Logs the cause and hides it from the client.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        ApiError::new(Code::Internal)
+    }
+}
+
+/// Lets handlers write `Sport::parse(s).map_err(invalid("Activity"))?`.
+pub fn invalid(resource: &'static str) -> impl Fn(DomainError) -> ApiError {
+    move |e| ApiError::invalid(resource, [e])
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable");
+                ApiError::unavailable(5)
+            }
+            StoreError::Conflict(what) => ApiError::conflict("Resource", what, "already_exists"),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        response.json(ErrorBody {
+            message: self.code.message(),
+            errors: &self.errors,
+        })
+    }
+}
+
+/// Maps actix's extractor errors (bad JSON, oversized bodies, bad paths and
+/// queries) into the one error shape.
+pub mod extractors {
+    use actix_web::error::{JsonPayloadError, PathError, PayloadError, QueryPayloadError};
+    use actix_web::{web, HttpRequest};
+
+    use super::{ApiError, Code};
+
+    fn payload_error(e: &PayloadError) -> ApiError {
+        match e {
+            PayloadError::Overflow => {
+                ApiError::with(Code::PayloadTooLarge, "Request", "body", "too_large")
+            }
+            _ => ApiError::bad_request("Request", "body", "malformed"),
+        }
+    }
+
+    pub fn json(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+        let api = match &err {
+            JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                ApiError::with(Code::PayloadTooLarge, "Request", "body", "too_large")
+            }
+            JsonPayloadError::ContentType => ApiError::with(
+                Code::UnsupportedMediaType,
+                "Request",
+                "content-type",
+                "invalid",
+            ),
+            JsonPayloadError::Deserialize(de) => {
+                let code = if de.is_data() {
+                    "invalid_type"
+                } else {
+                    "malformed_json"
+                };
+                ApiError::bad_request("Request", "body", code)
+            }
+            JsonPayloadError::Payload(p) => payload_error(p),
+            _ => ApiError::bad_request("Request", "body", "malformed"),
+        };
+        tracing::debug!(error = %err, "rejected request body");
+        api.into()
+    }
+
+    pub fn path(err: PathError, _req: &HttpRequest) -> actix_web::Error {
+        tracing::debug!(error = %err, "rejected path");
+        ApiError::not_found("Resource").into()
+    }
+
+    pub fn query(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+        tracing::debug!(error = %err, "rejected query");
+        ApiError::bad_request("Request", "query", "invalid").into()
+    }
+
+    pub fn payload(err: PayloadError) -> ApiError {
+        payload_error(&err)
+    }
+
+    /// Extractor configs applied app-wide.
+    pub fn configure(cfg: &mut web::ServiceConfig, json_limit: usize) {
+        cfg.app_data(
+            web::JsonConfig::default()
+                .limit(json_limit)
+                .error_handler(json),
+        )
+        .app_data(web::PathConfig::default().error_handler(path))
+        .app_data(web::QueryConfig::default().error_handler(query));
+    }
+}

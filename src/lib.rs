@@ -1,0 +1,16 @@
+//! Pacer: live GPS tracking and social fitness.
+//!
+//! - `domain`: parsed values and pure logic.
+//! - `store`: persistence (Postgres and SQLite).
+//! - `api`: HTTP handlers grouped by resource.
+//! - `startup`: builds the app; `config`: settings.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod metrics;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

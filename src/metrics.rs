@@ -1,0 +1,97 @@
+//! Prometheus metrics, served at `/metrics`.
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_latency: HistogramVec,
+    pub live_activities: IntGauge,
+    pub fixes_accepted: prometheus::IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new_custom(Some("pacer".to_string()), None)?;
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route template, method and status",
+            ),
+            &["route", "method", "status"],
+        )?;
+        let http_latency = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route template",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+            &["route"],
+        )?;
+        let live_activities =
+            IntGauge::new("live_activities", "In-progress activities held by actors")?;
+        let fixes_accepted =
+            prometheus::IntCounter::new("fixes_accepted_total", "GPS fixes accepted")?;
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(http_latency.clone()))?;
+        registry.register(Box::new(live_activities.clone()))?;
+        registry.register(Box::new(fixes_accepted.clone()))?;
+        Ok(Metrics {
+            registry,
+            http_requests,
+            http_latency,
+            live_activities,
+            fixes_accepted,
+        })
+    }
+}
+
+/// Counts and times every request by its route template.
+pub async fn track(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = std::time::Instant::now();
+    let method = req.method().to_string();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let response = next.call(req).await?;
+    if let Some(state) = state {
+        let route = response
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_string());
+        let status = response.status().as_u16().to_string();
+        state
+            .metrics
+            .http_requests
+            .with_label_values(&[&route, &method, &status])
+            .inc();
+        state
+            .metrics
+            .http_latency
+            .with_label_values(&[&route])
+            .observe(started.elapsed().as_secs_f64());
+    }
+    Ok(response)
+}
+
+pub async fn render(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let mut buffer = Vec::new();
+    TextEncoder::new()
+        .encode(&state.metrics.registry.gather(), &mut buffer)
+        .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(buffer))
+}

@@ -1,0 +1,98 @@
+//! Builds the application: store, shared state, HTTP server. The binary and
+//! the tests use the same builder.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, Compress};
+use actix_web::{web, App, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::TokenCache;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::{self, DynStore};
+
+/// Shared by every worker. Cheap to clone through `web::Data`.
+pub struct AppState {
+    pub store: DynStore,
+    pub tokens: TokenCache,
+    pub metrics: Metrics,
+    pub config: Arc<Config>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot open the database: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot start the server: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("cannot set up metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Application, StartupError> {
+        let store = store::connect(&config.database_url, config.db_max_connections).await?;
+        let listener = TcpListener::bind(&config.bind).map_err(|source| StartupError::Bind {
+            addr: config.bind.clone(),
+            source,
+        })?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            store,
+            tokens: TokenCache::default(),
+            metrics: Metrics::new()?,
+            config: Arc::new(config.clone()),
+        });
+        let app_state = state.clone();
+        let json_limit = config.json_limit;
+        let static_dir = config.static_dir.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(crate::metrics::track))
+                .wrap(Compress::default())
+                .wrap(TracingLogger::default())
+                .app_data(app_state.clone())
+                .configure(|cfg| crate::error::extractors::configure(cfg, json_limit))
+                .configure(crate::api::configure)
+                .service(actix_files::Files::new("/", &static_dir).index_file("index.html"))
+        })
+        .listen(listener)?
+        .shutdown_timeout(30);
+        if let Some(workers) = config.workers {
+            server = server.workers(workers);
+        }
+        tracing::info!(port, backend = state.store.backend(), "pacer listening");
+        Ok(Application {
+            port,
+            server: server.run(),
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGTERM/SIGINT (graceful: in-flight requests finish).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

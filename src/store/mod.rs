@@ -1,0 +1,249 @@
+//! Persistence. One `Store` trait; the SQL lives once in `sql.rs` and is
+//! compiled for each backend (`postgres`, `sqlite`), since both accept it.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::feed::{FeedCursor, FeedMode};
+use crate::domain::{ActivityId, AthleteId, Fix};
+
+pub mod postgres;
+pub mod route_codec;
+pub mod sqlite;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("conflict on {0}")]
+    Conflict(&'static str),
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        use sqlx::Error::*;
+        match &e {
+            Io(_) | Tls(_) | PoolTimedOut | PoolClosed | WorkerCrashed => {
+                StoreError::Unavailable(e)
+            }
+            Database(db) if db.is_unique_violation() => StoreError::Conflict("unique"),
+            // Postgres shutting down or connection lost (SQLSTATE classes 08 and 57P).
+            Database(db)
+                if db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) =>
+            {
+                StoreError::Unavailable(e)
+            }
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AthleteRow {
+    pub id: i64,
+    pub username: String,
+    pub firstname: String,
+    pub lastname: String,
+    pub sex: Option<String>,
+    pub birth_year: Option<i64>,
+    pub weight_kg: Option<f64>,
+    pub country: Option<String>,
+    pub state: Option<String>,
+    pub city: Option<String>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAthleteRow {
+    pub username: String,
+    pub password_hash: String,
+    pub firstname: String,
+    pub lastname: String,
+    pub sex: Option<String>,
+    pub birth_year: Option<i64>,
+    pub weight_kg: Option<f64>,
+    pub country: Option<String>,
+    pub state: Option<String>,
+    pub city: Option<String>,
+    pub now_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FriendOutcome {
+    Requested,
+    Accepted,
+    AlreadyFriends,
+    AlreadyRequested,
+}
+
+/// An activity row joined with its owner's name.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ActivityRow {
+    pub id: i64,
+    pub athlete_id: i64,
+    pub athlete_username: String,
+    pub athlete_firstname: String,
+    pub athlete_lastname: String,
+    pub external_id: Option<String>,
+    pub name: String,
+    pub sport_type: String,
+    pub visibility: String,
+    pub state: String,
+    pub start_ms: i64,
+    pub completed_ms: Option<i64>,
+    pub status_log: String,
+    pub distance: f64,
+    pub moving_time: i64,
+    pub active_time: i64,
+    pub elapsed_time: i64,
+    pub total_elevation_gain: f64,
+    pub max_speed: f64,
+    pub average_speed: f64,
+    pub elev_high: Option<f64>,
+    pub elev_low: Option<f64>,
+    pub splits: String,
+    pub summary_polyline: Option<String>,
+    pub point_count: i64,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewActivityRow {
+    pub athlete_id: AthleteId,
+    pub external_id: Option<String>,
+    pub name: String,
+    pub sport_type: String,
+    pub visibility: String,
+    pub start_ms: i64,
+    pub status_log: String,
+    pub now_ms: i64,
+}
+
+/// Everything about an activity that changes while it is recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityProgress {
+    pub id: ActivityId,
+    pub state: String,
+    pub completed_ms: Option<i64>,
+    pub status_log: String,
+    pub distance: f64,
+    pub moving_time: i64,
+    pub active_time: i64,
+    pub elapsed_time: i64,
+    pub total_elevation_gain: f64,
+    pub max_speed: f64,
+    pub average_speed: f64,
+    pub elev_high: Option<f64>,
+    pub elev_low: Option<f64>,
+    pub splits: String,
+    pub summary_polyline: Option<String>,
+    pub point_count: i64,
+    pub now_ms: i64,
+}
+
+/// New route points of one activity, appended at a checkpoint.
+#[derive(Debug, Clone)]
+pub struct RouteChunk {
+    pub activity_id: ActivityId,
+    pub seq: i64,
+    pub fixes: Vec<Fix>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn create_athlete(&self, new: &NewAthleteRow) -> StoreResult<AthleteRow>;
+    async fn athlete(&self, id: AthleteId) -> StoreResult<Option<AthleteRow>>;
+    /// The athlete and their password hash.
+    async fn credentials(&self, username: &str) -> StoreResult<Option<(AthleteRow, String)>>;
+
+    async fn insert_token(
+        &self,
+        token_hash: &str,
+        athlete: AthleteId,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<AthleteId>>;
+    async fn revoke_token(&self, token_hash: &str) -> StoreResult<()>;
+
+    async fn request_friend(
+        &self,
+        from: AthleteId,
+        to: AthleteId,
+        now_ms: i64,
+    ) -> StoreResult<FriendOutcome>;
+    async fn friends(&self, id: AthleteId) -> StoreResult<Vec<AthleteRow>>;
+    async fn incoming_friend_requests(&self, id: AthleteId) -> StoreResult<Vec<AthleteRow>>;
+    /// Ends a friendship or withdraws a request, in both directions.
+    async fn remove_friend(&self, a: AthleteId, b: AthleteId) -> StoreResult<bool>;
+    async fn are_friends(&self, a: AthleteId, b: AthleteId) -> StoreResult<bool>;
+
+    /// Creates the activity, or returns the existing one with the same
+    /// (athlete, external_id). The flag says whether it was created.
+    async fn create_activity(&self, new: &NewActivityRow) -> StoreResult<(ActivityRow, bool)>;
+    async fn activity(&self, id: ActivityId) -> StoreResult<Option<ActivityRow>>;
+    async fn update_activity_meta(
+        &self,
+        id: ActivityId,
+        name: &str,
+        visibility: &str,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    async fn delete_activity(&self, id: ActivityId) -> StoreResult<()>;
+    async fn in_progress_activities(&self) -> StoreResult<Vec<ActivityRow>>;
+    async fn feed(
+        &self,
+        viewer: AthleteId,
+        mode: FeedMode,
+        after: Option<FeedCursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<ActivityRow>>;
+
+    /// Writes a batch of checkpoints (progress and new route chunks) in one transaction.
+    async fn checkpoint(
+        &self,
+        progress: &[ActivityProgress],
+        chunks: &[RouteChunk],
+    ) -> StoreResult<()>;
+    /// Completes an activity in one transaction: its final stats and the
+    /// full route, which replaces the checkpointed chunks.
+    async fn complete_activity(
+        &self,
+        progress: &ActivityProgress,
+        route: &[Fix],
+    ) -> StoreResult<()>;
+    /// The stored route, ordered by time, without duplicates.
+    async fn route(&self, id: ActivityId) -> StoreResult<Vec<Fix>>;
+    /// The highest checkpointed chunk number (-1 with none).
+    async fn last_route_seq(&self, id: ActivityId) -> StoreResult<i64>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// Opens the store the URL names (`postgres://` or `sqlite://`) and migrates it.
+pub async fn connect(database_url: &str, max_connections: u32) -> StoreResult<DynStore> {
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            postgres::connect(database_url, max_connections).await?,
+        ))
+    } else {
+        Ok(Arc::new(
+            sqlite::connect(database_url, max_connections).await?,
+        ))
+    }
+}

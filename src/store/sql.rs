@@ -1,0 +1,470 @@
+//! The SQL shared by both backends. This file is compiled once per backend
+//! (see `postgres.rs` and `sqlite.rs`), with `super::Db` naming the driver.
+//! Keep to SQL both accept: `$n` parameters, `CAST`, row values, `RETURNING`.
+
+use async_trait::async_trait;
+use sqlx::{Pool, Row};
+
+use super::{Db, BACKEND};
+use crate::domain::feed::{FeedCursor, FeedMode};
+use crate::domain::{ActivityId, AthleteId, Fix};
+use crate::store::{
+    route_codec, ActivityProgress, ActivityRow, AthleteRow, FriendOutcome, NewActivityRow,
+    NewAthleteRow, RouteChunk, Store, StoreResult,
+};
+
+macro_rules! athlete_select {
+    () => {
+        "SELECT id, username, firstname, lastname, sex, birth_year, weight_kg, country, state, city, \
+         created_ms, updated_ms FROM athletes"
+    };
+}
+
+macro_rules! activity_select {
+    () => {
+        "SELECT a.id, a.athlete_id, u.username AS athlete_username, u.firstname AS athlete_firstname, \
+         u.lastname AS athlete_lastname, a.external_id, a.name, a.sport_type, a.visibility, a.state, \
+         a.start_ms, a.completed_ms, a.status_log, a.distance, a.moving_time, a.active_time, \
+         a.elapsed_time, a.total_elevation_gain, a.max_speed, a.average_speed, a.elev_high, a.elev_low, \
+         a.splits, a.summary_polyline, a.point_count, a.created_ms, a.updated_ms \
+         FROM activities a JOIN athletes u ON u.id = a.athlete_id"
+    };
+}
+
+/// Friends of `$1`: both directed edges exist.
+macro_rules! friend_ids_of_1 {
+    () => {
+        "SELECT f1.to_id FROM friend_edges f1 JOIN friend_edges f2 \
+         ON f2.from_id = f1.to_id AND f2.to_id = f1.from_id WHERE f1.from_id = $1"
+    };
+}
+
+/// Route chunks hold at most this many fixes, so rows stay small.
+const MAX_FIXES_PER_CHUNK: usize = 5_000;
+
+pub struct SqlStore {
+    pool: Pool<Db>,
+}
+
+impl SqlStore {
+    pub fn new(pool: Pool<Db>) -> Self {
+        SqlStore { pool }
+    }
+
+    pub fn pool(&self) -> &Pool<Db> {
+        &self.pool
+    }
+}
+
+async fn write_progress(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    p: &ActivityProgress,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE activities SET state = $2, completed_ms = $3, status_log = $4, distance = $5, \
+         moving_time = $6, active_time = $7, elapsed_time = $8, total_elevation_gain = $9, \
+         max_speed = $10, average_speed = $11, elev_high = $12, elev_low = $13, splits = $14, \
+         summary_polyline = $15, point_count = $16, updated_ms = $17 WHERE id = $1",
+    )
+    .bind(p.id.0)
+    .bind(&p.state)
+    .bind(p.completed_ms)
+    .bind(&p.status_log)
+    .bind(p.distance)
+    .bind(p.moving_time)
+    .bind(p.active_time)
+    .bind(p.elapsed_time)
+    .bind(p.total_elevation_gain)
+    .bind(p.max_speed)
+    .bind(p.average_speed)
+    .bind(p.elev_high)
+    .bind(p.elev_low)
+    .bind(&p.splits)
+    .bind(&p.summary_polyline)
+    .bind(p.point_count)
+    .bind(p.now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_chunk(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    activity: ActivityId,
+    seq: i64,
+    fixes: &[Fix],
+) -> StoreResult<()> {
+    let data = route_codec::encode(fixes)?;
+    // A retried checkpoint writes the same chunk again: keep the first.
+    sqlx::query(
+        "INSERT INTO route_chunks (activity_id, seq, point_count, data) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (activity_id, seq) DO NOTHING",
+    )
+    .bind(activity.0)
+    .bind(seq)
+    .bind(fixes.len() as i64)
+    .bind(data)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn create_athlete(&self, new: &NewAthleteRow) -> StoreResult<AthleteRow> {
+        let row = sqlx::query_as::<_, AthleteRow>(concat!(
+            "INSERT INTO athletes (username, password_hash, firstname, lastname, sex, birth_year, \
+             weight_kg, country, state, city, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING ",
+            "id, username, firstname, lastname, sex, birth_year, weight_kg, country, state, city, \
+             created_ms, updated_ms"
+        ))
+        .bind(&new.username)
+        .bind(&new.password_hash)
+        .bind(&new.firstname)
+        .bind(&new.lastname)
+        .bind(&new.sex)
+        .bind(new.birth_year)
+        .bind(new.weight_kg)
+        .bind(&new.country)
+        .bind(&new.state)
+        .bind(&new.city)
+        .bind(new.now_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row)
+    }
+
+    async fn athlete(&self, id: AthleteId) -> StoreResult<Option<AthleteRow>> {
+        Ok(sqlx::query_as(concat!(athlete_select!(), " WHERE id = $1"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn credentials(&self, username: &str) -> StoreResult<Option<(AthleteRow, String)>> {
+        let Some(row) = sqlx::query(
+            "SELECT id, username, firstname, lastname, sex, birth_year, weight_kg, country, state, \
+             city, created_ms, updated_ms, password_hash FROM athletes WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let hash: String = row.try_get("password_hash")?;
+        let athlete = <AthleteRow as sqlx::FromRow<_>>::from_row(&row)?;
+        Ok(Some((athlete, hash)))
+    }
+
+    async fn insert_token(
+        &self,
+        token_hash: &str,
+        athlete: AthleteId,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO access_tokens (token_hash, athlete_id, created_ms) VALUES ($1, $2, $3)",
+        )
+        .bind(token_hash)
+        .bind(athlete.0)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<AthleteId>> {
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT athlete_id FROM access_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(id.map(AthleteId))
+    }
+
+    async fn revoke_token(&self, token_hash: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM access_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn request_friend(
+        &self,
+        from: AthleteId,
+        to: AthleteId,
+        now_ms: i64,
+    ) -> StoreResult<FriendOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO friend_edges (from_id, to_id, created_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (from_id, to_id) DO NOTHING",
+        )
+        .bind(from.0)
+        .bind(to.0)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let reverse: Option<i64> = sqlx::query_scalar(
+            "SELECT from_id FROM friend_edges WHERE from_id = $1 AND to_id = $2",
+        )
+        .bind(to.0)
+        .bind(from.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(match (inserted, reverse.is_some()) {
+            (true, true) => FriendOutcome::Accepted,
+            (true, false) => FriendOutcome::Requested,
+            (false, true) => FriendOutcome::AlreadyFriends,
+            (false, false) => FriendOutcome::AlreadyRequested,
+        })
+    }
+
+    async fn friends(&self, id: AthleteId) -> StoreResult<Vec<AthleteRow>> {
+        Ok(sqlx::query_as(concat!(
+            athlete_select!(),
+            " WHERE id IN (",
+            friend_ids_of_1!(),
+            ") ORDER BY username"
+        ))
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn incoming_friend_requests(&self, id: AthleteId) -> StoreResult<Vec<AthleteRow>> {
+        Ok(sqlx::query_as(concat!(
+            athlete_select!(),
+            " WHERE id IN (SELECT r.from_id FROM friend_edges r WHERE r.to_id = $1 AND NOT EXISTS \
+             (SELECT 1 FROM friend_edges b WHERE b.from_id = $1 AND b.to_id = r.from_id)) \
+             ORDER BY username"
+        ))
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn remove_friend(&self, a: AthleteId, b: AthleteId) -> StoreResult<bool> {
+        let removed = sqlx::query(
+            "DELETE FROM friend_edges WHERE (from_id = $1 AND to_id = $2) OR (from_id = $2 AND to_id = $1)",
+        )
+        .bind(a.0)
+        .bind(b.0)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(removed > 0)
+    }
+
+    async fn are_friends(&self, a: AthleteId, b: AthleteId) -> StoreResult<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM friend_edges WHERE (from_id = $1 AND to_id = $2) OR (from_id = $2 AND to_id = $1)",
+        )
+        .bind(a.0)
+        .bind(b.0)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n == 2)
+    }
+
+    async fn create_activity(&self, new: &NewActivityRow) -> StoreResult<(ActivityRow, bool)> {
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO activities (athlete_id, external_id, name, sport_type, visibility, state, \
+             start_ms, status_log, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, 'STARTED', $6, $7, $8, $8) \
+             ON CONFLICT (athlete_id, external_id) DO NOTHING RETURNING id",
+        )
+        .bind(new.athlete_id.0)
+        .bind(&new.external_id)
+        .bind(&new.name)
+        .bind(&new.sport_type)
+        .bind(&new.visibility)
+        .bind(new.start_ms)
+        .bind(&new.status_log)
+        .bind(new.now_ms)
+        .fetch_optional(&self.pool)
+        .await?;
+        let (query, created) = match inserted {
+            Some(id) => (
+                sqlx::query_as::<_, ActivityRow>(concat!(activity_select!(), " WHERE a.id = $1"))
+                    .bind(id),
+                true,
+            ),
+            None => (
+                sqlx::query_as::<_, ActivityRow>(concat!(
+                    activity_select!(),
+                    " WHERE a.athlete_id = $1 AND a.external_id = $2"
+                ))
+                .bind(new.athlete_id.0)
+                .bind(new.external_id.clone()),
+                false,
+            ),
+        };
+        Ok((query.fetch_one(&self.pool).await?, created))
+    }
+
+    async fn activity(&self, id: ActivityId) -> StoreResult<Option<ActivityRow>> {
+        Ok(
+            sqlx::query_as(concat!(activity_select!(), " WHERE a.id = $1"))
+                .bind(id.0)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn update_activity_meta(
+        &self,
+        id: ActivityId,
+        name: &str,
+        visibility: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE activities SET name = $2, visibility = $3, updated_ms = $4 WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(name)
+        .bind(visibility)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_activity(&self, id: ActivityId) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM route_chunks WHERE activity_id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM activities WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn in_progress_activities(&self) -> StoreResult<Vec<ActivityRow>> {
+        Ok(sqlx::query_as(concat!(
+            activity_select!(),
+            " WHERE a.state <> 'COMPLETE' ORDER BY a.id"
+        ))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn feed(
+        &self,
+        viewer: AthleteId,
+        mode: FeedMode,
+        after: Option<FeedCursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<ActivityRow>> {
+        let cursor = after.unwrap_or(FeedCursor {
+            start_ms: i64::MAX,
+            id: i64::MAX,
+        });
+        let query = match mode {
+            FeedMode::User => concat!(
+                activity_select!(),
+                " WHERE a.state = 'COMPLETE' AND a.athlete_id = $1 AND (a.start_ms, a.id) < ($2, $3) \
+                 ORDER BY a.start_ms DESC, a.id DESC LIMIT $4"
+            ),
+            FeedMode::Friends => concat!(
+                activity_select!(),
+                " WHERE a.state = 'COMPLETE' AND a.visibility <> 'only_me' AND a.athlete_id IN (",
+                friend_ids_of_1!(),
+                ") AND (a.start_ms, a.id) < ($2, $3) ORDER BY a.start_ms DESC, a.id DESC LIMIT $4"
+            ),
+            FeedMode::All => concat!(
+                activity_select!(),
+                " WHERE a.state = 'COMPLETE' AND (a.athlete_id = $1 OR (a.visibility <> 'only_me' \
+                 AND a.athlete_id IN (",
+                friend_ids_of_1!(),
+                "))) AND (a.start_ms, a.id) < ($2, $3) ORDER BY a.start_ms DESC, a.id DESC LIMIT $4"
+            ),
+        };
+        Ok(sqlx::query_as(query)
+            .bind(viewer.0)
+            .bind(cursor.start_ms)
+            .bind(cursor.id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn checkpoint(
+        &self,
+        progress: &[ActivityProgress],
+        chunks: &[RouteChunk],
+    ) -> StoreResult<()> {
+        if progress.is_empty() && chunks.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for p in progress {
+            write_progress(&mut tx, p).await?;
+        }
+        for chunk in chunks {
+            insert_chunk(&mut tx, chunk.activity_id, chunk.seq, &chunk.fixes).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn complete_activity(
+        &self,
+        progress: &ActivityProgress,
+        route: &[Fix],
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        write_progress(&mut tx, progress).await?;
+        sqlx::query("DELETE FROM route_chunks WHERE activity_id = $1")
+            .bind(progress.id.0)
+            .execute(&mut *tx)
+            .await?;
+        for (seq, fixes) in route.chunks(MAX_FIXES_PER_CHUNK).enumerate() {
+            insert_chunk(&mut tx, progress.id, seq as i64, fixes).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn route(&self, id: ActivityId) -> StoreResult<Vec<Fix>> {
+        let blobs: Vec<Vec<u8>> =
+            sqlx::query_scalar("SELECT data FROM route_chunks WHERE activity_id = $1 ORDER BY seq")
+                .bind(id.0)
+                .fetch_all(&self.pool)
+                .await?;
+        let chunks = blobs
+            .iter()
+            .map(|b| route_codec::decode(b))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(route_codec::merge_chunks(chunks))
+    }
+
+    async fn last_route_seq(&self, id: ActivityId) -> StoreResult<i64> {
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(seq) FROM route_chunks WHERE activity_id = $1")
+                .bind(id.0)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(seq.unwrap_or(-1))
+    }
+}

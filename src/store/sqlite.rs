@@ -1,0 +1,41 @@
+//! SQLite, the embedded default: one file in WAL mode.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::StoreResult;
+
+type Db = sqlx::Sqlite;
+const BACKEND: &str = "sqlite";
+
+// The shared SQL, compiled for this backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "sql.rs"]
+mod sql;
+
+pub use sql::SqlStore as SqliteStore;
+
+pub async fn connect(url: &str, max_connections: u32) -> StoreResult<SqliteStore> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // FULL: a committed transaction survives power loss, as a 2xx promises.
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10));
+    if let Some(dir) = options.get_filename().parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| super::StoreError::Unavailable(sqlx::Error::Io(e)))?;
+        }
+    }
+    let pool = SqlitePoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await?;
+    sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+    Ok(SqliteStore::new(pool))
+}

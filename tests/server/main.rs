@@ -1,0 +1,10 @@
+//! Integration tests: the real server, real HTTP, on both backends.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+mod accounts;
+mod activities;
+mod bad_input;
+mod feed;
+mod friends;
