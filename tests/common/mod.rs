@@ -2,6 +2,8 @@
 //! a fresh Postgres database that is dropped afterwards.
 #![allow(dead_code)]
 
+pub mod eval;
+
 use std::time::Duration;
 
 use pacer::config::Config;
