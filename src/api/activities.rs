@@ -183,8 +183,7 @@ pub async fn show(
     caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let (row, _) = visible_activity(&state, &caller, ActivityId(id.into_inner())).await?;
-    Ok(HttpResponse::Ok().json(ActivityView::detailed(row)))
+    show_activity(&state, &caller, ActivityId(id.into_inner())).await
 }
 
 #[derive(Deserialize)]

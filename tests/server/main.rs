@@ -9,3 +9,4 @@ mod activities;
 mod bad_input;
 mod feed;
 mod friends;
+mod live;
