@@ -389,7 +389,7 @@ async fn websocket_ingest(app: TestApp) {
     for chunk in fixes.chunks(10) {
         let locations: Vec<Value> = chunk.iter().map(fix_json).collect();
         let frame = json!({ "locations": locations }).to_string();
-        ws.send(tokio_tungstenite::tungstenite::Message::Text(frame.into()))
+        ws.send(tokio_tungstenite::tungstenite::Message::Text(frame))
             .await
             .unwrap();
         let mut got_ack = false;
