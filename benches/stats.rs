@@ -40,5 +40,28 @@ fn push(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, push);
+/// The whole per-fix path of a live actor: dedup, reorder window, stats,
+/// smoothing and the watcher events (one fix per message, the worst case).
+fn recording_ingest(c: &mut Criterion) {
+    use pacer::domain::activity::StatusLog;
+    use pacer::domain::recording::Recording;
+    use pacer::domain::{ActivityId, AthleteId};
+    let fixes = track(10_000);
+    let mut group = c.benchmark_group("recording");
+    group.throughput(Throughput::Elements(fixes.len() as u64));
+    group.bench_function("ingest_10k_fixes_one_per_message", |b| {
+        b.iter(|| {
+            let log = StatusLog::start(fixes[0].t_ms);
+            let mut rec =
+                Recording::resume(ActivityId(1), AthleteId(1), Sport::Ride, log, Vec::new(), 1);
+            for f in &fixes {
+                black_box(rec.ingest(std::slice::from_ref(f), f.t_ms));
+            }
+            black_box(rec.live_stats(fixes[9_999].t_ms))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, push, recording_ingest);
 criterion_main!(benches);

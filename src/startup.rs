@@ -48,8 +48,15 @@ pub struct Application {
     arbiters: Vec<Arbiter>,
 }
 
-/// Periodically completes activities idle past `auto_complete_after`.
+/// Periodically pauses idle activities and completes stale ones.
 fn start_sweeper(hub: Arc<LiveHub>) {
+    let scanner = hub.clone();
+    actix::spawn(async move {
+        loop {
+            tokio::time::sleep(scanner.idle_scan_interval()).await;
+            scanner.scan_idle();
+        }
+    });
     actix::spawn(async move {
         loop {
             tokio::time::sleep(hub.config.sweep_interval).await;

@@ -248,20 +248,23 @@ async fn show_activity(
     id: ActivityId,
 ) -> Result<HttpResponse, ApiError> {
     let (row, _) = visible_activity(state, caller, id).await?;
-    let in_progress = row.state != ActivityState::Complete.as_str();
+    let started = row.state == ActivityState::Started.as_str();
     let mut view = ActivityView::detailed(row);
-    if in_progress {
-        // Rehydrates the actor after a restart, so the stats come back too.
-        let live = with_actor(&state.live, id, |addr| async move {
-            ask(&addr, |reply| live::watch::Poll {
-                after: u64::MAX,
-                reply,
-            })
-            .await
+    // A recording activity's stats live in its actor (rehydrated after a
+    // restart); a paused one's were written when it paused.
+    let addr = match state.live.get(id) {
+        Some(addr) => Some(addr),
+        None if started => state.live.get_or_spawn(id).await.ok(),
+        None => None,
+    };
+    if let Some(addr) = addr {
+        if let Ok(live) = ask(&addr, |reply| live::watch::Poll {
+            after: u64::MAX,
+            reply,
         })
-        .await;
-        if let Ok(live) = live {
-            view.apply_live(&live.stats);
+        .await
+        {
+            view.apply_live(&live.stats, &live.splits_metric);
         }
     }
     Ok(HttpResponse::Ok().json(view))

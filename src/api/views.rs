@@ -149,7 +149,11 @@ impl ActivityView {
     }
 
     /// Overlays the rolling stats of an activity being recorded.
-    pub fn apply_live(&mut self, live: &crate::domain::recording::LiveStats) {
+    pub fn apply_live(
+        &mut self,
+        live: &crate::domain::recording::LiveStats,
+        splits: &[crate::domain::stats::Split],
+    ) {
         self.state = live.state.as_str().to_string();
         self.distance = live.distance;
         self.moving_time = live.moving_time;
@@ -159,7 +163,7 @@ impl ActivityView {
         self.average_speed = live.average_speed;
         self.max_speed = live.max_speed;
         self.point_count = i64::from(live.point_count);
-        self.splits_metric = serde_json::to_value(&live.splits_metric).ok();
+        self.splits_metric = serde_json::to_value(splits).ok();
     }
 
     /// The full form, with the status log and splits.

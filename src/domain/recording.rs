@@ -45,19 +45,27 @@ pub struct LiveStats {
     pub current_pace: Option<f64>,
     pub total_elevation_gain: f64,
     pub point_count: u32,
-    pub splits_metric: Vec<Split>,
 }
 
 #[derive(Serialize)]
-struct PointData<'a> {
+struct PointData {
     seq: u64,
     t: i64,
     lat: f64,
     lng: f64,
     alt: Option<f32>,
     speed: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    stats: Option<&'a LiveStats>,
+}
+
+fn point_data(seq: u64, p: &SmoothedPoint) -> PointData {
+    PointData {
+        seq,
+        t: p.t_ms,
+        lat: p.lat,
+        lng: p.lng,
+        alt: p.alt,
+        speed: p.speed,
+    }
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -81,8 +89,11 @@ pub struct Recording {
     /// Time of the last fix released to the stats and display.
     released_ms: i64,
     stats: StatsAccumulator,
-    smoother: Smoother,
+    /// Created on the first fix after start or after `compact`.
+    smoother: Option<Box<Smoother>>,
     last_point: Option<SmoothedPoint>,
+    /// The event id that carried `last_point`.
+    last_point_seq: u64,
     events: VecDeque<LiveEvent>,
     next_seq: u64,
 }
@@ -112,8 +123,9 @@ impl Recording {
             pending: Vec::new(),
             released_ms: i64::MIN,
             stats: StatsAccumulator::new(sport),
-            smoother: Smoother::new(),
+            smoother: None,
             last_point: None,
+            last_point_seq: 0,
             events: VecDeque::new(),
             next_seq: first_seq.max(1),
         };
@@ -139,6 +151,12 @@ impl Recording {
 
     pub fn last_point(&self) -> Option<&SmoothedPoint> {
         self.last_point.as_ref()
+    }
+
+    /// The newest smoothed position as a point event's JSON.
+    pub fn position_json(&self) -> Option<String> {
+        let point = self.last_point?;
+        serde_json::to_string(&point_data(self.last_point_seq, &point)).ok()
     }
 
     /// The newest event id (0 before any).
@@ -213,18 +231,8 @@ impl Recording {
         let mut events = Vec::with_capacity(points.len() + 1);
         for point in points {
             let seq = self.next_seq;
-            events.push(self.push_event(
-                "point",
-                &PointData {
-                    seq,
-                    t: point.t_ms,
-                    lat: point.lat,
-                    lng: point.lng,
-                    alt: point.alt,
-                    speed: point.speed,
-                    stats: None,
-                },
-            ));
+            self.last_point_seq = seq;
+            events.push(self.push_event("point", &point_data(seq, &point)));
         }
         events.push(self.push_event("stats", &stats));
         events
@@ -248,7 +256,10 @@ impl Recording {
             self.stats.segment_break();
         }
         self.stats.push(fix);
-        let point = self.smoother.push(fix)?;
+        let point = self
+            .smoother
+            .get_or_insert_with(|| Box::new(Smoother::new()))
+            .push(fix)?;
         self.last_point = Some(point);
         Some(point)
     }
@@ -270,6 +281,11 @@ impl Recording {
         event
     }
 
+    /// Everything in the ring: a new watcher's trail so far.
+    pub fn recent_events(&self) -> Vec<LiveEvent> {
+        self.events.iter().cloned().collect()
+    }
+
     /// Events after `seq`, or None when the ring no longer reaches back that
     /// far (the watcher needs a snapshot).
     pub fn events_after(&self, seq: u64) -> Option<Vec<LiveEvent>> {
@@ -286,17 +302,38 @@ impl Recording {
         )
     }
 
-    /// The newest event of each kind, oldest first: what a watcher that
-    /// fell behind starts again from.
-    pub fn snapshot_events(&self) -> Vec<LiveEvent> {
-        let mut out: Vec<LiveEvent> = Vec::new();
-        for kind in ["state", "point", "stats"] {
-            if let Some(e) = self.events.iter().rev().find(|e| e.kind == kind) {
-                out.push(e.clone());
-            }
+    /// Fresh `state`, `point` and `stats` events with the current values:
+    /// what a watcher that fell too far behind starts again from.
+    pub fn snapshot_events(&mut self, now_ms: i64) -> Vec<LiveEvent> {
+        let entry = self.log.entries()[self.log.entries().len() - 1];
+        let mut out = vec![self.push_event(
+            "state",
+            &serde_json::json!({"state": entry.state, "at": entry.at}),
+        )];
+        if let Some(point) = self.last_point {
+            let seq = self.next_seq;
+            self.last_point_seq = seq;
+            out.push(self.push_event("point", &point_data(seq, &point)));
         }
-        out.sort_by_key(|e| e.seq);
+        let stats = self.live_stats(now_ms);
+        out.push(self.push_event("stats", &stats));
         out
+    }
+
+    /// Frees what an idle activity does not need: the event ring (a resume
+    /// gets a snapshot), the smoother and spare capacity. Keeps the route
+    /// and stats.
+    pub fn compact(&mut self) {
+        self.events = VecDeque::new();
+        self.smoother = None;
+        self.route.shrink_to_fit();
+        self.pending.shrink_to_fit();
+        self.unsaved.shrink_to_fit();
+    }
+
+    /// Completed splits and the partial one.
+    pub fn splits(&self) -> Vec<Split> {
+        self.stats.all_splits()
     }
 
     pub fn live_stats(&self, now_ms: i64) -> LiveStats {
@@ -318,7 +355,6 @@ impl Recording {
             current_pace: s.current_pace,
             total_elevation_gain: s.total_elevation_gain,
             point_count: self.route.len() as u32,
-            splits_metric: self.stats.all_splits(),
         }
     }
 
@@ -479,7 +515,7 @@ mod tests {
             r.events_after(resume_from).is_none(),
             "ring no longer reaches back"
         );
-        let snapshot = r.snapshot_events();
+        let snapshot = r.snapshot_events(T0 + 400_000);
         assert!(snapshot.iter().any(|e| e.kind == "point"));
         assert!(snapshot.iter().any(|e| e.kind == "stats"));
     }

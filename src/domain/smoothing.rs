@@ -20,7 +20,7 @@ pub const BETA: f64 = 0.1;
 /// Playback lag in update intervals ("one to two").
 pub const LAG_INTERVALS: f64 = 1.5;
 /// Bounds on the playback lag (ms) whatever the update rate.
-pub const MIN_LAG_MS: i64 = 1_000;
+pub const MIN_LAG_MS: i64 = 200;
 pub const MAX_LAG_MS: i64 = 30_000;
 /// After a silence this long (ms) the filter restarts at the next fix
 /// rather than sweeping across the gap.

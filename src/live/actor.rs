@@ -16,6 +16,9 @@ use crate::store::{ActivityProgress, RouteChunk};
 
 /// The reorder window waits at most this long for a later fix.
 pub const REORDER_HOLD: Duration = Duration::from_secs(1);
+/// Without input this long, an actor frees its event ring and smoother
+/// (idle activities must stay small: a node holds very many).
+pub const COMPACT_AFTER: Duration = Duration::from_secs(10);
 
 pub struct ActivityActor {
     pub(super) rec: Recording,
@@ -25,6 +28,7 @@ pub struct ActivityActor {
     pub(super) last_input: Instant,
     reorder_timer: Option<SpawnHandle>,
     checkpoint_timer: Option<SpawnHandle>,
+    compact_timer: Option<SpawnHandle>,
     /// Set while a completion or status write is in flight.
     pub(super) finished: bool,
 }
@@ -39,6 +43,7 @@ impl ActivityActor {
             last_input: Instant::now(),
             reorder_timer: None,
             checkpoint_timer: None,
+            compact_timer: None,
             finished: false,
         }
     }
@@ -68,6 +73,9 @@ impl ActivityActor {
                 act.broadcast(&events);
             }));
         }
+        if self.compact_timer.is_none() {
+            self.compact_timer = Some(ctx.run_later(COMPACT_AFTER, Self::compact_if_idle));
+        }
         if self.rec.has_unsaved() && self.checkpoint_timer.is_none() {
             let interval = self.hub.config.checkpoint_interval;
             self.checkpoint_timer = Some(ctx.run_later(interval, |act, ctx| {
@@ -75,6 +83,19 @@ impl ActivityActor {
                 act.checkpoint();
                 act.schedule(ctx);
             }));
+        }
+    }
+
+    fn compact_if_idle(&mut self, ctx: &mut Context<Self>) {
+        self.compact_timer = None;
+        let quiet = self.last_input.elapsed();
+        if quiet >= COMPACT_AFTER && !self.rec.has_pending() {
+            self.rec.compact();
+        } else {
+            self.compact_timer = Some(ctx.run_later(
+                COMPACT_AFTER - quiet.min(COMPACT_AFTER),
+                Self::compact_if_idle,
+            ));
         }
     }
 
@@ -142,7 +163,7 @@ impl ActivityActor {
                 live.average_speed,
                 None,
                 None,
-                live.splits_metric.clone(),
+                self.rec.splits(),
             )
         };
         let polyline = complete
@@ -194,10 +215,8 @@ pub fn summary_polyline(route: &[crate::domain::Fix]) -> Option<String> {
 impl Actor for ActivityActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, ctx: &mut Context<Self>) {
+    fn started(&mut self, _: &mut Context<Self>) {
         tracing::debug!(activity_id = %self.rec.id, "live actor started");
-        let idle = self.hub.config.auto_pause_after;
-        ctx.run_later(idle, Self::check_idle);
     }
 
     fn stopped(&mut self, ctx: &mut Context<Self>) {
@@ -213,11 +232,9 @@ impl Actor for ActivityActor {
 impl ActivityActor {
     /// Auto-pause after `auto_pause_after` without input: the status change
     /// is written, then the actor stops. It is rehydrated on the next fix.
-    fn check_idle(&mut self, ctx: &mut Context<Self>) {
-        let idle = self.hub.config.auto_pause_after;
-        let quiet = self.last_input.elapsed();
-        if quiet < idle || self.finished {
-            ctx.run_later(idle - quiet.min(idle), Self::check_idle);
+    /// The hub's idle scan asks (no timer per actor: idle actors stay small).
+    pub(super) fn check_idle(&mut self, ctx: &mut Context<Self>) {
+        if self.finished || self.last_input.elapsed() < self.hub.config.auto_pause_after {
             return;
         }
         super::change_state::auto_pause(self, ctx);

@@ -136,9 +136,7 @@ pub(super) fn auto_pause(act: &mut ActivityActor, ctx: &mut Context<ActivityActo
     // polls the newest `wait` first, so waiting here would deadlock.
     ctx.spawn(rx.into_actor(act).map(|result, act, ctx| match result {
         Ok(Ok(_)) => act.stop_after_idle(ctx),
-        other => {
-            tracing::warn!(activity_id = %act.rec.id, result = ?other.map(|r| r.map(|_| ())), "auto-pause failed; retrying");
-            ctx.run_later(std::time::Duration::from_secs(30), auto_pause);
-        }
+        // The next idle scan tries again.
+        other => tracing::warn!(activity_id = %act.rec.id, result = ?other.map(|r| r.map(|_| ())), "auto-pause failed"),
     }));
 }

@@ -38,3 +38,16 @@ impl Handler<Discard> for ActivityActor {
         let _ = msg.reply.send(());
     }
 }
+
+/// `CheckIdle`: sent by the hub's idle scan.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CheckIdle;
+
+impl Handler<CheckIdle> for ActivityActor {
+    type Result = ();
+
+    fn handle(&mut self, _: CheckIdle, ctx: &mut Context<Self>) {
+        self.check_idle(ctx);
+    }
+}

@@ -1,6 +1,6 @@
 //! The registry of live activity actors.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix::{Actor, Addr, ArbiterHandle, Handler, Message};
@@ -20,6 +20,8 @@ pub struct LiveHub {
     registry: DashMap<ActivityId, Addr<ActivityActor>>,
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: AtomicUsize,
+    /// Where the auto-complete sweep goes on from (an activity id).
+    sweep_cursor: AtomicI64,
     pub store: DynStore,
     pub checkpointer: Checkpointer,
     pub config: LiveConfig,
@@ -56,6 +58,7 @@ impl LiveHub {
             registry: DashMap::new(),
             arbiters,
             next_arbiter: AtomicUsize::new(0),
+            sweep_cursor: AtomicI64::new(0),
             store,
             checkpointer,
             config,
@@ -98,8 +101,17 @@ impl LiveHub {
         let first_seq = u64::try_from(now_ms()).unwrap_or(1).saturating_mul(1000);
         let recording =
             Recording::resume(id, AthleteId(row.athlete_id), sport, log, route, first_seq);
-        // No await below: the entry guard is held only to insert.
-        let addr = match self.registry.entry(id) {
+        Ok(self.adopt(recording, next_chunk_seq))
+    }
+
+    /// Starts an actor for a recording unless its activity already has one.
+    pub fn adopt(
+        self: &Arc<Self>,
+        recording: Recording,
+        next_chunk_seq: i64,
+    ) -> Addr<ActivityActor> {
+        // No await here: the entry guard is held only to insert.
+        match self.registry.entry(recording.id) {
             Entry::Occupied(e) => e.get().clone(),
             Entry::Vacant(slot) => {
                 let arbiter = self.pick_arbiter();
@@ -113,8 +125,7 @@ impl LiveHub {
                 slot.insert(addr.clone());
                 addr
             }
-        };
-        Ok(addr)
+        }
     }
 
     fn pick_arbiter(&self) -> ArbiterHandle {
@@ -146,20 +157,46 @@ impl LiveHub {
         }
     }
 
+    /// Asks every actor whether it has been idle past `auto_pause_after`.
+    /// A full mailbox is skipped: that actor is anything but idle.
+    pub fn scan_idle(&self) {
+        let addrs: Vec<_> = self.registry.iter().map(|e| e.value().clone()).collect();
+        for addr in addrs {
+            let _ = addr.try_send(super::flush::CheckIdle);
+        }
+    }
+
+    /// How often `scan_idle` runs: a quarter of the auto-pause time, within
+    /// 100 ms and 60 s.
+    pub fn idle_scan_interval(&self) -> std::time::Duration {
+        (self.config.auto_pause_after / 4).clamp(
+            std::time::Duration::from_millis(100),
+            std::time::Duration::from_secs(60),
+        )
+    }
+
     /// Completes activities idle for longer than `auto_complete_after`.
+    /// Walks the candidates a page per sweep, so long-running ones (whose
+    /// actors answer "not idle") cannot starve the rest.
     pub async fn sweep(self: &Arc<Self>) {
+        const PAGE: u32 = 1000;
         let cutoff = now_ms() - self.config.auto_complete_after.as_millis() as i64;
-        let stale = match self.store.stale_in_progress(cutoff, 1000).await {
+        let after = self.sweep_cursor.load(Ordering::Relaxed);
+        let stale = match self.store.stale_in_progress(cutoff, after, PAGE).await {
             Ok(ids) => ids,
             Err(e) => {
                 tracing::warn!(error = %e, "auto-complete sweep failed");
                 return;
             }
         };
+        let next = if stale.len() < PAGE as usize {
+            0
+        } else {
+            stale.last().map_or(0, |id| id.0)
+        };
+        self.sweep_cursor.store(next, Ordering::Relaxed);
         for id in stale {
-            if self.registry.contains_key(&id) {
-                continue;
-            }
+            // The actor decides: it knows when the athlete was last seen.
             let result = match self.get_or_spawn(id).await {
                 Ok(addr) => ask(&addr, |reply| super::expire::Expire { reply }).await,
                 Err(e) => Err(e),

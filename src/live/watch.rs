@@ -33,12 +33,15 @@ impl Handler<Subscribe> for ActivityActor {
         }
         let backlog = match msg.after {
             // Resume with no gap and no repeat while the ring reaches back.
-            Some(after) => self.rec.events_after(after).unwrap_or_else(|| {
-                let mut snapshot = self.rec.snapshot_events();
-                snapshot.retain(|e| e.seq > after);
-                snapshot
-            }),
-            None => self.rec.snapshot_events(),
+            Some(after) => match self.rec.events_after(after) {
+                Some(events) => events,
+                None => self.rec.snapshot_events(now_ms()),
+            },
+            // A new watcher gets the recent trail, or a snapshot.
+            None if self.rec.last_seq() > 0 && !self.rec.recent_events().is_empty() => {
+                self.rec.recent_events()
+            }
+            None => self.rec.snapshot_events(now_ms()),
         };
         self.watchers.push(msg.tx);
         let _ = msg.reply.send(Some(backlog));
@@ -56,6 +59,7 @@ pub struct Poll {
 pub struct PollReply {
     pub state: ActivityState,
     pub stats: LiveStats,
+    pub splits_metric: Vec<crate::domain::stats::Split>,
     pub points: Vec<Box<RawValue>>,
     /// Pass back as `after` next time.
     pub next: u64,
@@ -72,21 +76,24 @@ impl Handler<Poll> for ActivityActor {
     type Result = ();
 
     fn handle(&mut self, msg: Poll, _: &mut Context<Self>) {
-        let events = self
-            .rec
-            .events_after(msg.after)
-            .unwrap_or_else(|| self.rec.snapshot_events());
-        let points: Vec<_> = events
-            .iter()
-            .filter(|e| e.kind == "point" && e.seq > msg.after)
-            .filter_map(raw)
-            .collect();
         let position = self
             .rec
-            .snapshot_events()
-            .iter()
-            .find(|e| e.kind == "point")
-            .and_then(raw);
+            .position_json()
+            .and_then(|j| RawValue::from_string(j).ok());
+        // Points the poller missed; one too far behind gets the newest.
+        let events = match msg.after {
+            // A new poller gets the recent trail.
+            0 => Some(self.rec.recent_events()),
+            after => self.rec.events_after(after),
+        };
+        let points: Vec<_> = match events {
+            Some(events) => events
+                .iter()
+                .filter(|e| e.kind == "point")
+                .filter_map(raw)
+                .collect(),
+            None => position.iter().cloned().collect(),
+        };
         let route = self.rec.route();
         // Poll about as often as fixes arrive.
         let interval = match route {
@@ -96,6 +103,7 @@ impl Handler<Poll> for ActivityActor {
         let _ = msg.reply.send(PollReply {
             state: self.rec.state(),
             stats: self.rec.live_stats(now_ms()),
+            splits_metric: self.rec.splits(),
             points,
             next: self.rec.last_seq(),
             poll_after_ms: interval.clamp(1_000, 10_000),

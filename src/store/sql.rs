@@ -369,11 +369,18 @@ impl Store for SqlStore {
         .await?)
     }
 
-    async fn stale_in_progress(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<ActivityId>> {
+    async fn stale_in_progress(
+        &self,
+        before_ms: i64,
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<ActivityId>> {
         let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM activities WHERE state <> 'COMPLETE' AND updated_ms < $1 ORDER BY id LIMIT $2",
+            "SELECT id FROM activities WHERE state <> 'COMPLETE' AND updated_ms < $1 AND id > $2 \
+             ORDER BY id LIMIT $3",
         )
         .bind(before_ms)
+        .bind(after_id)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
