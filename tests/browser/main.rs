@@ -1,0 +1,528 @@
+//! Browser tests: the real server and the web page in headless Chromium,
+//! driven through chromedriver (WebDriver) with fantoccini.
+//!
+//! Needs Debian's `chromium` and `chromium-driver`. Without them the test
+//! prints a notice and passes, unless `PACER_REQUIRE_BROWSER=1` (as `.ci/run`
+//! sets), in which case it fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../server/common.rs"]
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{now_ms, rfc3339, Athlete, Backend, TestApp};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const DESKTOP: (u32, u32) = (1280, 800);
+const PHONE: (u32, u32) = (390, 844);
+
+/// chromedriver on a random port; killed when dropped.
+struct Driver {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn browser_required() -> bool {
+    std::env::var("PACER_REQUIRE_BROWSER").is_ok_and(|v| v == "1")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_browser() -> Option<(Driver, Client)> {
+    if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+        assert!(
+            !browser_required(),
+            "PACER_REQUIRE_BROWSER=1 but {CHROMIUM} or {CHROMEDRIVER} is missing"
+        );
+        eprintln!(
+            "NOTICE: skipping the browser tests: install chromium and chromium-driver \
+             (apt-get install -y chromium chromium-driver)"
+        );
+        return None;
+    }
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let profile = tempfile::tempdir().unwrap();
+    let driver = Driver {
+        child,
+        port,
+        _profile: profile,
+    };
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".to_string(),
+        json!({
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-dev-shm-usage", "--no-first-run", "--disable-component-update",
+                "--disable-sync", "--hide-scrollbars",
+                format!("--window-size={},{}", DESKTOP.0, DESKTOP.1),
+                format!("--user-data-dir={}", driver._profile.path().display()),
+            ],
+        }),
+    );
+    let url = format!("http://127.0.0.1:{}", driver.port);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let client = loop {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector)
+            .capabilities(caps.clone())
+            .connect(&url)
+            .await
+        {
+            Ok(c) => break c,
+            Err(e) if Instant::now() > deadline => panic!("cannot start a browser session: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    Some((driver, client))
+}
+
+/// Runs a script in the page; answers its return value.
+async fn js(client: &Client, script: &str) -> Value {
+    client
+        .execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+}
+
+/// Polls a script until it returns something truthy; answers that value.
+async fn wait_for(client: &Client, what: &str, script: &str, timeout: Duration) -> Value {
+    let deadline = Instant::now() + timeout;
+    let mut last = Value::Null;
+    loop {
+        if let Ok(v) = client.execute(script, vec![]).await {
+            let truthy = match &v {
+                Value::Null => false,
+                Value::Bool(b) => *b,
+                Value::Number(n) => n.as_f64() != Some(0.0),
+                Value::String(s) => !s.is_empty(),
+                _ => true,
+            };
+            if truthy {
+                return v;
+            }
+            last = v;
+        }
+        if Instant::now() > deadline {
+            let body = client
+                .execute(
+                    "return document.getElementById('view').innerText.slice(0, 600)",
+                    vec![],
+                )
+                .await
+                .unwrap_or_default();
+            panic!("timed out waiting for {what} (last value {last}); page says: {body}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn set_viewport(client: &Client, (w, h): (u32, u32)) {
+    client.set_window_size(w, h).await.unwrap();
+    // The window includes any browser chrome: correct to the inner size.
+    let inner = js(client, "return [window.innerWidth, window.innerHeight]").await;
+    let (iw, ih) = (inner[0].as_u64().unwrap() as u32, inner[1].as_u64().unwrap() as u32);
+    if (iw, ih) != (w, h) {
+        client
+            .set_window_size(w + w.saturating_sub(iw), h + h.saturating_sub(ih))
+            .await
+            .unwrap();
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    // Let the last animation frame and layout settle before the picture.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Desktop and phone screenshots of the current view.
+async fn screenshots(client: &Client, name: &str) {
+    screenshot(client, &format!("{name}-desktop")).await;
+    set_viewport(client, PHONE).await;
+    // Leaflet notices the resize on its own; give it a frame or two.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    screenshot(client, &format!("{name}-phone")).await;
+    set_viewport(client, DESKTOP).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+// A ride around a circle of radius 800 m from Oslo at 5 m/s: the position
+// is a function of time, so fixes posted at any moment continue the track.
+const LAT0: f64 = 59.91;
+const LNG0: f64 = 10.75;
+const SPEED: f64 = 5.0;
+const RADIUS: f64 = 800.0;
+
+fn fix_at(t0_ms: i64, t_ms: i64) -> Value {
+    let d = SPEED * (t_ms - t0_ms) as f64 / 1000.0;
+    let east = RADIUS * (d / RADIUS).sin();
+    let north = RADIUS * (1.0 - (d / RADIUS).cos());
+    let lat = LAT0 + north / 111_320.0;
+    let lng = LNG0 + east / (111_320.0 * LAT0.to_radians().cos());
+    json!({"lat": lat, "lng": lng, "t": t_ms, "alt": 100.0 + 10.0 * (d / 300.0).sin(),
+           "accuracy": 5.0, "speed": SPEED})
+}
+
+async fn post_fixes(app: &TestApp, who: &Athlete, id: i64, fixes: Vec<Value>) {
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/activities/{id}/routes"),
+            &who.token,
+            json!({"locations": fixes}),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    assert_eq!(body["rejected"], json!([]), "{body}");
+}
+
+/// Posts one fix every 300 ms (timestamped now) until stopped.
+fn spawn_rider(
+    base: String,
+    token: String,
+    id: i64,
+    t0: i64,
+    stop: Arc<AtomicBool>,
+) -> actix_web::rt::task::JoinHandle<()> {
+    actix_web::rt::spawn(async move {
+        let client = reqwest::Client::new();
+        while !stop.load(Ordering::Relaxed) {
+            let _ = client
+                .post(format!("{base}/api/v1/activities/{id}/routes"))
+                .bearer_auth(&token)
+                .json(&json!({"locations": [fix_at(t0, now_ms())]}))
+                .send()
+                .await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    })
+}
+
+fn marker_state_js() -> &'static str {
+    r#"const m = document.querySelector('[data-testid=live-follow] [data-testid=live-marker]');
+       const t = document.querySelector('[data-testid=live-follow] [data-testid=trail]');
+       const d = document.querySelector('[data-testid=live-distance]');
+       if (!m || !m.dataset.lat || !t || !d || d.dataset.meters === undefined) return null;
+       return {lat: +m.dataset.lat, lng: +m.dataset.lng, trail: +t.dataset.points,
+               distance: +d.dataset.meters};"#
+}
+
+#[actix_web::test]
+async fn web_page_end_to_end() {
+    let Some((_driver, client)) = start_browser().await else {
+        return;
+    };
+    let started = Instant::now();
+    let app = common::spawn(Backend::Sqlite).await.unwrap();
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    let carl = app.signup("carl").await;
+    app.befriend(&ann, &bob).await;
+    let wait = Duration::from_secs(15);
+
+    // Bob is out on a ride that started five minutes ago: post its first
+    // 1.4 km at once (timestamps in the past), the rest live below.
+    let t0 = now_ms() - 300_000;
+    let ride = app
+        .start_activity(
+            &bob,
+            json!({"sport_type": "Ride", "name": "Fjord loop", "start_date": rfc3339(t0 - 1_000)}),
+        )
+        .await;
+    let ride_id = ride["id"].as_i64().unwrap();
+    let backlog: Vec<Value> = (0..57).map(|i| fix_at(t0, t0 + i * 5_000)).collect();
+    post_fixes(&app, &bob, ride_id, backlog).await;
+
+    // --- Sign in through the form (a wrong password first).
+    client.goto(&app.url("/#/signin")).await.unwrap();
+    wait_for(
+        &client,
+        "the sign-in form",
+        "return !!document.querySelector('#signin-form')",
+        wait,
+    )
+    .await;
+    screenshots(&client, "signin").await;
+    let form = client.find(Locator::Id("signin-form")).await.unwrap();
+    let user = form.find(Locator::Id("signin-username")).await.unwrap();
+    let pass = form.find(Locator::Id("signin-password")).await.unwrap();
+    user.send_keys("ann").await.unwrap();
+    pass.send_keys("wrong password").await.unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "the wrong-password message",
+        "const e = document.querySelector('[data-testid=form-error]'); return e && !e.hidden && e.innerText",
+        wait,
+    )
+    .await;
+    assert!(js(&client, "return localStorage.getItem('pacer.token')")
+        .await
+        .is_null());
+    pass.clear().await.unwrap();
+    pass.send_keys("correct horse").await.unwrap();
+    form.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let who = wait_for(
+        &client,
+        "the signed-in header",
+        "const w = document.querySelector('[data-testid=whoami]'); return w && w.innerText",
+        wait,
+    )
+    .await;
+    assert!(who.as_str().unwrap().contains("ann"), "{who}");
+    let token = js(&client, "return localStorage.getItem('pacer.token')").await;
+    assert!(token.as_str().is_some_and(|t| !t.is_empty()), "{token}");
+    let (status, _) = app.get("/api/v1/athlete", token.as_str().unwrap()).await;
+    assert!(status.is_success(), "the stored token works: {status}");
+
+    // --- #/live: Bob is listed with his ride, and on the map.
+    let item = wait_for(
+        &client,
+        "Bob in the live list",
+        &format!(
+            r#"const li = document.querySelector('[data-testid=live-item][data-activity-id="{ride_id}"]');
+               const m = document.querySelector('[data-testid=live-overview] [data-testid=live-marker]');
+               if (!li || !m) return null;
+               const d = li.querySelector('[data-testid=live-item-distance]');
+               return +d.dataset.meters > 1000 && li.innerText;"#
+        ),
+        wait,
+    )
+    .await;
+    let item = item.as_str().unwrap();
+    assert!(item.contains("bob") && item.contains("Ride"), "{item}");
+    assert!(item.contains("km/h"), "a ride shows speed: {item}");
+    screenshots(&client, "live").await;
+
+    // --- #/live/{id}: follow the ride while it streams.
+    client
+        .goto(&app.url(&format!("/#/live/{ride_id}")))
+        .await
+        .unwrap();
+    let first = wait_for(&client, "the live marker", marker_state_js(), wait).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let rider = spawn_rider(
+        app.base.clone(),
+        bob.token.clone(),
+        ride_id,
+        t0,
+        stop.clone(),
+    );
+    let moved = wait_for(
+        &client,
+        "the marker to move, the trail to grow and the distance to increase",
+        &format!(
+            r#"const first = {first};
+               const s = (() => {{ {body} }})();
+               return s && (s.lat !== first.lat || s.lng !== first.lng)
+                 && s.trail > first.trail && s.distance > first.distance && s;"#,
+            body = marker_state_js()
+        ),
+        Duration::from_secs(25),
+    )
+    .await;
+    assert!(moved["distance"].as_f64() > first["distance"].as_f64());
+    // The marker glides: successive frames show positions between points.
+    let glide = js(
+        &client,
+        r#"const m = document.querySelector('[data-testid=live-follow] [data-testid=live-marker]');
+           return new Promise((done) => {
+             const seen = new Set();
+             const end = performance.now() + 1500;
+             (function frame() {
+               seen.add(m.dataset.lat + ',' + m.dataset.lng);
+               if (performance.now() < end) requestAnimationFrame(frame); else done(seen.size);
+             })();
+           });"#,
+    )
+    .await;
+    assert!(
+        glide.as_u64().unwrap() >= 15,
+        "the marker should take several in-between positions in 1.5 s, saw {glide}"
+    );
+    screenshots(&client, "follow").await;
+
+    // --- Completion: the follow view says so and links to the activity.
+    stop.store(true, Ordering::Relaxed);
+    rider.await.unwrap();
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/activities/{ride_id}"),
+            &bob.token,
+            json!({"state": "COMPLETE"}),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    let link = wait_for(
+        &client,
+        "the completed banner",
+        r#"const b = document.querySelector('[data-testid=live-complete]');
+           const a = b && !b.hidden && b.querySelector('a');
+           return a && a.getAttribute('href');"#,
+        wait,
+    )
+    .await;
+    assert_eq!(link, json!(format!("#/activities/{ride_id}")));
+    screenshot(&client, "follow-complete-desktop").await;
+
+    // --- #/feed: the completed ride is there.
+    client.goto(&app.url("/#/feed")).await.unwrap();
+    let card = wait_for(
+        &client,
+        "the ride in the feed",
+        &format!(
+            r#"const c = document.querySelector('[data-testid=feed-card][data-activity-id="{ride_id}"]');
+               return c && c.querySelector('.route-preview path') && c.innerText;"#
+        ),
+        wait,
+    )
+    .await;
+    let card = card.as_str().unwrap();
+    assert!(card.contains("Fjord loop") && card.contains("km"), "{card}");
+    screenshots(&client, "feed").await;
+
+    // --- #/activities/{id}: route on the map and the splits.
+    client
+        .find(Locator::Css(&format!(
+            "[data-testid=feed-card][data-activity-id=\"{ride_id}\"] a"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let detail = wait_for(
+        &client,
+        "the route and the splits",
+        r#"const r = document.querySelector('[data-testid=activity-detail] [data-testid=route]');
+           const rows = document.querySelectorAll('[data-testid=splits] [data-testid=split-row]');
+           return r && +r.dataset.points > 1 && r.getAttribute('d').length > 10 && rows.length > 0
+             && {points: +r.dataset.points, splits: rows.length};"#,
+        wait,
+    )
+    .await;
+    assert!(detail["splits"].as_u64().unwrap() >= 1, "{detail}");
+    // Charts come from the streams when the server has them; otherwise the
+    // page says so instead.
+    wait_for(
+        &client,
+        "charts or the no-streams note",
+        "return !!document.querySelector('[data-testid=chart-elevation], [data-testid=no-streams]')",
+        wait,
+    )
+    .await;
+    screenshots(&client, "activity").await;
+
+    // --- A stranger's live activity: a not-found message, not a map.
+    let secret = app
+        .start_activity(&carl, json!({"sport_type": "Run", "name": "Secret run"}))
+        .await;
+    let secret_id = secret["id"].as_i64().unwrap();
+    client
+        .goto(&app.url(&format!("/#/live/{secret_id}")))
+        .await
+        .unwrap();
+    let nf = wait_for(
+        &client,
+        "the not-found message",
+        "const n = document.querySelector('[data-testid=not-found]'); return n && n.innerText",
+        wait,
+    )
+    .await;
+    assert!(nf.as_str().unwrap().contains("not found"), "{nf}");
+    let maps = js(
+        &client,
+        "return document.querySelectorAll('#view .leaflet-container, #view [data-testid=live-map]').length",
+    )
+    .await;
+    assert_eq!(maps, json!(0), "no map for a stranger's activity");
+    screenshot(&client, "stranger-desktop").await;
+
+    // --- Sign out revokes the token.
+    client
+        .find(Locator::Css("[data-testid=signout]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "the sign-in form after signing out",
+        "return !!document.querySelector('#signin-form') && localStorage.getItem('pacer.token') === null",
+        wait,
+    )
+    .await;
+    let (status, _) = app.get("/api/v1/athlete", token.as_str().unwrap()).await;
+    assert_eq!(status.as_u16(), 401, "signing out revokes the token");
+
+    // --- A token handed in the address is kept, and leaves the address bar.
+    client
+        .goto(&app.url(&format!("/?access_token={}#/feed", ann.token)))
+        .await
+        .unwrap();
+    let url = wait_for(
+        &client,
+        "the feed from a token in the address",
+        &format!(
+            r#"return !!document.querySelector('[data-testid=feed-card][data-activity-id="{ride_id}"]')
+                 && localStorage.getItem('pacer.token') === '{token}' && location.href;"#,
+            token = ann.token
+        ),
+        wait,
+    )
+    .await;
+    let url = url.as_str().unwrap();
+    assert!(!url.contains("access_token"), "{url}");
+    assert!(url.ends_with("#/feed"), "{url}");
+
+    client.close().await.unwrap();
+    eprintln!("browser tests took {:?}", started.elapsed());
+}
