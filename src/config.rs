@@ -1,6 +1,7 @@
 //! Configuration from the environment (or flags); `pacer --help` lists it all.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -57,12 +58,54 @@ pub struct Config {
     )]
     pub tile_url: String,
 
+    /// How often new fixes are checkpointed to the database. After a crash,
+    /// fixes acknowledged within the last interval may need resending.
+    #[arg(long, env = "PACER_CHECKPOINT_INTERVAL_MS", default_value_t = 5_000)]
+    pub checkpoint_interval_ms: u64,
+
+    /// Seconds without fixes before an activity auto-pauses (its actor stops).
+    #[arg(long, env = "PACER_AUTO_PAUSE_AFTER_S", default_value_t = 30 * 60)]
+    pub auto_pause_after_s: u64,
+
+    /// Seconds without fixes before an activity auto-completes.
+    #[arg(long, env = "PACER_AUTO_COMPLETE_AFTER_S", default_value_t = 12 * 3600)]
+    pub auto_complete_after_s: u64,
+
+    /// Seconds between sweeps for activities to auto-complete.
+    #[arg(long, env = "PACER_SWEEP_INTERVAL_S", default_value_t = 60)]
+    pub sweep_interval_s: u64,
+
+    /// Messages one activity's mailbox holds; beyond it ingest answers 503.
+    #[arg(long, env = "PACER_MAILBOX_CAPACITY", default_value_t = 64)]
+    pub mailbox_capacity: usize,
+
+    /// Events queued per SSE watcher before it falls back to a snapshot.
+    #[arg(long, env = "PACER_WATCHER_QUEUE", default_value_t = 256)]
+    pub watcher_queue: usize,
+
+    /// Arbiter threads for activity actors (default: one per core).
+    #[arg(long, env = "PACER_ARBITERS")]
+    pub arbiters: Option<usize>,
+
     /// Log filter (tracing's EnvFilter syntax), e.g. `info,pacer=debug`.
     #[arg(long, env = "PACER_LOG", default_value = "info")]
     pub log: String,
 }
 
 impl Config {
+    pub fn live(&self) -> crate::live::LiveConfig {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        crate::live::LiveConfig {
+            checkpoint_interval: Duration::from_millis(self.checkpoint_interval_ms.max(10)),
+            auto_pause_after: Duration::from_secs(self.auto_pause_after_s.max(1)),
+            auto_complete_after: Duration::from_secs(self.auto_complete_after_s.max(1)),
+            sweep_interval: Duration::from_secs(self.sweep_interval_s.max(1)),
+            mailbox_capacity: self.mailbox_capacity.max(1),
+            watcher_queue: self.watcher_queue.max(1),
+            arbiters: self.arbiters.unwrap_or(cores).max(1),
+        }
+    }
+
     /// Settings for tests and tools: a random local port and the given database.
     pub fn for_tests(database_url: &str) -> Config {
         Config {
@@ -74,6 +117,13 @@ impl Config {
             static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
             tile_url: String::new(),
             log: "warn".to_string(),
+            checkpoint_interval_ms: 500,
+            auto_pause_after_s: 30 * 60,
+            auto_complete_after_s: 12 * 3600,
+            sweep_interval_s: 60,
+            mailbox_capacity: 64,
+            watcher_queue: 256,
+            arbiters: Some(2),
         }
     }
 }

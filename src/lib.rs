@@ -10,6 +10,8 @@ pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod formats;
+pub mod live;
 pub mod metrics;
 pub mod startup;
 pub mod store;

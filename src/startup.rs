@@ -4,6 +4,7 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use actix::Arbiter;
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Compress};
 use actix_web::{web, App, HttpServer};
@@ -11,6 +12,8 @@ use tracing_actix_web::TracingLogger;
 
 use crate::auth::TokenCache;
 use crate::config::Config;
+use crate::live::checkpointer::Checkpointer;
+use crate::live::LiveHub;
 use crate::metrics::Metrics;
 use crate::store::{self, DynStore};
 
@@ -18,7 +21,8 @@ use crate::store::{self, DynStore};
 pub struct AppState {
     pub store: DynStore,
     pub tokens: TokenCache,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
+    pub live: Arc<LiveHub>,
     pub config: Arc<Config>,
 }
 
@@ -41,6 +45,17 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    arbiters: Vec<Arbiter>,
+}
+
+/// Periodically completes activities idle past `auto_complete_after`.
+fn start_sweeper(hub: Arc<LiveHub>) {
+    actix::spawn(async move {
+        loop {
+            tokio::time::sleep(hub.config.sweep_interval).await;
+            hub.sweep().await;
+        }
+    });
 }
 
 impl Application {
@@ -51,10 +66,23 @@ impl Application {
             source,
         })?;
         let port = listener.local_addr()?.port();
+        let metrics = Arc::new(Metrics::new()?);
+        let live_config = config.live();
+        let arbiters: Vec<Arbiter> = (0..live_config.arbiters).map(|_| Arbiter::new()).collect();
+        let checkpointer = Checkpointer::start(store.clone());
+        let live = Arc::new(LiveHub::new(
+            store.clone(),
+            checkpointer,
+            live_config,
+            metrics.clone(),
+            arbiters.iter().map(Arbiter::handle).collect(),
+        ));
+        start_sweeper(live.clone());
         let state = web::Data::new(AppState {
             store,
             tokens: TokenCache::default(),
-            metrics: Metrics::new()?,
+            metrics,
+            live,
             config: Arc::new(config.clone()),
         });
         let app_state = state.clone();
@@ -80,6 +108,7 @@ impl Application {
             port,
             server: server.run(),
             state,
+            arbiters,
         })
     }
 
@@ -91,8 +120,22 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until SIGTERM/SIGINT (graceful: in-flight requests finish).
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT (graceful: in-flight requests finish),
+    /// then checkpoints every live activity before returning.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        tracing::info!(
+            live = self.state.live.len(),
+            "checkpointing live activities before exit"
+        );
+        self.state.live.shutdown().await;
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+        result
     }
 }

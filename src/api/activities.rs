@@ -2,6 +2,7 @@ use actix_web::{web, HttpResponse};
 use chrono::Timelike;
 use serde::Deserialize;
 
+use crate::api::live::{refusal, with_actor};
 use crate::api::views::ActivityView;
 use crate::auth::Caller;
 use crate::domain::activity::{ActivityState, Applied, Relation, StatusLog, Visibility};
@@ -9,8 +10,9 @@ use crate::domain::feed::{parse_per_page, FeedCursor, FeedMode};
 use crate::domain::fix::{RawTime, MAX_FUTURE_SKEW_MS};
 use crate::domain::{now_ms, ActivityId, AthleteId, DomainError, Sport};
 use crate::error::{invalid, ApiError, Code};
+use crate::live::{self, hub::ask, LiveError};
 use crate::startup::AppState;
-use crate::store::{ActivityProgress, ActivityRow, NewActivityRow};
+use crate::store::{ActivityRow, NewActivityRow};
 
 const MAX_NAME_LEN: usize = 255;
 const MAX_EXTERNAL_ID_LEN: usize = 255;
@@ -191,40 +193,9 @@ pub struct ChangeState {
     at: Option<RawTime>,
 }
 
-/// The times and stats of an activity after its status log changed.
-pub fn progress_after(
-    row: &ActivityRow,
-    log: &StatusLog,
-    now: i64,
-) -> Result<ActivityProgress, ApiError> {
-    let active_time = log.active_time(now);
-    Ok(ActivityProgress {
-        id: ActivityId(row.id),
-        state: log.state().as_str().to_string(),
-        completed_ms: log.completed_ms(),
-        status_log: serde_json::to_string(log.entries()).map_err(ApiError::internal)?,
-        distance: row.distance,
-        // With no fixes, moving time is the active time.
-        moving_time: if row.point_count == 0 {
-            active_time
-        } else {
-            row.moving_time
-        },
-        active_time,
-        elapsed_time: log.elapsed_time(now),
-        total_elevation_gain: row.total_elevation_gain,
-        max_speed: row.max_speed,
-        average_speed: row.average_speed,
-        elev_high: row.elev_high,
-        elev_low: row.elev_low,
-        splits: row.splits.clone(),
-        summary_polyline: row.summary_polyline.clone(),
-        point_count: row.point_count,
-        now_ms: now,
-    })
-}
-
 /// `PATCH /api/v1/activities/{id}` `{state, at?}`: pause, resume, complete.
+/// The change goes through the activity's actor, which writes it before
+/// the reply; a completion writes the whole activity in one transaction.
 pub async fn change_state(
     state: web::Data<AppState>,
     caller: Caller,
@@ -232,7 +203,6 @@ pub async fn change_state(
     body: web::Json<ChangeState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ActivityId(id.into_inner());
-    let row = owned_activity(&state, &caller, id).await?;
     let target = ActivityState::parse(&body.state).map_err(invalid("Activity"))?;
     let at = body
         .at
@@ -240,25 +210,57 @@ pub async fn change_state(
         .map(|t| t.to_millis().map_err(|_| DomainError::invalid("at")))
         .transpose()
         .map_err(invalid("Activity"))?;
-    let entries = serde_json::from_str(&row.status_log).map_err(ApiError::internal)?;
-    let mut log = StatusLog::from_entries(entries).map_err(ApiError::internal)?;
-    let now = now_ms();
-    if log.apply(target, at, now).map_err(invalid("Activity"))? == Applied::AlreadyRecorded {
-        return Ok(HttpResponse::Ok().json(ActivityView::detailed(row)));
-    }
-    let progress = progress_after(&row, &log, now)?;
-    if log.state() == ActivityState::Complete {
-        let route = state.store.route(id).await?;
-        state.store.complete_activity(&progress, &route).await?;
-    } else {
-        state.store.checkpoint(&[progress], &[]).await?;
-    }
-    let row = state
-        .store
-        .activity(id)
+    let athlete = caller.id;
+    let result = with_actor(&state.live, id, |addr| async move {
+        ask(&addr, |reply| live::change_state::ChangeState {
+            athlete,
+            state: target,
+            at,
+            reply,
+        })
         .await?
-        .ok_or_else(|| ApiError::not_found("Activity"))?;
-    Ok(HttpResponse::Ok().json(ActivityView::detailed(row)))
+    })
+    .await;
+    match result {
+        Ok(_) => {}
+        // A replayed change on a completed activity is a no-op; anything
+        // else on it is not allowed.
+        Err(LiveError::Completed) => {
+            let row = owned_activity(&state, &caller, id).await?;
+            let entries = serde_json::from_str(&row.status_log).map_err(ApiError::internal)?;
+            let mut log = StatusLog::from_entries(entries).map_err(ApiError::internal)?;
+            if log
+                .apply(target, at, now_ms())
+                .map_err(invalid("Activity"))?
+                != Applied::AlreadyRecorded
+            {
+                return Err(ApiError::conflict("Activity", "state", "complete"));
+            }
+        }
+        Err(e) => return Err(refusal(&state, &caller, id, e).await),
+    }
+    show_activity(&state, &caller, id).await
+}
+
+/// The activity as the caller may see it, with live stats while in progress.
+async fn show_activity(
+    state: &AppState,
+    caller: &Caller,
+    id: ActivityId,
+) -> Result<HttpResponse, ApiError> {
+    let (row, _) = visible_activity(state, caller, id).await?;
+    let mut view = ActivityView::detailed(row);
+    if let Some(addr) = state.live.get(id) {
+        if let Ok(live) = ask(&addr, |reply| live::watch::Poll {
+            after: u64::MAX,
+            reply,
+        })
+        .await
+        {
+            view.apply_live(&live.stats);
+        }
+    }
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[derive(Deserialize)]
@@ -307,6 +309,9 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     let id = ActivityId(id.into_inner());
     owned_activity(&state, &caller, id).await?;
+    if let Some(addr) = state.live.get(id) {
+        let _ = ask(&addr, |reply| live::flush::Discard { reply }).await;
+    }
     state.store.delete_activity(id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -9,8 +9,12 @@ pub mod activities;
 pub mod athletes;
 pub mod friends;
 pub mod health;
+pub mod live;
 pub mod sessions;
 pub mod views;
+
+/// Largest `/routes` body: 10,000 fixes with every optional field.
+pub const ROUTES_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -33,6 +37,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/activities/{id}", web::put().to(activities::update))
             .route("/activities/{id}", web::delete().to(activities::delete))
+            .service(
+                web::resource("/activities/{id}/routes")
+                    // Up to MAX_FIXES_PER_BATCH fixes in one body.
+                    .app_data(
+                        web::JsonConfig::default()
+                            .limit(ROUTES_BODY_LIMIT)
+                            .error_handler(crate::error::extractors::json),
+                    )
+                    .route(web::post().to(live::ingest)),
+            )
+            .route("/activities/{id}/ws", web::get().to(live::websocket))
+            .route("/activities/{id}/live", web::get().to(live::poll))
+            .route("/activities/{id}/live/sse", web::get().to(live::sse))
+            .route("/live", web::get().to(live::friends_live))
             .default_service(web::to(not_found)),
     )
     .route("/healthz", web::get().to(health::healthz))

@@ -148,6 +148,20 @@ impl ActivityView {
         }
     }
 
+    /// Overlays the rolling stats of an activity being recorded.
+    pub fn apply_live(&mut self, live: &crate::domain::recording::LiveStats) {
+        self.state = live.state.as_str().to_string();
+        self.distance = live.distance;
+        self.moving_time = live.moving_time;
+        self.active_time = live.active_time;
+        self.elapsed_time = live.elapsed_time;
+        self.total_elevation_gain = live.total_elevation_gain;
+        self.average_speed = live.average_speed;
+        self.max_speed = live.max_speed;
+        self.point_count = i64::from(live.point_count);
+        self.splits_metric = serde_json::to_value(&live.splits_metric).ok();
+    }
+
     /// The full form, with the status log and splits.
     pub fn detailed(row: ActivityRow) -> Self {
         let log: Vec<StatusEntry> = serde_json::from_str(&row.status_log).unwrap_or_default();

@@ -175,3 +175,93 @@ mod tests {
         );
     }
 }
+
+/// Most fixes accepted in one request or WebSocket frame.
+pub const MAX_FIXES_PER_BATCH: usize = 10_000;
+
+/// `{location: FIX}` or `{locations: [FIX, ...]}`.
+#[derive(Debug, Deserialize)]
+pub struct RawFixBatch {
+    pub location: Option<RawFix>,
+    pub locations: Option<Vec<RawFix>>,
+}
+
+/// A fix refused by validation: its index in the batch and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejected {
+    pub index: usize,
+    pub field: &'static str,
+    pub code: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("more than {MAX_FIXES_PER_BATCH} fixes")]
+    TooMany,
+    #[error("no location or locations")]
+    Empty,
+}
+
+impl RawFixBatch {
+    /// Validates each fix; invalid ones are reported by index, not fatal.
+    pub fn parse(self, now_ms: i64) -> Result<(Vec<Fix>, Vec<Rejected>), BatchError> {
+        let raw: Vec<RawFix> = match (self.location, self.locations) {
+            (Some(one), None) => vec![one],
+            (None, Some(many)) if !many.is_empty() => many,
+            (Some(one), Some(mut many)) => {
+                many.insert(0, one);
+                many
+            }
+            _ => return Err(BatchError::Empty),
+        };
+        if raw.len() > MAX_FIXES_PER_BATCH {
+            return Err(BatchError::TooMany);
+        }
+        let mut fixes = Vec::with_capacity(raw.len());
+        let mut rejected = Vec::new();
+        for (index, r) in raw.iter().enumerate() {
+            match Fix::parse(r, now_ms) {
+                Ok(fix) => fixes.push(fix),
+                Err(e) => rejected.push(Rejected {
+                    index,
+                    field: e.field,
+                    code: e.code,
+                }),
+            }
+        }
+        Ok((fixes, rejected))
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    #[test]
+    fn batches_report_rejects_by_index() {
+        let now = 1_700_000_000_000;
+        let batch: RawFixBatch = serde_json::from_str(
+            r#"{"locations":[{"lat":1,"lng":1,"t":1700000000000},{"lat":100,"lng":1,"t":1700000000000},{"lat":1,"lng":1}]}"#,
+        )
+        .unwrap();
+        let (fixes, rejected) = batch.parse(now).unwrap();
+        assert_eq!(fixes.len(), 1);
+        assert_eq!(
+            rejected,
+            vec![
+                Rejected {
+                    index: 1,
+                    field: "lat",
+                    code: "invalid"
+                },
+                Rejected {
+                    index: 2,
+                    field: "t",
+                    code: "missing"
+                }
+            ]
+        );
+        let empty: RawFixBatch = serde_json::from_str("{}").unwrap();
+        assert_eq!(empty.parse(now), Err(BatchError::Empty));
+    }
+}

@@ -6,7 +6,10 @@ mod error;
 pub mod feed;
 pub mod fix;
 pub mod ids;
+pub mod recording;
+pub mod smoothing;
 pub mod sport;
+pub mod stats;
 
 pub use error::DomainError;
 pub use fix::Fix;

@@ -206,6 +206,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     async fn delete_activity(&self, id: ActivityId) -> StoreResult<()>;
     async fn in_progress_activities(&self) -> StoreResult<Vec<ActivityRow>>;
+    /// In-progress activities not updated since `before_ms` (auto-complete candidates).
+    async fn stale_in_progress(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<ActivityId>>;
+    /// Friends' in-progress activities the viewer may see.
+    async fn live_activities_of_friends(&self, viewer: AthleteId) -> StoreResult<Vec<ActivityRow>>;
     async fn feed(
         &self,
         viewer: AthleteId,

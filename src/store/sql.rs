@@ -369,6 +369,29 @@ impl Store for SqlStore {
         .await?)
     }
 
+    async fn stale_in_progress(&self, before_ms: i64, limit: u32) -> StoreResult<Vec<ActivityId>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM activities WHERE state <> 'COMPLETE' AND updated_ms < $1 ORDER BY id LIMIT $2",
+        )
+        .bind(before_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(ActivityId).collect())
+    }
+
+    async fn live_activities_of_friends(&self, viewer: AthleteId) -> StoreResult<Vec<ActivityRow>> {
+        Ok(sqlx::query_as(concat!(
+            activity_select!(),
+            " WHERE a.state <> 'COMPLETE' AND a.visibility <> 'only_me' AND a.athlete_id IN (",
+            friend_ids_of_1!(),
+            ") ORDER BY a.start_ms DESC, a.id DESC LIMIT 500"
+        ))
+        .bind(viewer.0)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn feed(
         &self,
         viewer: AthleteId,

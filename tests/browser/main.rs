@@ -6,7 +6,7 @@
 //! sets), in which case it fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../server/common.rs"]
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::net::TcpListener;

@@ -1,6 +1,7 @@
 //! Integration tests: the real server, real HTTP, on both backends.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../common/mod.rs"]
 mod common;
 
 mod accounts;

@@ -1,6 +1,8 @@
 //! Test harness: the real server on a random port, on a real SQLite file or
 //! a fresh Postgres database that is dropped afterwards.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod eval;
 
 use std::time::Duration;
 

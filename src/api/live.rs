@@ -1,0 +1,339 @@
+//! Live endpoints: fix ingest (HTTP and WebSocket), polling, SSE and the
+//! "who is out now" list.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Addr;
+use actix_web::http::header;
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::api::activities::{owned_activity, visible_activity};
+use crate::api::views::ActivityView;
+use crate::auth::Caller;
+use crate::domain::activity::ActivityState;
+use crate::domain::fix::{BatchError, RawFixBatch};
+use crate::domain::recording::LiveEvent;
+use crate::domain::{now_ms, ActivityId};
+use crate::error::{ApiError, Code};
+use crate::live::hub::ask;
+use crate::live::ingest::Ingest;
+use crate::live::watch::{Poll, Subscribe};
+use crate::live::{ActivityActor, LiveError, LiveHub, BUSY_RETRY_AFTER_S};
+use crate::startup::AppState;
+
+/// SSE comment sent when nothing else was, so proxies keep the stream open.
+pub const SSE_HEARTBEAT: Duration = Duration::from_secs(15);
+
+pub fn live_error(e: LiveError) -> ApiError {
+    match e {
+        LiveError::Busy | LiveError::Gone => ApiError::unavailable(BUSY_RETRY_AFTER_S),
+        LiveError::NotFound => ApiError::not_found("Activity"),
+        LiveError::NotOwner => ApiError::with(Code::Forbidden, "Activity", "athlete", "not_owner"),
+        LiveError::Completed => ApiError::conflict("Activity", "state", "complete"),
+        LiveError::Invalid(d) => ApiError::invalid("Activity", [d]),
+        LiveError::Store(s) => s.into(),
+        LiveError::Corrupt(c) => ApiError::internal(c),
+    }
+}
+
+/// Runs `call` against the activity's actor, spawning it if needed, and
+/// once more if the actor stopped in between (idle reaping).
+pub async fn with_actor<R, F, Fut>(
+    hub: &Arc<LiveHub>,
+    id: ActivityId,
+    call: F,
+) -> Result<R, LiveError>
+where
+    F: Fn(Addr<ActivityActor>) -> Fut,
+    Fut: std::future::Future<Output = Result<R, LiveError>>,
+{
+    let addr = hub.get_or_spawn(id).await?;
+    match call(addr).await {
+        Err(LiveError::Gone) => call(hub.get_or_spawn(id).await?).await,
+        other => other,
+    }
+}
+
+/// Maps an actor's refusal to the right status without leaking existence:
+/// 404 if the caller may not see the activity, 403 if not theirs.
+pub async fn refusal(state: &AppState, caller: &Caller, id: ActivityId, e: LiveError) -> ApiError {
+    if matches!(
+        e,
+        LiveError::NotFound | LiveError::NotOwner | LiveError::Completed
+    ) {
+        if let Err(denied) = owned_activity(state, caller, id).await {
+            return denied;
+        }
+    }
+    live_error(e)
+}
+
+/// `POST /api/v1/activities/{id}/routes` `{location}` or `{locations}`.
+pub async fn ingest(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<RawFixBatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ActivityId(id.into_inner());
+    let (fixes, rejected) = body.into_inner().parse(now_ms()).map_err(|e| match e {
+        BatchError::TooMany => {
+            ApiError::with(Code::PayloadTooLarge, "Fix", "locations", "too_many")
+        }
+        BatchError::Empty => ApiError::with(Code::Invalid, "Fix", "locations", "missing"),
+    })?;
+    let athlete = caller.id;
+    let result = with_actor(&state.live, id, |addr| {
+        let fixes = fixes.clone();
+        async move {
+            ask(&addr, |reply| Ingest {
+                athlete,
+                fixes,
+                reply,
+            })
+            .await?
+        }
+    })
+    .await;
+    match result {
+        Ok(reply) => Ok(HttpResponse::Ok().json(serde_json::json!({
+            "accepted": reply.counts.accepted,
+            "duplicates": reply.counts.duplicates,
+            "rejected": rejected,
+            "stats": reply.stats,
+        }))),
+        Err(e) => Err(refusal(&state, &caller, id, e).await),
+    }
+}
+
+/// `GET /api/v1/activities/{id}/ws`: WebSocket ingest for the owner.
+pub async fn websocket(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let id = ActivityId(id.into_inner());
+    let row = owned_activity(&state, &caller, id).await?;
+    if row.state == ActivityState::Complete.as_str() {
+        return Err(ApiError::conflict("Activity", "state", "complete").into());
+    }
+    let addr = state.live.get_or_spawn(id).await.map_err(live_error)?;
+    crate::live::ws::start(&req, payload, addr, caller.id)
+}
+
+#[derive(Deserialize)]
+pub struct PollQuery {
+    after: Option<u64>,
+}
+
+/// The stats of a completed activity, in the live shape.
+fn final_stats(row: &crate::store::ActivityRow) -> serde_json::Value {
+    serde_json::json!({
+        "state": row.state,
+        "distance": row.distance,
+        "moving_time": row.moving_time,
+        "active_time": row.active_time,
+        "elapsed_time": row.elapsed_time,
+        "average_speed": row.average_speed,
+        "max_speed": row.max_speed,
+        "current_speed": 0.0,
+        "current_pace": null,
+        "total_elevation_gain": row.total_elevation_gain,
+        "point_count": row.point_count,
+        "splits_metric": serde_json::from_str::<serde_json::Value>(&row.splits).unwrap_or_default(),
+    })
+}
+
+/// `GET /api/v1/activities/{id}/live?after=SEQ`: smoothed points after SEQ.
+pub async fn poll(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    query: web::Query<PollQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ActivityId(id.into_inner());
+    let (row, _) = visible_activity(&state, &caller, id).await?;
+    let after = query.after.unwrap_or(0);
+    if row.state == ActivityState::Complete.as_str() {
+        return Ok(HttpResponse::Ok().json(serde_json::json!({
+            "state": row.state, "stats": final_stats(&row), "points": [], "next": after, "poll_after_ms": null,
+        })));
+    }
+    let reply = with_actor(&state.live, id, |addr| async move {
+        ask(&addr, |reply| Poll { after, reply }).await
+    })
+    .await
+    .map_err(live_error)?;
+    Ok(HttpResponse::Ok().json(reply))
+}
+
+#[derive(Deserialize)]
+pub struct SseQuery {
+    last_event_id: Option<u64>,
+}
+
+fn sse_frame(event: &LiveEvent) -> Bytes {
+    Bytes::from(format!(
+        "id: {}\nevent: {}\ndata: {}\n\n",
+        event.seq, event.kind, event.data
+    ))
+}
+
+struct SseStream {
+    hub: Arc<LiveHub>,
+    id: ActivityId,
+    backlog: VecDeque<LiveEvent>,
+    rx: Option<mpsc::Receiver<LiveEvent>>,
+    last_seq: Option<u64>,
+    done: bool,
+}
+
+impl SseStream {
+    /// Joins the actor's watchers again after falling behind.
+    async fn resubscribe(&mut self) -> bool {
+        let Some(addr) = self.hub.get(self.id) else {
+            return false;
+        };
+        let (tx, rx) = mpsc::channel(self.hub.config.watcher_queue);
+        let after = self.last_seq;
+        match ask(&addr, |reply| Subscribe { after, tx, reply }).await {
+            Ok(Some(backlog)) => {
+                self.backlog.extend(backlog);
+                self.rx = Some(rx);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        loop {
+            if self.done {
+                return None;
+            }
+            if let Some(event) = self.backlog.pop_front() {
+                return Some(self.emit(event));
+            }
+            let rx = self.rx.as_mut()?;
+            match tokio::time::timeout(SSE_HEARTBEAT, rx.recv()).await {
+                Err(_) => return Some(Bytes::from_static(b": heartbeat\n\n")),
+                Ok(Some(event)) => return Some(self.emit(event)),
+                // Dropped for being slow, or the actor stopped.
+                Ok(None) => {
+                    if !self.resubscribe().await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn emit(&mut self, event: LiveEvent) -> Bytes {
+        self.last_seq = Some(event.seq);
+        if event.kind == "complete" {
+            self.done = true;
+        }
+        sse_frame(&event)
+    }
+}
+
+/// `GET /api/v1/activities/{id}/live/sse`: `point`, `stats`, `state` and
+/// `complete` events with increasing ids; resumes after `Last-Event-ID`.
+pub async fn sse(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    query: web::Query<SseQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ActivityId(id.into_inner());
+    let (row, _) = visible_activity(&state, &caller, id).await?;
+    let after = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .or(query.last_event_id);
+    let mut backlog = VecDeque::new();
+    let mut rx = None;
+    if row.state == ActivityState::Complete.as_str() {
+        let data = serde_json::json!({"activity_id": row.id, "state": "COMPLETE"}).to_string();
+        backlog.push_back(LiveEvent {
+            seq: after.unwrap_or(0) + 1,
+            kind: "complete",
+            data: data.into(),
+        });
+    } else {
+        let (tx, receiver) = mpsc::channel(state.live.config.watcher_queue);
+        let subscribed = with_actor(&state.live, id, |addr| {
+            let tx = tx.clone();
+            async move { ask(&addr, |reply| Subscribe { after, tx, reply }).await }
+        })
+        .await
+        .map_err(live_error)?;
+        backlog.extend(subscribed.ok_or_else(|| ApiError::unavailable(BUSY_RETRY_AFTER_S))?);
+        rx = Some(receiver);
+    }
+    let stream = SseStream {
+        hub: state.live.clone(),
+        id,
+        backlog,
+        rx,
+        last_seq: after,
+        done: false,
+    };
+    let retry = futures_util::stream::once(async {
+        Ok::<_, actix_web::Error>(Bytes::from_static(b"retry: 2000\n\n"))
+    });
+    let events = futures_util::stream::unfold(stream, |mut s| async move {
+        s.next_frame()
+            .await
+            .map(|frame| (Ok::<_, actix_web::Error>(frame), s))
+    });
+    use futures_util::StreamExt;
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        // Compression would buffer the stream.
+        .insert_header((header::CONTENT_ENCODING, "identity"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(retry.chain(events)))
+}
+
+/// `GET /api/v1/live`: friends' in-progress activities, with their newest
+/// smoothed position and stats.
+pub async fn friends_live(
+    state: web::Data<AppState>,
+    caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let rows = state.store.live_activities_of_friends(caller.id).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id = ActivityId(row.id);
+        let live = with_actor(&state.live, id, |addr| async move {
+            ask(&addr, |reply| Poll {
+                after: u64::MAX,
+                reply,
+            })
+            .await
+        })
+        .await;
+        let (stats, position) = match live {
+            Ok(reply) => (
+                serde_json::to_value(&reply.stats).unwrap_or_default(),
+                serde_json::to_value(&reply.position).unwrap_or_default(),
+            ),
+            // Completed in the meantime, or busy: show what the store has.
+            Err(_) => (final_stats(&row), serde_json::Value::Null),
+        };
+        out.push(serde_json::json!({"activity": ActivityView::summary(row), "stats": stats, "position": position}));
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({"activities": out})))
+}

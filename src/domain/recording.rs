@@ -1,0 +1,502 @@
+//! The in-memory state of one activity being recorded live: its stored
+//! route, the reorder window, rolling stats, the display smoother and the
+//! ring of recent events that watchers resume from. Pure logic: the live
+//! actor wraps it.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::activity::{ActivityState, Applied, StatusLog};
+use super::smoothing::{SmoothedPoint, Smoother};
+use super::stats::{compute_with_pauses, RollingStats, Split, StatsAccumulator};
+use super::{ActivityId, AthleteId, DomainError, Fix, Sport};
+
+/// Fixes this far (in fix time) behind the newest are put in order before
+/// they reach the stats and the display.
+pub const REORDER_WINDOW_MS: i64 = 3_000;
+/// Recent events kept so a watcher can resume with `Last-Event-ID`.
+pub const EVENT_RING: usize = 256;
+
+/// An event for watchers, serialised once and shared by all of them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveEvent {
+    /// Strictly increasing per activity; the SSE id.
+    pub seq: u64,
+    /// `point`, `stats`, `state` or `complete`.
+    pub kind: &'static str,
+    /// The event's JSON.
+    pub data: Arc<str>,
+}
+
+/// What watchers see of the stats: rolling stats plus the status-log times.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LiveStats {
+    pub state: ActivityState,
+    pub distance: f64,
+    pub moving_time: i64,
+    pub active_time: i64,
+    pub elapsed_time: i64,
+    pub average_speed: f64,
+    pub max_speed: f64,
+    pub current_speed: f64,
+    /// Seconds per km, while moving.
+    pub current_pace: Option<f64>,
+    pub total_elevation_gain: f64,
+    pub point_count: u32,
+    pub splits_metric: Vec<Split>,
+}
+
+#[derive(Serialize)]
+struct PointData<'a> {
+    seq: u64,
+    t: i64,
+    lat: f64,
+    lng: f64,
+    alt: Option<f32>,
+    speed: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stats: Option<&'a LiveStats>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IngestCounts {
+    pub accepted: u32,
+    pub duplicates: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Recording {
+    pub id: ActivityId,
+    pub owner: AthleteId,
+    pub sport: Sport,
+    log: StatusLog,
+    /// Every accepted fix, sorted by time, one per timestamp.
+    route: Vec<Fix>,
+    /// Accepted but not yet checkpointed.
+    unsaved: Vec<Fix>,
+    /// The reorder window, sorted by time.
+    pending: Vec<Fix>,
+    /// Time of the last fix released to the stats and display.
+    released_ms: i64,
+    stats: StatsAccumulator,
+    smoother: Smoother,
+    last_point: Option<SmoothedPoint>,
+    events: VecDeque<LiveEvent>,
+    next_seq: u64,
+}
+
+impl Recording {
+    /// A recording resumed from the store: `route` is what was checkpointed.
+    pub fn resume(
+        id: ActivityId,
+        owner: AthleteId,
+        sport: Sport,
+        log: StatusLog,
+        mut route: Vec<Fix>,
+    ) -> Self {
+        route.sort_by_key(|f| f.t_ms);
+        route.dedup_by_key(|f| f.t_ms);
+        let mut recording = Recording {
+            id,
+            owner,
+            sport,
+            log,
+            route: Vec::new(),
+            unsaved: Vec::new(),
+            pending: Vec::new(),
+            released_ms: i64::MIN,
+            stats: StatsAccumulator::new(sport),
+            smoother: Smoother::new(),
+            last_point: None,
+            events: VecDeque::new(),
+            next_seq: 1,
+        };
+        let pauses = recording.log.pauses();
+        for fix in &route {
+            recording.release_one(fix, &pauses);
+        }
+        recording.route = route;
+        recording
+    }
+
+    pub fn log(&self) -> &StatusLog {
+        &self.log
+    }
+
+    pub fn state(&self) -> ActivityState {
+        self.log.state()
+    }
+
+    pub fn route(&self) -> &[Fix] {
+        &self.route
+    }
+
+    pub fn last_point(&self) -> Option<&SmoothedPoint> {
+        self.last_point.as_ref()
+    }
+
+    /// The newest event id (0 before any).
+    pub fn last_seq(&self) -> u64 {
+        self.next_seq - 1
+    }
+
+    /// Stores new fixes (one per timestamp) and releases those the reorder
+    /// window lets through. Answers the counts and the new events.
+    pub fn ingest(&mut self, fixes: &[Fix], now_ms: i64) -> (IngestCounts, Vec<LiveEvent>) {
+        let mut counts = IngestCounts::default();
+        for fix in fixes {
+            if self.store(fix) {
+                counts.accepted += 1;
+                self.unsaved.push(*fix);
+                if fix.t_ms > self.released_ms {
+                    let at = self.pending.partition_point(|p| p.t_ms < fix.t_ms);
+                    self.pending.insert(at, *fix);
+                }
+                // An older straggler stays in the route but not the live view.
+            } else {
+                counts.duplicates += 1;
+            }
+        }
+        let newest = self.pending.last().map_or(i64::MIN, |f| f.t_ms);
+        let events = self.release(newest.saturating_sub(REORDER_WINDOW_MS), now_ms);
+        (counts, events)
+    }
+
+    /// Releases everything still in the reorder window (no newer fix came).
+    pub fn flush_pending(&mut self, now_ms: i64) -> Vec<LiveEvent> {
+        self.release(i64::MAX, now_ms)
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Inserts into the sorted route; false for a duplicate timestamp.
+    fn store(&mut self, fix: &Fix) -> bool {
+        match self.route.last() {
+            Some(last) if fix.t_ms <= last.t_ms => {
+                match self.route.binary_search_by_key(&fix.t_ms, |f| f.t_ms) {
+                    Ok(_) => false,
+                    Err(at) => {
+                        self.route.insert(at, *fix);
+                        true
+                    }
+                }
+            }
+            _ => {
+                self.route.push(*fix);
+                true
+            }
+        }
+    }
+
+    fn release(&mut self, upto_ms: i64, now_ms: i64) -> Vec<LiveEvent> {
+        let n = self.pending.partition_point(|f| f.t_ms <= upto_ms);
+        if n == 0 {
+            return Vec::new();
+        }
+        let pauses = self.log.pauses();
+        let released: Vec<Fix> = self.pending.drain(..n).collect();
+        let mut points = Vec::new();
+        for fix in &released {
+            if let Some(point) = self.release_one(fix, &pauses) {
+                points.push(point);
+            }
+        }
+        let stats = self.live_stats(now_ms);
+        let mut events = Vec::with_capacity(points.len() + 1);
+        for point in points {
+            let seq = self.next_seq;
+            events.push(self.push_event(
+                "point",
+                &PointData {
+                    seq,
+                    t: point.t_ms,
+                    lat: point.lat,
+                    lng: point.lng,
+                    alt: point.alt,
+                    speed: point.speed,
+                    stats: None,
+                },
+            ));
+        }
+        events.push(self.push_event("stats", &stats));
+        events
+    }
+
+    /// Feeds one in-order fix to the stats (unless paused) and the display.
+    fn release_one(&mut self, fix: &Fix, pauses: &[(i64, i64)]) -> Option<SmoothedPoint> {
+        let previous_ms = self.released_ms;
+        self.released_ms = fix.t_ms;
+        if pauses
+            .iter()
+            .any(|&(from, to)| fix.t_ms >= from && fix.t_ms < to)
+        {
+            return None;
+        }
+        // A pause since the previous fix: the gap adds no distance.
+        if pauses
+            .iter()
+            .any(|&(from, to)| from < fix.t_ms && to > previous_ms)
+        {
+            self.stats.segment_break();
+        }
+        self.stats.push(fix);
+        let point = self.smoother.push(fix)?;
+        self.last_point = Some(point);
+        Some(point)
+    }
+
+    fn push_event<T: Serialize>(&mut self, kind: &'static str, data: &T) -> LiveEvent {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        // Serialising plain structs of numbers cannot fail.
+        let json = serde_json::to_string(data).unwrap_or_else(|_| "null".to_string());
+        let event = LiveEvent {
+            seq,
+            kind,
+            data: json.into(),
+        };
+        if self.events.len() == EVENT_RING {
+            self.events.pop_front();
+        }
+        self.events.push_back(event.clone());
+        event
+    }
+
+    /// Events after `seq`, or None when the ring no longer reaches back that
+    /// far (the watcher needs a snapshot).
+    pub fn events_after(&self, seq: u64) -> Option<Vec<LiveEvent>> {
+        let oldest = self.events.front().map_or(self.next_seq, |e| e.seq);
+        if seq + 1 < oldest {
+            return None;
+        }
+        Some(
+            self.events
+                .iter()
+                .filter(|e| e.seq > seq)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// The newest event of each kind, oldest first: what a watcher that
+    /// fell behind starts again from.
+    pub fn snapshot_events(&self) -> Vec<LiveEvent> {
+        let mut out: Vec<LiveEvent> = Vec::new();
+        for kind in ["state", "point", "stats"] {
+            if let Some(e) = self.events.iter().rev().find(|e| e.kind == kind) {
+                out.push(e.clone());
+            }
+        }
+        out.sort_by_key(|e| e.seq);
+        out
+    }
+
+    pub fn live_stats(&self, now_ms: i64) -> LiveStats {
+        let s = self.stats.snapshot();
+        let active_time = self.log.active_time(now_ms);
+        LiveStats {
+            state: self.log.state(),
+            distance: s.distance,
+            moving_time: if s.point_count == 0 {
+                active_time
+            } else {
+                s.moving_time.min(active_time)
+            },
+            active_time,
+            elapsed_time: self.log.elapsed_time(now_ms),
+            average_speed: s.average_speed,
+            max_speed: s.max_speed,
+            current_speed: s.current_speed,
+            current_pace: s.current_pace,
+            total_elevation_gain: s.total_elevation_gain,
+            point_count: self.route.len() as u32,
+            splits_metric: self.stats.all_splits(),
+        }
+    }
+
+    /// The checkpoint: fixes accepted since the last one.
+    pub fn take_unsaved(&mut self) -> Vec<Fix> {
+        std::mem::take(&mut self.unsaved)
+    }
+
+    /// Puts back fixes whose checkpoint could not be handed over.
+    pub fn restore_unsaved(&mut self, mut fixes: Vec<Fix>) {
+        fixes.append(&mut self.unsaved);
+        self.unsaved = fixes;
+    }
+
+    pub fn has_unsaved(&self) -> bool {
+        !self.unsaved.is_empty()
+    }
+
+    /// Applies a status change. Pausing cuts the distance segment.
+    pub fn apply_state(
+        &mut self,
+        state: ActivityState,
+        at: Option<i64>,
+        now_ms: i64,
+    ) -> Result<(Applied, Vec<LiveEvent>), DomainError> {
+        let applied = self.log.apply(state, at, now_ms)?;
+        if applied == Applied::AlreadyRecorded {
+            return Ok((applied, Vec::new()));
+        }
+        let mut events = Vec::new();
+        if state == ActivityState::Complete {
+            events.extend(self.flush_pending(now_ms));
+        }
+        let entry = self.log.entries()[self.log.entries().len() - 1];
+        events.push(self.push_event(
+            "state",
+            &serde_json::json!({"state": entry.state, "at": entry.at}),
+        ));
+        events.push(self.push_event("stats", &self.live_stats(now_ms)));
+        Ok((applied, events))
+    }
+
+    /// Undoes the last status change (its write failed).
+    pub fn revert_state(&mut self, previous: StatusLog) {
+        self.log = previous;
+    }
+
+    /// The final stats: recomputed over the whole ordered route, honouring
+    /// pauses, so stragglers count and the result does not depend on the
+    /// order fixes arrived in.
+    pub fn final_stats(&self) -> (RollingStats, Vec<Split>) {
+        compute_with_pauses(self.sport, &self.route, &self.log.pauses())
+    }
+
+    /// The `complete` event, sent last.
+    pub fn complete_event(&mut self, summary: &serde_json::Value) -> LiveEvent {
+        self.push_event("complete", summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_700_000_000_000;
+
+    fn fix(i: i64) -> Fix {
+        // About 3.3 m/s north.
+        Fix::new(T0 + i * 1000, 59.9 + i as f64 * 0.00003, 10.7)
+    }
+
+    fn recording() -> Recording {
+        Recording::resume(
+            ActivityId(1),
+            AthleteId(1),
+            Sport::Run,
+            StatusLog::start(T0),
+            Vec::new(),
+        )
+    }
+
+    #[test]
+    fn duplicates_are_counted_not_stored() {
+        let mut r = recording();
+        let (c, _) = r.ingest(&[fix(0), fix(1), fix(2)], T0 + 3000);
+        assert_eq!(
+            c,
+            IngestCounts {
+                accepted: 3,
+                duplicates: 0
+            }
+        );
+        let (c, _) = r.ingest(&[fix(1), fix(2), fix(3)], T0 + 4000);
+        assert_eq!(
+            c,
+            IngestCounts {
+                accepted: 1,
+                duplicates: 2
+            }
+        );
+        assert_eq!(r.route().len(), 4);
+        assert_eq!(r.take_unsaved().len(), 4);
+        assert!(!r.has_unsaved());
+    }
+
+    #[test]
+    fn reorder_window_restores_order_and_stragglers_stay_in_route() {
+        let mut in_order = recording();
+        let mut shuffled = recording();
+        let fixes: Vec<Fix> = (0..60).map(fix).collect();
+        in_order.ingest(&fixes, T0 + 60_000);
+        in_order.flush_pending(T0 + 60_000);
+        // Swap neighbours: within the window.
+        let mut swapped = fixes.clone();
+        for pair in swapped.chunks_mut(2) {
+            pair.swap(0, 1);
+        }
+        for f in &swapped {
+            shuffled.ingest(std::slice::from_ref(f), T0 + 60_000);
+        }
+        shuffled.flush_pending(T0 + 60_000);
+        assert_eq!(
+            in_order.live_stats(T0 + 60_000),
+            shuffled.live_stats(T0 + 60_000)
+        );
+
+        // A straggler far behind is stored but not shown live.
+        let mut late = recording();
+        late.ingest(&fixes[10..], T0 + 60_000);
+        late.flush_pending(T0 + 60_000);
+        let seq = late.last_seq();
+        let (counts, events) = late.ingest(&fixes[..10], T0 + 60_000);
+        assert_eq!(counts.accepted, 10);
+        assert!(events.is_empty());
+        assert_eq!(late.last_seq(), seq);
+        assert_eq!(late.route().len(), 60);
+        assert_eq!(late.final_stats(), in_order.final_stats());
+    }
+
+    #[test]
+    fn events_have_increasing_ids_and_resume() {
+        let mut r = recording();
+        let mut all = Vec::new();
+        for i in 0..20 {
+            let (_, events) = r.ingest(&[fix(i)], T0 + i * 1000);
+            all.extend(events);
+        }
+        assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+        assert!(all.iter().any(|e| e.kind == "point"));
+        let resume_from = all[5].seq;
+        let rest = r.events_after(resume_from).unwrap();
+        assert_eq!(rest, all[6..].to_vec());
+        for i in 20..400 {
+            r.ingest(&[fix(i)], T0 + i * 1000);
+        }
+        assert!(
+            r.events_after(resume_from).is_none(),
+            "ring no longer reaches back"
+        );
+        let snapshot = r.snapshot_events();
+        assert!(snapshot.iter().any(|e| e.kind == "point"));
+        assert!(snapshot.iter().any(|e| e.kind == "stats"));
+    }
+
+    #[test]
+    fn pause_excludes_fixes_and_gap() {
+        let mut r = recording();
+        r.ingest(&(0..10).map(fix).collect::<Vec<_>>(), T0 + 10_000);
+        r.apply_state(ActivityState::Paused, Some(T0 + 9_500), T0 + 10_000)
+            .unwrap();
+        // Moved 300 m while paused (e.g. on a bus).
+        let resumed: Vec<Fix> = (0..10).map(|i| fix(i + 100)).collect();
+        r.apply_state(ActivityState::Started, Some(T0 + 99_500), T0 + 100_000)
+            .unwrap();
+        r.ingest(&resumed, T0 + 110_000);
+        r.apply_state(ActivityState::Complete, Some(T0 + 110_000), T0 + 110_000)
+            .unwrap();
+        let (stats, _) = r.final_stats();
+        let live = r.live_stats(T0 + 110_000);
+        assert!(stats.distance < 80.0, "{}", stats.distance);
+        assert!((live.distance - stats.distance).abs() < 1.0);
+        assert_eq!(live.active_time, 20);
+        assert_eq!(live.elapsed_time, 110);
+    }
+}

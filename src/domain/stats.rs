@@ -1,0 +1,600 @@
+//! Rolling activity statistics, updated in O(1) per fix so a live server can
+//! keep one accumulator per activity, and the same code serves file import
+//! (see [`compute`]).
+//!
+//! Distance is the haversine length between consecutive *accepted* fixes.
+//! A fix is left out of distance when its accuracy is worse than
+//! [`MAX_ACCURACY_M`], when reaching it needs an implausible speed for the
+//! sport, or when it is within the jitter gate of the last accepted fix
+//! (GPS wanders a few metres while standing still). Time between accepted
+//! fixes counts as moving only when the average speed over it reaches the
+//! sport's auto-pause speed; stopped intervals add no distance either, as a
+//! device's auto-pause does.
+
+use geo::{Distance, Haversine, Point};
+use serde::Serialize;
+
+use super::{Fix, Sport};
+
+/// Fixes whose horizontal accuracy is worse than this (metres) are kept out
+/// of distance: phones report 50 m+ before a proper lock.
+pub const MAX_ACCURACY_M: f32 = 50.0;
+/// Fastest plausible running speed (m/s): above a sprinter's top speed.
+pub const RUN_MAX_SPEED: f64 = 12.0;
+/// Fastest plausible riding speed (m/s), ~126 km/h: fast descents stay in.
+pub const RIDE_MAX_SPEED: f64 = 35.0;
+/// Below this average speed (m/s) a runner counts as stopped (slower than
+/// 33 min/km, well under walking pace).
+pub const RUN_MOVING_SPEED: f64 = 0.5;
+/// Below this average speed (m/s) a rider counts as stopped (3.2 km/h).
+pub const RIDE_MOVING_SPEED: f64 = 0.9;
+/// Jitter gate (metres): a fix closer than this to the last accepted one
+/// is skipped, so standing still does not accumulate distance.
+pub const RUN_MIN_STEP_M: f64 = 2.0;
+pub const RIDE_MIN_STEP_M: f64 = 3.0;
+/// After this many consecutive implausible fixes the *anchor* was the bad
+/// one (or the athlete really moved, e.g. on a train): re-anchor without
+/// adding distance.
+pub const RESYNC_AFTER_REJECTS: u8 = 3;
+/// A silent gap longer than this (ms) is treated as a pause.
+pub const MAX_GAP_MS: i64 = 10 * 60 * 1000;
+/// Time constant (s) of the exponential moving average for current speed.
+pub const SPEED_EMA_TAU_S: f64 = 5.0;
+/// Altitude is first smoothed by an EMA with this time constant (s)...
+pub const ELEVATION_EMA_TAU_S: f64 = 10.0;
+/// ...then gain counts only climbs that exceed this hysteresis (metres).
+/// Together they stop GPS/barometer noise from adding phantom climbing.
+pub const ELEVATION_HYSTERESIS_M: f64 = 3.0;
+/// Splits are per kilometre (Strava's `splits_metric`).
+pub const SPLIT_M: f64 = 1000.0;
+
+/// Per-sport thresholds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub max_speed: f64,
+    pub moving_speed: f64,
+    pub min_step_m: f64,
+}
+
+impl Thresholds {
+    pub const fn for_sport(sport: Sport) -> Thresholds {
+        match sport {
+            Sport::Run => Thresholds {
+                max_speed: RUN_MAX_SPEED,
+                moving_speed: RUN_MOVING_SPEED,
+                min_step_m: RUN_MIN_STEP_M,
+            },
+            Sport::Ride => Thresholds {
+                max_speed: RIDE_MAX_SPEED,
+                moving_speed: RIDE_MOVING_SPEED,
+                min_step_m: RIDE_MIN_STEP_M,
+            },
+        }
+    }
+}
+
+/// A point-in-time view of an activity's statistics (Strava's names and
+/// units: metres, seconds, m/s).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct RollingStats {
+    pub distance: f64,
+    pub moving_time: i64,
+    pub elapsed_time: i64,
+    pub max_speed: f64,
+    /// distance / moving_time.
+    pub average_speed: f64,
+    /// Smoothed speed now (m/s).
+    pub current_speed: f64,
+    /// Seconds per km; `None` while stopped.
+    pub current_pace: Option<f64>,
+    pub total_elevation_gain: f64,
+    pub elev_high: Option<f64>,
+    pub elev_low: Option<f64>,
+    pub point_count: u32,
+    pub start_ms: Option<i64>,
+    pub last_ms: Option<i64>,
+}
+
+/// One kilometre split, in Strava's `splits_metric` shape.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Split {
+    /// 1-based.
+    pub split: u32,
+    pub distance: f64,
+    pub elapsed_time: i64,
+    pub moving_time: i64,
+    pub elevation_difference: f64,
+    pub average_speed: f64,
+}
+
+/// Where the current split started.
+#[derive(Debug, Clone, Copy, Default)]
+struct SplitStart {
+    t_ms: i64,
+    moving_ms: i64,
+    distance: f64,
+    alt: Option<f32>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    t_ms: i64,
+    lat: f64,
+    lng: f64,
+}
+
+/// Incremental statistics. Fixes must arrive in strictly increasing time
+/// order; out-of-order ones are ignored.
+#[derive(Debug, Clone)]
+pub struct StatsAccumulator {
+    limits: Thresholds,
+    /// Last fix that counted for distance.
+    anchor: Option<Anchor>,
+    first_ms: Option<i64>,
+    last_ms: i64,
+    distance: f64,
+    moving_ms: i64,
+    max_speed: f64,
+    ema_speed: f64,
+    /// Last three speed samples, for a median-of-3 spike filter.
+    recent: [f32; 3],
+    recent_len: u8,
+    rejects: u8,
+    break_pending: bool,
+    elev_ref: Option<f32>,
+    elev_gain: f64,
+    elev_high: Option<f32>,
+    elev_low: Option<f32>,
+    last_alt: Option<f32>,
+    point_count: u32,
+    split_start: SplitStart,
+    /// Allocates only once the first kilometre is done.
+    splits: Vec<Split>,
+}
+
+fn haversine(a_lat: f64, a_lng: f64, b_lat: f64, b_lng: f64) -> f64 {
+    Haversine.distance(Point::new(a_lng, a_lat), Point::new(b_lng, b_lat))
+}
+
+fn median3(v: [f32; 3]) -> f32 {
+    v[0].max(v[1]).min(v[0].min(v[1]).max(v[2]))
+}
+
+impl StatsAccumulator {
+    pub fn new(sport: Sport) -> Self {
+        Self::with_thresholds(Thresholds::for_sport(sport))
+    }
+
+    pub fn with_thresholds(limits: Thresholds) -> Self {
+        StatsAccumulator {
+            limits,
+            anchor: None,
+            first_ms: None,
+            last_ms: 0,
+            distance: 0.0,
+            moving_ms: 0,
+            max_speed: 0.0,
+            ema_speed: 0.0,
+            recent: [0.0; 3],
+            recent_len: 0,
+            rejects: 0,
+            break_pending: false,
+            elev_ref: None,
+            elev_gain: 0.0,
+            elev_high: None,
+            elev_low: None,
+            last_alt: None,
+            point_count: 0,
+            split_start: SplitStart::default(),
+            splits: Vec::new(),
+        }
+    }
+
+    /// The athlete paused (timer stopped): the gap up to the next fix adds
+    /// neither distance nor moving time.
+    pub fn segment_break(&mut self) {
+        self.break_pending = true;
+    }
+
+    pub fn push(&mut self, fix: &Fix) {
+        if self.first_ms.is_some() && fix.t_ms <= self.last_ms {
+            return;
+        }
+        self.point_count = self.point_count.saturating_add(1);
+        if self.first_ms.is_none() {
+            self.first_ms = Some(fix.t_ms);
+            self.split_start.t_ms = fix.t_ms;
+        }
+        let since_prev_s = (fix.t_ms - self.last_ms) as f64 / 1000.0;
+        self.last_ms = fix.t_ms;
+        // NaN accuracy counts as bad too.
+        if fix
+            .accuracy
+            .is_some_and(|a| a.is_nan() || a > MAX_ACCURACY_M)
+        {
+            return;
+        }
+        self.track_elevation(fix.alt, since_prev_s);
+
+        let Some(anchor) = self.anchor else {
+            self.reanchor(fix);
+            return;
+        };
+        let dt_ms = fix.t_ms - anchor.t_ms;
+        if self.break_pending || dt_ms > MAX_GAP_MS {
+            self.reanchor(fix);
+            return;
+        }
+        let dt = dt_ms as f64 / 1000.0;
+        let d = haversine(anchor.lat, anchor.lng, fix.lat, fix.lng);
+        let interval_speed = d / dt;
+        if interval_speed > self.limits.max_speed {
+            self.rejects += 1;
+            if self.rejects >= RESYNC_AFTER_REJECTS {
+                self.reanchor(fix);
+            }
+            return;
+        }
+        self.rejects = 0;
+        let sample = fix.speed.map_or(interval_speed, f64::from);
+        self.sample_speed(sample, dt);
+        if d < self.limits.min_step_m {
+            // Within the jitter gate: wait for real displacement.
+            return;
+        }
+        if interval_speed >= self.limits.moving_speed {
+            self.distance += d;
+            self.moving_ms += dt_ms;
+        }
+        self.anchor = Some(Anchor {
+            t_ms: fix.t_ms,
+            lat: fix.lat,
+            lng: fix.lng,
+        });
+        self.close_split_if_due(fix.t_ms);
+    }
+
+    fn reanchor(&mut self, fix: &Fix) {
+        self.anchor = Some(Anchor {
+            t_ms: fix.t_ms,
+            lat: fix.lat,
+            lng: fix.lng,
+        });
+        self.break_pending = false;
+        self.rejects = 0;
+        self.recent_len = 0;
+        self.ema_speed = fix.speed.map_or(0.0, f64::from);
+    }
+
+    fn sample_speed(&mut self, speed: f64, dt: f64) {
+        let alpha = 1.0 - (-dt / SPEED_EMA_TAU_S).exp();
+        self.ema_speed += alpha * (speed - self.ema_speed);
+        self.recent.rotate_left(1);
+        self.recent[2] = speed as f32;
+        self.recent_len = (self.recent_len + 1).min(3);
+        if self.recent_len == 3 {
+            // Median of three: one spiky sample cannot set the max.
+            self.max_speed = self.max_speed.max(f64::from(median3(self.recent)));
+        }
+    }
+
+    fn track_elevation(&mut self, alt: Option<f32>, dt: f64) {
+        let Some(raw) = alt.filter(|a| a.is_finite()) else {
+            return;
+        };
+        let alt = match self.last_alt {
+            Some(prev) => {
+                let alpha = 1.0 - (-dt / ELEVATION_EMA_TAU_S).exp();
+                (f64::from(prev) + alpha * (f64::from(raw) - f64::from(prev))) as f32
+            }
+            None => raw,
+        };
+        self.last_alt = Some(alt);
+        self.elev_high = Some(self.elev_high.map_or(alt, |h| h.max(alt)));
+        self.elev_low = Some(self.elev_low.map_or(alt, |l| l.min(alt)));
+        match self.elev_ref {
+            None => self.elev_ref = Some(alt),
+            Some(r) => {
+                let diff = f64::from(alt) - f64::from(r);
+                if diff >= ELEVATION_HYSTERESIS_M {
+                    self.elev_gain += diff;
+                    self.elev_ref = Some(alt);
+                } else if diff <= -ELEVATION_HYSTERESIS_M {
+                    self.elev_ref = Some(alt);
+                }
+            }
+        }
+    }
+
+    fn split_since(&self, start: &SplitStart, now_ms: i64, number: u32) -> Split {
+        let distance = self.distance - start.distance;
+        let moving_ms = self.moving_ms - start.moving_ms;
+        Split {
+            split: number,
+            distance,
+            elapsed_time: (now_ms - start.t_ms + 500) / 1000,
+            moving_time: (moving_ms + 500) / 1000,
+            elevation_difference: match (start.alt, self.last_alt) {
+                (Some(a), Some(b)) => f64::from(b) - f64::from(a),
+                _ => 0.0,
+            },
+            average_speed: if moving_ms > 0 {
+                distance / (moving_ms as f64 / 1000.0)
+            } else {
+                0.0
+            },
+        }
+    }
+
+    fn close_split_if_due(&mut self, now_ms: i64) {
+        if self.distance - self.split_start.distance < SPLIT_M {
+            return;
+        }
+        let number = self.splits.len() as u32 + 1;
+        let split = self.split_since(&self.split_start, now_ms, number);
+        self.splits.push(split);
+        self.split_start = SplitStart {
+            t_ms: now_ms,
+            moving_ms: self.moving_ms,
+            distance: self.distance,
+            alt: self.last_alt,
+        };
+    }
+
+    /// Completed kilometre splits.
+    pub fn splits(&self) -> &[Split] {
+        &self.splits
+    }
+
+    /// The split in progress, if it has any distance.
+    pub fn partial_split(&self) -> Option<Split> {
+        let number = self.splits.len() as u32 + 1;
+        let split = self.split_since(&self.split_start, self.last_ms, number);
+        (split.distance > 0.0).then_some(split)
+    }
+
+    /// Completed splits plus the final partial one.
+    pub fn all_splits(&self) -> Vec<Split> {
+        let mut all = self.splits.clone();
+        all.extend(self.partial_split());
+        all
+    }
+
+    pub fn snapshot(&self) -> RollingStats {
+        let moving_s = self.moving_ms as f64 / 1000.0;
+        let current_speed = self.ema_speed.max(0.0);
+        let moving_now = current_speed >= self.limits.moving_speed;
+        RollingStats {
+            distance: self.distance,
+            moving_time: (self.moving_ms + 500) / 1000,
+            elapsed_time: self.first_ms.map_or(0, |f| (self.last_ms - f + 500) / 1000),
+            max_speed: self.max_speed,
+            average_speed: if moving_s > 0.0 {
+                self.distance / moving_s
+            } else {
+                0.0
+            },
+            current_speed,
+            current_pace: moving_now.then(|| 1000.0 / current_speed),
+            total_elevation_gain: self.elev_gain,
+            elev_high: self.elev_high.map(f64::from),
+            elev_low: self.elev_low.map(f64::from),
+            point_count: self.point_count,
+            start_ms: self.first_ms,
+            last_ms: self.first_ms.map(|_| self.last_ms),
+        }
+    }
+}
+
+/// Batch statistics: feeds the accumulator in order (the one code path).
+pub fn compute(sport: Sport, fixes: &[Fix]) -> (RollingStats, Vec<Split>) {
+    compute_with_pauses(sport, fixes, &[])
+}
+
+/// As [`compute`], honouring recorded timer pauses (`(stop_ms, start_ms)`,
+/// sorted by start): fixes recorded while the timer was stopped are
+/// skipped, and the first fix after a pause begins a new segment.
+pub fn compute_with_pauses(
+    sport: Sport,
+    fixes: &[Fix],
+    pauses: &[(i64, i64)],
+) -> (RollingStats, Vec<Split>) {
+    let mut acc = StatsAccumulator::new(sport);
+    let mut next = 0;
+    let mut prev_ms = i64::MIN;
+    for fix in fixes {
+        // Pauses that ended before this fix: break if one began after the
+        // previous fix (or while skipping).
+        while let Some(&(stop, start)) = pauses.get(next) {
+            if start > fix.t_ms {
+                break;
+            }
+            if stop >= prev_ms {
+                acc.segment_break();
+            }
+            next += 1;
+        }
+        if let Some(&(stop, _)) = pauses.get(next) {
+            if stop < fix.t_ms {
+                // Recorded while the timer was stopped.
+                acc.segment_break();
+                continue;
+            }
+        }
+        prev_ms = fix.t_ms;
+        acc.push(fix);
+    }
+    (acc.snapshot(), acc.all_splits())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_700_000_000_000;
+    /// Metres per degree of latitude, for building tracks.
+    const M: f64 = 111_195.0;
+
+    /// Due north at `speed` m/s, one fix per second.
+    fn line(n: i64, speed: f64) -> Vec<Fix> {
+        (0..n)
+            .map(|i| Fix::new(T0 + i * 1_000, 51.0 + i as f64 * speed / M, 0.0))
+            .collect()
+    }
+
+    fn run(sport: Sport, fixes: &[Fix]) -> StatsAccumulator {
+        let mut acc = StatsAccumulator::new(sport);
+        for f in fixes {
+            acc.push(f);
+        }
+        acc
+    }
+
+    #[test]
+    fn steady_ride_distance_and_time() {
+        let s = run(Sport::Ride, &line(601, 8.0)).snapshot();
+        assert!((s.distance - 4_800.0).abs() < 5.0, "{}", s.distance);
+        assert_eq!(s.moving_time, 600);
+        assert_eq!(s.elapsed_time, 600);
+        assert!((s.average_speed - 8.0).abs() < 0.01);
+        assert!((s.current_speed - 8.0).abs() < 0.01);
+        assert!((s.max_speed - 8.0).abs() < 0.01);
+        assert!((s.current_pace.unwrap() - 125.0).abs() < 0.5);
+        assert_eq!(s.point_count, 601);
+    }
+
+    #[test]
+    fn standing_still_with_jitter_is_not_moving() {
+        let mut fixes = line(60, 8.0);
+        let (lat, t) = (fixes[59].lat, fixes[59].t_ms);
+        // Two minutes at a traffic light, wandering ~1.5 m.
+        for i in 1..=120 {
+            let wobble = ((i * 37) % 7) as f64 - 3.0;
+            fixes.push(Fix::new(t + i * 1_000, lat + wobble * 0.5 / M, 0.0));
+        }
+        let before = run(Sport::Ride, &fixes[..60]).snapshot();
+        let acc = run(Sport::Ride, &fixes);
+        let s = acc.snapshot();
+        assert!(s.distance - before.distance < 1.0);
+        assert_eq!(s.moving_time, before.moving_time);
+        assert_eq!(s.elapsed_time, 179);
+        assert_eq!(s.current_pace, None);
+    }
+
+    #[test]
+    fn inaccurate_and_implausible_fixes_add_no_distance() {
+        let mut fixes = line(100, 3.0);
+        fixes[40].accuracy = Some(80.0);
+        fixes[40].lat += 300.0 / M;
+        fixes[70].lng += 200.0 / (M * 0.63); // 200 m sideways spike
+        let s = run(Sport::Run, &fixes).snapshot();
+        assert!((s.distance - 297.0).abs() < 3.0, "{}", s.distance);
+        assert!(s.max_speed < 4.0, "{}", s.max_speed);
+    }
+
+    #[test]
+    fn persistent_jump_resyncs() {
+        let mut fixes = line(20, 3.0);
+        // The athlete boards a train: every later fix is far away.
+        for f in fixes.iter_mut().skip(10) {
+            f.lat += 0.1;
+        }
+        let acc = run(Sport::Run, &fixes);
+        let s = acc.snapshot();
+        // 9 s before the jump, and the rest after re-anchoring.
+        assert!(s.distance > 40.0 && s.distance < 60.0, "{}", s.distance);
+    }
+
+    #[test]
+    fn segment_break_skips_the_gap() {
+        let fixes = line(200, 4.0);
+        let mut acc = StatsAccumulator::new(Sport::Run);
+        for f in &fixes[..100] {
+            acc.push(f);
+        }
+        acc.segment_break();
+        // Resume 10 minutes later, 1 km away.
+        for f in &fixes[100..] {
+            let mut f = *f;
+            f.t_ms += 300_000;
+            f.lat += 1_000.0 / M;
+            acc.push(&f);
+        }
+        let s = acc.snapshot();
+        assert!((s.distance - 4.0 * 198.0).abs() < 2.0, "{}", s.distance);
+        assert_eq!(s.moving_time, 198);
+        assert_eq!(s.elapsed_time, 499);
+    }
+
+    #[test]
+    fn pauses_from_the_file_are_honoured() {
+        let fixes = line(300, 4.0);
+        let pauses = [(T0 + 99_500, T0 + 200_000)];
+        let (s, _) = compute_with_pauses(Sport::Run, &fixes, &pauses);
+        // Fixes 100..200 were recorded while the timer was stopped.
+        assert_eq!(s.moving_time, 198);
+        assert!((s.distance - 4.0 * 198.0).abs() < 2.0, "{}", s.distance);
+    }
+
+    #[test]
+    fn elevation_noise_is_suppressed() {
+        let mut fixes = line(600, 3.0);
+        for (i, f) in fixes.iter_mut().enumerate() {
+            let noise = (((i * 7919) % 11) as f32 - 5.0) * 0.4; // ±2 m
+            let climb = if i >= 300 {
+                (i - 300) as f32 * 0.2
+            } else {
+                0.0
+            }; // +60 m
+            f.alt = Some(100.0 + climb + noise);
+        }
+        let s = run(Sport::Run, &fixes).snapshot();
+        let raw: f64 = fixes
+            .windows(2)
+            .map(|w| f64::from(w[1].alt.unwrap() - w[0].alt.unwrap()).max(0.0))
+            .sum();
+        assert!(raw > 120.0, "{raw}");
+        assert!(
+            (s.total_elevation_gain - 60.0).abs() < 6.0,
+            "{}",
+            s.total_elevation_gain
+        );
+        assert!(s.elev_high.unwrap() > 155.0 && s.elev_low.unwrap() < 101.0);
+    }
+
+    #[test]
+    fn kilometre_splits() {
+        let acc = run(Sport::Run, &line(1_001, 2.5));
+        let splits = acc.splits();
+        assert_eq!(splits.len(), 2);
+        assert_eq!(splits[0].split, 1);
+        assert!((splits[0].distance - 1_000.0).abs() < 3.0);
+        assert_eq!(splits[0].moving_time, 400);
+        assert!((splits[0].average_speed - 2.5).abs() < 0.01);
+        let last = acc.partial_split().unwrap();
+        assert_eq!(last.split, 3);
+        assert!((last.distance - 500.0).abs() < 5.0);
+        let (_, all) = compute(Sport::Run, &line(1_001, 2.5));
+        assert_eq!(all.len(), 3);
+        let total: f64 = all.iter().map(|s| s.distance).sum();
+        assert!((total - acc.snapshot().distance).abs() < 1e-6);
+    }
+
+    #[test]
+    fn out_of_order_fixes_are_ignored() {
+        let fixes = line(10, 3.0);
+        let mut acc = run(Sport::Run, &fixes);
+        let before = acc.snapshot();
+        acc.push(&fixes[3]);
+        assert_eq!(acc.snapshot(), before);
+    }
+
+    #[test]
+    fn stays_small() {
+        let size = std::mem::size_of::<StatsAccumulator>();
+        println!("StatsAccumulator: {size} bytes");
+        assert!(size <= 256);
+        assert_eq!(StatsAccumulator::new(Sport::Run).splits().len(), 0);
+        assert_eq!(StatsAccumulator::new(Sport::Run).snapshot().point_count, 0);
+    }
+}

@@ -1,0 +1,130 @@
+//! Activity export: GPX 1.1 (for other apps) and GeoJSON (for web maps).
+
+use ::gpx::{Gpx, GpxVersion, Time, Track, TrackSegment, Waypoint};
+use geo::Point;
+use geojson::{Feature, Geometry, JsonObject};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use super::FormatError;
+use crate::domain::{Fix, Sport};
+
+/// The GPX `<type>` written for each sport; the importer maps it back.
+fn gpx_type(sport: Sport) -> &'static str {
+    match sport {
+        Sport::Run => "running",
+        Sport::Ride => "cycling",
+    }
+}
+
+fn gpx_time(t_ms: i64) -> Result<Time, FormatError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(t_ms) * 1_000_000)
+        .map(Time::from)
+        .map_err(|e| FormatError::Export(e.to_string()))
+}
+
+/// Writes a GPX 1.1 document with one track, times and elevation.
+pub fn to_gpx(
+    name: Option<&str>,
+    sport: Option<Sport>,
+    fixes: &[Fix],
+) -> Result<Vec<u8>, FormatError> {
+    let mut segment = TrackSegment::new();
+    for f in fixes {
+        let mut wpt = Waypoint::new(Point::new(f.lng, f.lat));
+        wpt.elevation = f.alt.map(f64::from);
+        wpt.time = Some(gpx_time(f.t_ms)?);
+        segment.points.push(wpt);
+    }
+    let mut track = Track::new();
+    track.name = name.map(str::to_owned);
+    track.type_ = sport.map(|s| gpx_type(s).to_owned());
+    track.segments.push(segment);
+    let doc = Gpx {
+        version: GpxVersion::Gpx11,
+        creator: Some("Pacer".to_owned()),
+        tracks: vec![track],
+        ..Gpx::default()
+    };
+    let mut out = Vec::new();
+    ::gpx::write(&doc, &mut out).map_err(|e| FormatError::Export(e.to_string()))?;
+    Ok(out)
+}
+
+/// An RFC 7946 Feature whose geometry is the track as a LineString
+/// (`[lng, lat]`, plus altitude when every fix has one). Timestamps go in
+/// the `times` property (epoch ms), parallel to the coordinates.
+pub fn to_geojson(name: Option<&str>, sport: Option<Sport>, fixes: &[Fix]) -> serde_json::Value {
+    let with_alt = !fixes.is_empty() && fixes.iter().all(|f| f.alt.is_some());
+    let coords: Vec<Vec<f64>> = fixes
+        .iter()
+        .map(|f| match f.alt {
+            Some(a) if with_alt => vec![f.lng, f.lat, f64::from(a)],
+            _ => vec![f.lng, f.lat],
+        })
+        .collect();
+    let mut props = JsonObject::new();
+    props.insert("name".into(), json!(name));
+    props.insert("sport_type".into(), json!(sport.map(Sport::as_str)));
+    props.insert(
+        "times".into(),
+        json!(fixes.iter().map(|f| f.t_ms).collect::<Vec<_>>()),
+    );
+    let feature = Feature {
+        properties: Some(props),
+        ..Feature::from(Geometry::new_line_string(coords))
+    };
+    serde_json::to_value(&feature).unwrap_or(serde_json::Value::Null)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::stats::compute;
+    use crate::formats::{parse, DataType};
+
+    fn track() -> Vec<Fix> {
+        (0..300)
+            .map(|i| {
+                let mut f = Fix::new(
+                    1_700_000_000_000 + i * 1_000,
+                    51.5 + i as f64 * 0.00003,
+                    -0.1 + (i as f64 * 0.05).sin() * 0.0002,
+                );
+                f.alt = Some(20.0 + (i as f32 * 0.1).sin());
+                f
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gpx_round_trip_keeps_distance() {
+        let fixes = track();
+        let bytes = to_gpx(Some("Loop"), Some(Sport::Run), &fixes).unwrap();
+        let back = parse(DataType::Gpx, &bytes).unwrap();
+        assert_eq!(back.name.as_deref(), Some("Loop"));
+        assert_eq!(back.sport, Some(Sport::Run));
+        assert_eq!(back.fixes.len(), fixes.len());
+        assert_eq!(back.fixes[7].t_ms, fixes[7].t_ms);
+        assert!(back.fixes[7].alt.is_some());
+        let (a, _) = compute(Sport::Run, &fixes);
+        let (b, _) = compute(Sport::Run, &back.fixes);
+        assert!(a.distance > 900.0);
+        assert!((a.distance - b.distance).abs() / a.distance < 0.001);
+    }
+
+    #[test]
+    fn geojson_is_a_linestring_feature() {
+        let fixes = track();
+        let v = to_geojson(Some("Loop"), Some(Sport::Ride), &fixes);
+        assert_eq!(v["type"], "Feature");
+        assert_eq!(v["geometry"]["type"], "LineString");
+        let first = &v["geometry"]["coordinates"][0];
+        assert_eq!(first[0].as_f64(), Some(fixes[0].lng));
+        assert_eq!(first[1].as_f64(), Some(fixes[0].lat));
+        assert_eq!(v["properties"]["sport_type"], "Ride");
+        assert_eq!(v["properties"]["times"].as_array().map(Vec::len), Some(300));
+        let parsed: geojson::GeoJson = v.to_string().parse().unwrap();
+        assert!(matches!(parsed, geojson::GeoJson::Feature(_)));
+    }
+}

@@ -1,0 +1,233 @@
+//! The activity actor: owns a `Recording`, fans events out to watchers,
+//! hands checkpoints to the checkpointer and reaps itself when idle.
+//! Handlers are synchronous; I/O happens in the checkpointer.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::{Actor, ActorContext, AsyncContext, Context, SpawnHandle};
+use tokio::sync::mpsc;
+
+use super::LiveHub;
+use crate::domain::activity::ActivityState;
+use crate::domain::recording::{LiveEvent, Recording};
+use crate::domain::{now_ms, ActivityId};
+use crate::store::{ActivityProgress, RouteChunk};
+
+/// The reorder window waits at most this long for a later fix.
+pub const REORDER_HOLD: Duration = Duration::from_secs(1);
+
+pub struct ActivityActor {
+    pub(super) rec: Recording,
+    pub(super) hub: Arc<LiveHub>,
+    pub(super) watchers: Vec<mpsc::Sender<LiveEvent>>,
+    pub(super) next_chunk_seq: i64,
+    pub(super) last_input: Instant,
+    reorder_timer: Option<SpawnHandle>,
+    checkpoint_timer: Option<SpawnHandle>,
+    /// Set while a completion or status write is in flight.
+    pub(super) finished: bool,
+}
+
+impl ActivityActor {
+    pub fn new(rec: Recording, hub: Arc<LiveHub>, next_chunk_seq: i64) -> Self {
+        ActivityActor {
+            rec,
+            hub,
+            watchers: Vec::new(),
+            next_chunk_seq,
+            last_input: Instant::now(),
+            reorder_timer: None,
+            checkpoint_timer: None,
+            finished: false,
+        }
+    }
+
+    pub fn id(&self) -> ActivityId {
+        self.rec.id
+    }
+
+    /// Sends events to every watcher. A watcher whose queue is full is
+    /// dropped: its stream resumes from the ring or a snapshot, and the
+    /// athlete never waits for it.
+    pub(super) fn broadcast(&mut self, events: &[LiveEvent]) {
+        if events.is_empty() || self.watchers.is_empty() {
+            return;
+        }
+        self.watchers
+            .retain(|w| events.iter().all(|e| w.try_send(e.clone()).is_ok()));
+    }
+
+    /// Arms the timers that new input needs: the reorder flush and the
+    /// checkpoint. Each is a single pending timer, not one per fix.
+    pub(super) fn schedule(&mut self, ctx: &mut Context<Self>) {
+        if self.rec.has_pending() && self.reorder_timer.is_none() {
+            self.reorder_timer = Some(ctx.run_later(REORDER_HOLD, |act, _| {
+                act.reorder_timer = None;
+                let events = act.rec.flush_pending(now_ms());
+                act.broadcast(&events);
+            }));
+        }
+        if self.rec.has_unsaved() && self.checkpoint_timer.is_none() {
+            let interval = self.hub.config.checkpoint_interval;
+            self.checkpoint_timer = Some(ctx.run_later(interval, |act, ctx| {
+                act.checkpoint_timer = None;
+                act.checkpoint();
+                act.schedule(ctx);
+            }));
+        }
+    }
+
+    /// Hands the unsaved fixes to the checkpointer as one chunk.
+    pub(super) fn checkpoint(&mut self) {
+        let fixes = self.rec.take_unsaved();
+        if fixes.is_empty() {
+            return;
+        }
+        let chunk = RouteChunk {
+            activity_id: self.rec.id,
+            seq: self.next_chunk_seq,
+            fixes,
+        };
+        match self.hub.checkpointer.try_checkpoint(chunk) {
+            Ok(()) => self.next_chunk_seq += 1,
+            // The writer is saturated: keep them for the next tick.
+            Err(chunk) => self.rec.restore_unsaved(chunk.fixes),
+        }
+    }
+
+    /// The row to write for the current state (the stats are final when
+    /// complete, rolling otherwise).
+    pub(super) fn progress(&self, now: i64) -> ActivityProgress {
+        let log = self.rec.log();
+        let live = self.rec.live_stats(now);
+        let complete = log.state() == ActivityState::Complete;
+        let (
+            distance,
+            moving_time,
+            elevation,
+            max_speed,
+            average_speed,
+            elev_high,
+            elev_low,
+            splits,
+        ) = if complete {
+            let (s, splits) = self.rec.final_stats();
+            let moving = if s.point_count == 0 {
+                live.active_time
+            } else {
+                s.moving_time.min(live.active_time)
+            };
+            let avg = if moving > 0 {
+                s.distance / moving as f64
+            } else {
+                0.0
+            };
+            (
+                s.distance,
+                moving,
+                s.total_elevation_gain,
+                s.max_speed,
+                avg,
+                s.elev_high,
+                s.elev_low,
+                splits,
+            )
+        } else {
+            (
+                live.distance,
+                live.moving_time,
+                live.total_elevation_gain,
+                live.max_speed,
+                live.average_speed,
+                None,
+                None,
+                live.splits_metric.clone(),
+            )
+        };
+        let polyline = complete
+            .then(|| summary_polyline(self.rec.route()))
+            .flatten();
+        ActivityProgress {
+            id: self.rec.id,
+            state: log.state().as_str().to_string(),
+            completed_ms: log.completed_ms(),
+            status_log: serde_json::to_string(log.entries()).unwrap_or_else(|_| "[]".to_string()),
+            distance,
+            moving_time,
+            active_time: live.active_time,
+            elapsed_time: live.elapsed_time,
+            total_elevation_gain: elevation,
+            max_speed,
+            average_speed,
+            elev_high,
+            elev_low,
+            splits: serde_json::to_string(&splits).unwrap_or_else(|_| "[]".to_string()),
+            summary_polyline: polyline,
+            point_count: self.rec.route().len() as i64,
+            now_ms: now,
+        }
+    }
+}
+
+/// Google's encoded polyline (precision 5) of the route, thinned to keep it
+/// a summary.
+pub fn summary_polyline(route: &[crate::domain::Fix]) -> Option<String> {
+    const MAX_POINTS: usize = 1_000;
+    if route.is_empty() {
+        return None;
+    }
+    let step = route.len().div_ceil(MAX_POINTS).max(1);
+    let mut coords: Vec<geo::Coord<f64>> = route
+        .iter()
+        .step_by(step)
+        .map(|f| geo::coord! { x: f.lng, y: f.lat })
+        .collect();
+    if let Some(last) = route.last() {
+        if !(route.len() - 1).is_multiple_of(step) {
+            coords.push(geo::coord! { x: last.lng, y: last.lat });
+        }
+    }
+    polyline::encode_coordinates(coords, 5).ok()
+}
+
+impl Actor for ActivityActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        tracing::debug!(activity_id = %self.rec.id, "live actor started");
+        let idle = self.hub.config.auto_pause_after;
+        ctx.run_later(idle, Self::check_idle);
+    }
+
+    fn stopped(&mut self, ctx: &mut Context<Self>) {
+        // Whatever is still unsaved goes to the checkpointer.
+        if !self.finished {
+            self.checkpoint();
+        }
+        self.hub.deregister(self.rec.id, &ctx.address());
+        tracing::debug!(activity_id = %self.rec.id, "live actor stopped");
+    }
+}
+
+impl ActivityActor {
+    /// Auto-pause after `auto_pause_after` without input: the status change
+    /// is written, then the actor stops. It is rehydrated on the next fix.
+    fn check_idle(&mut self, ctx: &mut Context<Self>) {
+        let idle = self.hub.config.auto_pause_after;
+        let quiet = self.last_input.elapsed();
+        if quiet < idle || self.finished {
+            ctx.run_later(idle - quiet.min(idle), Self::check_idle);
+            return;
+        }
+        super::change_state::auto_pause(self, ctx);
+    }
+
+    pub(super) fn stop_after_idle(&mut self, ctx: &mut Context<Self>) {
+        self.checkpoint();
+        self.finished = true;
+        // Watchers see their stream end and reconnect if they care.
+        self.watchers.clear();
+        ctx.stop();
+    }
+}

@@ -1,0 +1,40 @@
+//! `Flush`: hand unsaved fixes to the checkpointer now (shutdown).
+
+use actix::{Context, Handler, Message};
+use tokio::sync::oneshot;
+
+use super::ActivityActor;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Flush {
+    pub reply: oneshot::Sender<()>,
+}
+
+impl Handler<Flush> for ActivityActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Flush, _: &mut Context<Self>) {
+        self.checkpoint();
+        let _ = msg.reply.send(());
+    }
+}
+
+/// `Discard`: the activity was deleted; stop without writing anything.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Discard {
+    pub reply: oneshot::Sender<()>,
+}
+
+impl Handler<Discard> for ActivityActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Discard, ctx: &mut Context<Self>) {
+        use actix::ActorContext;
+        self.finished = true;
+        self.watchers.clear();
+        ctx.stop();
+        let _ = msg.reply.send(());
+    }
+}

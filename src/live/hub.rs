@@ -1,0 +1,169 @@
+//! The registry of live activity actors.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use actix::{Actor, Addr, ArbiterHandle, Handler, Message};
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+use tokio::sync::oneshot;
+
+use super::checkpointer::Checkpointer;
+use super::{ActivityActor, LiveConfig, LiveError};
+use crate::domain::activity::{ActivityState, StatusLog};
+use crate::domain::recording::Recording;
+use crate::domain::{now_ms, ActivityId, AthleteId, Sport};
+use crate::metrics::Metrics;
+use crate::store::DynStore;
+
+pub struct LiveHub {
+    registry: DashMap<ActivityId, Addr<ActivityActor>>,
+    arbiters: Vec<ArbiterHandle>,
+    next_arbiter: AtomicUsize,
+    pub store: DynStore,
+    pub checkpointer: Checkpointer,
+    pub config: LiveConfig,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Sends a message without waiting for mailbox space: a full mailbox is
+/// `Busy` (503), never a growing queue.
+pub async fn ask<M, R>(
+    addr: &Addr<ActivityActor>,
+    make: impl FnOnce(oneshot::Sender<R>) -> M,
+) -> Result<R, LiveError>
+where
+    M: Message<Result = ()> + Send + 'static,
+    ActivityActor: Handler<M>,
+{
+    let (tx, rx) = oneshot::channel();
+    addr.try_send(make(tx)).map_err(|e| match e {
+        actix::dev::SendError::Full(_) => LiveError::Busy,
+        actix::dev::SendError::Closed(_) => LiveError::Gone,
+    })?;
+    rx.await.map_err(|_| LiveError::Gone)
+}
+
+impl LiveHub {
+    pub fn new(
+        store: DynStore,
+        checkpointer: Checkpointer,
+        config: LiveConfig,
+        metrics: Arc<Metrics>,
+        arbiters: Vec<ArbiterHandle>,
+    ) -> LiveHub {
+        LiveHub {
+            registry: DashMap::new(),
+            arbiters,
+            next_arbiter: AtomicUsize::new(0),
+            store,
+            checkpointer,
+            config,
+            metrics,
+        }
+    }
+
+    pub fn get(&self, id: ActivityId) -> Option<Addr<ActivityActor>> {
+        self.registry.get(&id).map(|e| e.value().clone())
+    }
+
+    pub fn len(&self) -> usize {
+        self.registry.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.registry.is_empty()
+    }
+
+    /// The activity's actor, rehydrated from the store if it has none.
+    pub async fn get_or_spawn(
+        self: &Arc<Self>,
+        id: ActivityId,
+    ) -> Result<Addr<ActivityActor>, LiveError> {
+        if let Some(addr) = self.get(id) {
+            return Ok(addr);
+        }
+        let row = self.store.activity(id).await?.ok_or(LiveError::NotFound)?;
+        if row.state == ActivityState::Complete.as_str() {
+            return Err(LiveError::Completed);
+        }
+        let sport = Sport::parse(&row.sport_type).map_err(|e| LiveError::Corrupt(e.to_string()))?;
+        let entries =
+            serde_json::from_str(&row.status_log).map_err(|e| LiveError::Corrupt(e.to_string()))?;
+        let log =
+            StatusLog::from_entries(entries).map_err(|e| LiveError::Corrupt(e.to_string()))?;
+        let route = self.store.route(id).await?;
+        let next_chunk_seq = self.store.last_route_seq(id).await? + 1;
+        let recording = Recording::resume(id, AthleteId(row.athlete_id), sport, log, route);
+        // No await below: the entry guard is held only to insert.
+        let addr = match self.registry.entry(id) {
+            Entry::Occupied(e) => e.get().clone(),
+            Entry::Vacant(slot) => {
+                let arbiter = self.pick_arbiter();
+                let hub = self.clone();
+                let capacity = self.config.mailbox_capacity;
+                let addr = ActivityActor::start_in_arbiter(&arbiter, move |ctx| {
+                    ctx.set_mailbox_capacity(capacity);
+                    ActivityActor::new(recording, hub, next_chunk_seq)
+                });
+                self.metrics.live_activities.inc();
+                slot.insert(addr.clone());
+                addr
+            }
+        };
+        Ok(addr)
+    }
+
+    fn pick_arbiter(&self) -> ArbiterHandle {
+        let i = self.next_arbiter.fetch_add(1, Ordering::Relaxed) % self.arbiters.len().max(1);
+        self.arbiters
+            .get(i)
+            .cloned()
+            .unwrap_or_else(actix::Arbiter::current)
+    }
+
+    /// Called from the actor's `stopped()`: removes its own entry only.
+    pub fn deregister(&self, id: ActivityId, addr: &Addr<ActivityActor>) {
+        if self.registry.remove_if(&id, |_, a| a == addr).is_some() {
+            self.metrics.live_activities.dec();
+        }
+    }
+
+    /// Every actor hands its unsaved fixes to the checkpointer, which then
+    /// writes them all. Used on SIGTERM.
+    pub async fn shutdown(&self) {
+        let addrs: Vec<_> = self.registry.iter().map(|e| e.value().clone()).collect();
+        for addr in addrs {
+            if let Err(e) = ask(&addr, |reply| super::flush::Flush { reply }).await {
+                tracing::warn!(error = %e, "actor did not flush on shutdown");
+            }
+        }
+        if let Err(e) = self.checkpointer.flush().await {
+            tracing::error!(error = %e, "final checkpoint failed");
+        }
+    }
+
+    /// Completes activities idle for longer than `auto_complete_after`.
+    pub async fn sweep(self: &Arc<Self>) {
+        let cutoff = now_ms() - self.config.auto_complete_after.as_millis() as i64;
+        let stale = match self.store.stale_in_progress(cutoff, 1000).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "auto-complete sweep failed");
+                return;
+            }
+        };
+        for id in stale {
+            if self.registry.contains_key(&id) {
+                continue;
+            }
+            let result = match self.get_or_spawn(id).await {
+                Ok(addr) => ask(&addr, |reply| super::expire::Expire { reply }).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                tracing::warn!(activity_id = %id, error = %e, "auto-complete failed");
+            }
+        }
+    }
+}

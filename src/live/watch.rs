@@ -1,0 +1,105 @@
+//! Watching: `Subscribe` (SSE) and `Poll`.
+
+use actix::{Context, Handler, Message};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use tokio::sync::{mpsc, oneshot};
+
+use super::ActivityActor;
+use crate::domain::activity::ActivityState;
+use crate::domain::now_ms;
+use crate::domain::recording::{LiveEvent, LiveStats};
+
+/// Watchers one activity serves at most; more get 503.
+pub const MAX_WATCHERS: usize = 10_000;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe {
+    /// The last event the watcher saw (`Last-Event-ID`).
+    pub after: Option<u64>,
+    pub tx: mpsc::Sender<LiveEvent>,
+    /// The backlog to send first, or None when the activity is full of watchers.
+    pub reply: oneshot::Sender<Option<Vec<LiveEvent>>>,
+}
+
+impl Handler<Subscribe> for ActivityActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
+        if self.watchers.len() >= MAX_WATCHERS || self.finished {
+            let _ = msg.reply.send(None);
+            return;
+        }
+        let backlog = match msg.after {
+            // Resume with no gap and no repeat while the ring reaches back.
+            Some(after) => self.rec.events_after(after).unwrap_or_else(|| {
+                let mut snapshot = self.rec.snapshot_events();
+                snapshot.retain(|e| e.seq > after);
+                snapshot
+            }),
+            None => self.rec.snapshot_events(),
+        };
+        self.watchers.push(msg.tx);
+        let _ = msg.reply.send(Some(backlog));
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Poll {
+    pub after: u64,
+    pub reply: oneshot::Sender<PollReply>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PollReply {
+    pub state: ActivityState,
+    pub stats: LiveStats,
+    pub points: Vec<Box<RawValue>>,
+    /// Pass back as `after` next time.
+    pub next: u64,
+    pub poll_after_ms: i64,
+    /// The newest smoothed position.
+    pub position: Option<Box<RawValue>>,
+}
+
+fn raw(event: &LiveEvent) -> Option<Box<RawValue>> {
+    RawValue::from_string(event.data.to_string()).ok()
+}
+
+impl Handler<Poll> for ActivityActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Poll, _: &mut Context<Self>) {
+        let events = self
+            .rec
+            .events_after(msg.after)
+            .unwrap_or_else(|| self.rec.snapshot_events());
+        let points: Vec<_> = events
+            .iter()
+            .filter(|e| e.kind == "point" && e.seq > msg.after)
+            .filter_map(raw)
+            .collect();
+        let position = self
+            .rec
+            .snapshot_events()
+            .iter()
+            .find(|e| e.kind == "point")
+            .and_then(raw);
+        let route = self.rec.route();
+        // Poll about as often as fixes arrive.
+        let interval = match route {
+            [.., a, b] => b.t_ms - a.t_ms,
+            _ => 2_000,
+        };
+        let _ = msg.reply.send(PollReply {
+            state: self.rec.state(),
+            stats: self.rec.live_stats(now_ms()),
+            points,
+            next: self.rec.last_seq(),
+            poll_after_ms: interval.clamp(1_000, 10_000),
+            position,
+        });
+    }
+}
