@@ -38,13 +38,16 @@ async function signOut() {
   }
   clearSession();
   me = null;
-  location.hash = "#/signin";
+  history.pushState(null, "", "#/signin");
   route();
 }
 
+// Back to where the visitor was headed (a shared #/live/{id} link), or the
+// live map.
 function onSignedIn(athlete) {
   me = athlete;
-  location.hash = "#/live";
+  const { name } = parse(location.hash);
+  if (!name || name === "signin" || name === "signup") history.replaceState(null, "", "#/live");
   route();
 }
 

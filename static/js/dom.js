@@ -23,6 +23,11 @@ export function h(tag, attrs, ...children) {
   return node;
 }
 
+export function sportChip(sport) {
+  const s = String(sport || "");
+  return h(`span.sport.sport-${s.toLowerCase()}`, { dataset: { testid: "sport" } }, s);
+}
+
 export function stat(label, value, testid) {
   return h(
     "div.stat",

@@ -79,6 +79,7 @@ export function initials(a) {
   return (f[0] + (l[0] || "")).toUpperCase();
 }
 
-export function sportIcon(sport) {
-  return isRun(sport) ? "🏃" : "🚴";
+// Activity names may say anything: the sport is shown as its own word.
+export function sportLabel(sport) {
+  return isRun(sport) ? "Run" : sport === "Ride" ? "Ride" : String(sport || "");
 }

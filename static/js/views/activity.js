@@ -4,7 +4,7 @@
 
 import { ApiError, get } from "../api.js";
 import { lineChart } from "../charts.js";
-import { h, stat } from "../dom.js";
+import { h, sportChip, stat } from "../dom.js";
 import * as fmt from "../format.js";
 import { createMap, routeLine } from "../map.js";
 import { decode } from "../polyline.js";
@@ -66,7 +66,7 @@ export function activityView(root, id) {
       h(
         "header.activity-head",
         h("p.sub", h("strong", fmt.athleteName(a.athlete)), ` · ${fmt.date(a.start_date)}`),
-        h("h1", { dataset: { testid: "activity-name" } }, `${fmt.sportIcon(sport)} ${a.name}`),
+        h("h1", sportChip(sport), " ", h("span", { dataset: { testid: "activity-name" } }, a.name)),
         live ? h("p", h("a.live-pill", { href: `#/live/${a.id}` }, "● Live now — follow")) : null,
       ),
       h(
@@ -99,8 +99,8 @@ export function activityView(root, id) {
         elm.dataset.testid = "route";
         elm.dataset.points = String(route.length);
       }
-      if (route.length > 1) map.fitBounds(line.getBounds(), { padding: [30, 30], maxZoom: 16 });
-      else map.setView(route[0], 15);
+      if (route.length > 1) map.fitBounds(line.getBounds(), { padding: [30, 30], maxZoom: 16, animate: false });
+      else map.setView(route[0], 15, { animate: false });
     };
     draw();
 

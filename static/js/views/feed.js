@@ -2,7 +2,7 @@
 // next page (next_cursor) as the end of the list scrolls into view.
 
 import { ApiError, get } from "../api.js";
-import { h } from "../dom.js";
+import { h, sportChip } from "../dom.js";
 import * as fmt from "../format.js";
 import { decode, routeSvg } from "../polyline.js";
 
@@ -25,7 +25,7 @@ export function card(a) {
             h("time.date", { datetime: a.start_date }, fmt.date(a.start_date)),
           ),
         ),
-        h("h2.card-title", { dataset: { testid: "feed-name" } }, `${fmt.sportIcon(a.sport_type)} ${a.name}`),
+        h("h2.card-title", sportChip(a.sport_type), " ", h("span", { dataset: { testid: "feed-name" } }, a.name)),
         h(
           "dl.card-stats",
           h("div", h("dt", "Distance"), h("dd", { dataset: { testid: "feed-distance" } }, fmt.km(a.distance))),

@@ -1,7 +1,7 @@
 // #/live: every friend out now on one map; #/live/{id}: follow one activity.
 
 import { ApiError, get } from "../api.js";
-import { h, stat } from "../dom.js";
+import { h, sportChip, stat } from "../dom.js";
 import * as fmt from "../format.js";
 import { LiveConnection } from "../live.js";
 import { AnimatedTrack, colorFor, createMap } from "../map.js";
@@ -54,6 +54,7 @@ export function liveOverview(root) {
     entry.el.dist.dataset.meters = String(s.distance ?? a.distance ?? 0);
     entry.el.rate.textContent = rateOf(a.sport_type, s);
     entry.el.state.textContent = (s.state || a.state) === "PAUSED" ? "Paused" : "";
+    entry.el.elapsed.textContent = fmt.duration(elapsedNow(entry));
   }
 
   function tick() {
@@ -80,7 +81,7 @@ export function liveOverview(root) {
         h(
           "span.who",
           h("strong", { dataset: { testid: "live-item-name" } }, fmt.athleteName(a.athlete)),
-          h("span.sub", `${fmt.sportIcon(a.sport_type)} ${a.sport_type} · ${a.name || ""}`),
+          h("span.sub", sportChip(a.sport_type), ` ${a.name || ""}`),
           entry.el.state,
         ),
         h(
@@ -153,7 +154,7 @@ export function liveOverview(root) {
       if (eb) b = b ? b.extend(eb) : L.latLngBounds(eb.getSouthWest(), eb.getNorthEast());
     }
     if (b) {
-      map.fitBounds(b, { padding: [40, 40], maxZoom: 15 });
+      map.fitBounds(b, { padding: [40, 40], maxZoom: 15, animate: false });
       fitted = true;
     }
   }
@@ -260,7 +261,7 @@ export function liveFollow(root, id) {
         h(
           "div",
           h("h1", { dataset: { testid: "live-title" } }, activity.name || "Activity"),
-          h("p.sub", `${fmt.athleteName(activity.athlete)} · ${fmt.sportIcon(sport)} ${sport} · `, el.state, " ", el.connection),
+          h("p.sub", `${fmt.athleteName(activity.athlete)} `, sportChip(sport), " ", el.state, " ", el.connection),
         ),
       ),
     );
@@ -315,6 +316,9 @@ export function liveFollow(root, id) {
       );
       banner.hidden = false;
       clearInterval(ticker);
+      follow.checked = false;
+      const b = track && track.bounds();
+      if (map && b && track.reached.length > 1) map.fitBounds(b, { padding: [40, 40], maxZoom: 16 });
     };
 
     map = await createMap(mapEl, { testid: "live-map" });
@@ -341,8 +345,8 @@ export function liveFollow(root, id) {
         if (body.stats) showStats(body.stats);
         track.load(body.points || []);
         const b = track.bounds();
-        if (b && track.reached.length > 1) map.fitBounds(b, { padding: [40, 40], maxZoom: 16 });
-        else if (track.pos) map.setView(track.pos, 16);
+        if (b && track.reached.length > 1) map.fitBounds(b, { padding: [40, 40], maxZoom: 16, animate: false });
+        else if (track.pos) map.setView(track.pos, 16, { animate: false });
       },
       points: (points, batchMs) => track.push(points, batchMs),
       stats: showStats,
