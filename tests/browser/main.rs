@@ -473,10 +473,7 @@ async fn web_page_end_to_end() {
     assert_eq!(maps, json!(0), "no map for a stranger's activity");
     screenshot(&client, "stranger-desktop").await;
 
-    // --- #/live: Bob's next ride is listed with its numbers.
-    // (Checked last, and without its position or distance: on a debug build
-    // `GET /api/v1/live` currently panics the activity's actor, `u64::MAX + 1`
-    // in `Recording::events_after`, so its live numbers stop.)
+    // --- #/live: Bob's next ride is listed with its numbers, and on the map.
     let t1 = now_ms() - 60_000;
     let spin = app
         .start_activity(
@@ -499,7 +496,8 @@ async fn web_page_end_to_end() {
         &format!(
             r#"const li = document.querySelector('[data-testid=live-item][data-activity-id="{spin_id}"]');
                const d = li && li.querySelector('[data-testid=live-item-distance]');
-               return d && d.dataset.meters !== undefined && li.innerText;"#
+               const m = document.querySelector('[data-testid=live-overview] [data-testid=live-marker]');
+               return m && m.dataset.lat && d && +d.dataset.meters > 100 && li.innerText;"#
         ),
         wait,
     )

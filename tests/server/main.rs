@@ -7,5 +7,7 @@ mod common;
 mod accounts;
 mod activities;
 mod bad_input;
+mod durability;
 mod feed;
 mod friends;
+mod live;
