@@ -216,7 +216,11 @@ async fn post_fixes(app: &TestApp, who: &Athlete, id: i64, fixes: Vec<Value>) {
     assert_eq!(body["rejected"], json!([]), "{body}");
 }
 
-/// Posts one fix every 300 ms (timestamped now) until stopped.
+/// Posts one fix every 400 ms (timestamped now) until stopped.
+///
+/// Not 300 ms: the server's smoother keeps 4 points and lags at least
+/// 1000 ms, so at fixes under ~333 ms apart it stops emitting live points
+/// (`Smoother::sample` finds the lagged time older than its buffer).
 fn spawn_rider(
     base: String,
     token: String,
@@ -233,7 +237,7 @@ fn spawn_rider(
                 .json(&json!({"locations": [fix_at(t0, now_ms())]}))
                 .send()
                 .await;
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(Duration::from_millis(400)).await;
         }
     })
 }
@@ -335,6 +339,13 @@ async fn web_page_end_to_end() {
         json!(format!("#/live/{ride_id}"))
     );
     let first = wait_for(&client, "the live marker", marker_state_js(), wait).await;
+    wait_for(
+        &client,
+        "the SSE stream to open",
+        "const c = document.querySelector('[data-testid=live-connection]'); return c && c.innerText.includes('live')",
+        wait,
+    )
+    .await;
     let stop = Arc::new(AtomicBool::new(false));
     let rider = spawn_rider(
         app.base.clone(),
@@ -377,6 +388,49 @@ async fn web_page_end_to_end() {
     );
     screenshots(&client, "follow").await;
 
+    // --- Without EventSource the follow view polls, and still moves.
+    js(
+        &client,
+        "window.EventSource = undefined; location.hash = '#/feed'; return true",
+    )
+    .await;
+    wait_for(
+        &client,
+        "the feed",
+        "return !!document.querySelector('[data-testid=feed-list]')",
+        wait,
+    )
+    .await;
+    js(
+        &client,
+        &format!("location.hash = '#/live/{ride_id}'; return true"),
+    )
+    .await;
+    let polled = wait_for(
+        &client,
+        "the polling follow view",
+        &format!(
+            r#"const c = document.querySelector('[data-testid=live-connection]');
+               return c && c.innerText === 'polling' && (() => {{ {body} }})();"#,
+            body = marker_state_js()
+        ),
+        wait,
+    )
+    .await;
+    wait_for(
+        &client,
+        "the marker to move while polling",
+        &format!(
+            r#"const first = {polled};
+               const s = (() => {{ {body} }})();
+               return s && (s.lat !== first.lat || s.lng !== first.lng)
+                 && s.trail > first.trail && s.distance > first.distance;"#,
+            body = marker_state_js()
+        ),
+        Duration::from_secs(20),
+    )
+    .await;
+
     // --- Completion: the follow view says so and links to the activity.
     stop.store(true, Ordering::Relaxed);
     rider.await.unwrap();
@@ -400,7 +454,25 @@ async fn web_page_end_to_end() {
     assert_eq!(link, json!(format!("#/activities/{ride_id}")));
     screenshot(&client, "follow-complete-desktop").await;
 
-    // --- #/feed: the completed ride is there.
+    // --- #/feed: the completed ride is there, newest first, and scrolling
+    // loads the next page (more than one page: 24 older runs of Ann's).
+    for i in 0..24 {
+        let start = t0 - 3_600_000 * (i + 1);
+        let run = app
+            .start_activity(
+                &ann,
+                json!({"sport_type": "Run", "name": format!("Old run {i}"), "start_date": rfc3339(start)}),
+            )
+            .await;
+        let (status, body) = app
+            .patch(
+                &format!("/api/v1/activities/{}", run["id"]),
+                &ann.token,
+                json!({"state": "COMPLETE", "at": rfc3339(start + 1_800_000)}),
+            )
+            .await;
+        assert!(status.is_success(), "{status} {body}");
+    }
     client.goto(&app.url("/#/feed")).await.unwrap();
     let card = wait_for(
         &client,
@@ -414,7 +486,27 @@ async fn web_page_end_to_end() {
     .await;
     let card = card.as_str().unwrap();
     assert!(card.contains("Fjord loop") && card.contains("km"), "{card}");
+    let order = js(
+        &client,
+        "return [...document.querySelectorAll('[data-testid=feed-card]')].slice(0, 2).map((c) => c.dataset.activityId)",
+    )
+    .await;
+    assert_eq!(
+        order[0],
+        json!(ride_id.to_string()),
+        "newest first: {order}"
+    );
     screenshots(&client, "feed").await;
+    let cards = wait_for(
+        &client,
+        "the second feed page",
+        r#"window.scrollTo(0, document.body.scrollHeight);
+           const n = document.querySelectorAll('[data-testid=feed-card]').length;
+           return n >= 25 && !!document.querySelector('[data-testid=feed-end]') && n;"#,
+        wait,
+    )
+    .await;
+    assert_eq!(cards, json!(25), "every activity once");
 
     // --- #/activities/{id}: route on the map and the splits.
     client
@@ -533,6 +625,62 @@ async fn web_page_end_to_end() {
     .await;
     let (status, _) = app.get("/api/v1/athlete", token.as_str().unwrap()).await;
     assert_eq!(status.as_u16(), 401, "signing out revokes the token");
+
+    // --- Sign up through the form: a taken username is refused with the
+    // server's message, a new one signs in.
+    client.goto(&app.url("/#/signup")).await.unwrap();
+    wait_for(
+        &client,
+        "the sign-up form",
+        "return !!document.querySelector('#signup-form')",
+        wait,
+    )
+    .await;
+    let fill = |user: &'static str| {
+        let client = client.clone();
+        async move {
+            js(&client, "document.querySelectorAll('#signup-form input').forEach((i) => i.value = ''); return true").await;
+            for (id, value) in [
+                ("signup-username", user),
+                ("signup-password", "long enough secret"),
+                ("signup-firstname", "Dora"),
+                ("signup-lastname", "Explorer"),
+            ] {
+                client
+                    .find(Locator::Id(id))
+                    .await
+                    .unwrap()
+                    .send_keys(value)
+                    .await
+                    .unwrap();
+            }
+            client
+                .find(Locator::Css("#signup-form button[type=submit]"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+        }
+    };
+    fill("ann").await;
+    let taken = wait_for(
+        &client,
+        "the username-taken message",
+        "const e = document.querySelector('[data-testid=form-error]'); return e && !e.hidden && e.innerText",
+        wait,
+    )
+    .await;
+    assert!(taken.as_str().unwrap().contains("username"), "{taken}");
+    fill("dora").await;
+    let who = wait_for(
+        &client,
+        "Dora signed in",
+        "const w = document.querySelector('[data-testid=whoami]'); return w && w.innerText",
+        wait,
+    )
+    .await;
+    assert!(who.as_str().unwrap().contains("Dora"), "{who}");
 
     // --- A token handed in the address is kept, and leaves the address bar.
     client
