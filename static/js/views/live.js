@@ -4,7 +4,7 @@ import { ApiError, get } from "../api.js";
 import { h, sportChip, stat } from "../dom.js";
 import * as fmt from "../format.js";
 import { LiveConnection } from "../live.js";
-import { AnimatedTrack, colorFor, createMap } from "../map.js";
+import { AnimatedTrack, colorFor, createMap, routeLine } from "../map.js";
 
 const REFRESH_MS = 10000;
 // Browsers allow ~6 connections per host over HTTP/1.1: beyond this many
@@ -340,6 +340,17 @@ export function liveFollow(root, id) {
     if (activity.state === "COMPLETE") {
       complete(activity);
     }
+    // The live stream starts from the newest point: the route so far comes
+    // from the streams, when the server has them (drawn under the trail).
+    get(`/activities/${id}/streams?keys=latlng`)
+      .then((streams) => {
+        const pts = streams && streams.latlng && streams.latlng.data;
+        if (stopped || !map || !Array.isArray(pts) || pts.length < 2) return;
+        const history = routeLine(pts, { color, className: "history-line", weight: 4 }).addTo(map);
+        history.bringToBack();
+        if (track.reached.length <= 1) map.fitBounds(history.getBounds(), { padding: [40, 40], maxZoom: 16, animate: false });
+      })
+      .catch(() => {});
     conn = new LiveConnection(id, {
       snapshot: (body) => {
         if (body.stats) showStats(body.stats);
