@@ -702,6 +702,65 @@ async fn web_page_end_to_end() {
     assert!(!url.contains("access_token"), "{url}");
     assert!(url.ends_with("#/feed"), "{url}");
 
+    // --- With a tile server that cannot be reached (as offline), the map
+    // shows its attribution and the route still draws.
+    let (url, db) = common::fresh_database(Backend::Sqlite).await.unwrap();
+    let mut config = pacer::config::Config::for_tests(&url);
+    config.tile_url = "http://127.0.0.1:9/tiles/{z}/{x}/{y}.png".to_string();
+    let offline = common::spawn_with(config, Backend::Sqlite, db).await;
+    let eve = offline.signup("eve").await;
+    let t2 = now_ms() - 600_000;
+    let run = offline
+        .start_activity(
+            &eve,
+            json!({"sport_type": "Run", "name": "Offline run", "start_date": rfc3339(t2 - 1_000)}),
+        )
+        .await;
+    let run_id = run["id"].as_i64().unwrap();
+    post_fixes(
+        &offline,
+        &eve,
+        run_id,
+        (0..30).map(|i| fix_at(t2, t2 + i * 5_000)).collect(),
+    )
+    .await;
+    let (status, body) = offline
+        .patch(
+            &format!("/api/v1/activities/{run_id}"),
+            &eve.token,
+            json!({"state": "COMPLETE", "at": rfc3339(t2 + 150_000)}),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    client
+        .goto(&offline.url(&format!(
+            "/?access_token={}#/activities/{run_id}",
+            eve.token
+        )))
+        .await
+        .unwrap();
+    let shown = wait_for(
+        &client,
+        "the route over broken tiles",
+        r#"const r = document.querySelector('[data-testid=activity-detail] [data-testid=route]');
+           const tiles = document.querySelectorAll('#view .leaflet-tile').length;
+           const attribution = document.querySelector('#view .leaflet-control-attribution');
+           return r && +r.dataset.points > 1 && tiles > 0 && attribution && attribution.innerText;"#,
+        wait,
+    )
+    .await;
+    assert!(shown.as_str().unwrap().contains("OpenStreetMap"), "{shown}");
+    assert!(
+        js(
+            &client,
+            "return document.querySelectorAll('[data-testid=split-row]').length"
+        )
+        .await
+        .as_u64()
+            > Some(0)
+    );
+    screenshot(&client, "offline-tiles-desktop").await;
+
     client.close().await.unwrap();
     eprintln!("browser tests took {:?}", started.elapsed());
 }
