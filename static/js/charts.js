@@ -17,6 +17,12 @@ function niceStep(span, count) {
   return step * mag;
 }
 
+// Steps for an axis in seconds (pace): 10 s up to 10 min.
+function timeStep(span, count) {
+  const raw = span / Math.max(1, count);
+  return [10, 15, 30, 60, 120, 300, 600].find((s) => s >= raw) || 600;
+}
+
 // xs: distance in meters; ys: values (null/NaN are gaps).
 // opts: {title, format(y), invert, testid, fill}
 export function lineChart(xs, ys, opts = {}) {
@@ -48,6 +54,16 @@ export function lineChart(xs, ys, opts = {}) {
   const x1 = sample[sample.length - 1][0] || x0 + 1;
   let y0 = Math.min(...sample.map((p) => p[1]));
   let y1 = Math.max(...sample.map((p) => p[1]));
+  if (opts.robust) {
+    // GPS spikes should not flatten the chart: scale to the 2nd-98th
+    // percentiles and clip the rest at the edges.
+    const sorted = sample.map((p) => p[1]).sort((a, b) => a - b);
+    y0 = sorted[Math.floor(sorted.length * 0.02)];
+    y1 = sorted[Math.ceil(sorted.length * 0.98) - 1];
+    const pad = (y1 - y0) * 0.1;
+    y0 -= pad;
+    y1 += pad;
+  }
   if (opts.clamp) {
     y0 = Math.max(y0, opts.clamp[0]);
     y1 = Math.min(y1, opts.clamp[1]);
@@ -64,7 +80,7 @@ export function lineChart(xs, ys, opts = {}) {
     return opts.invert ? m.t + f * ph : m.t + (1 - f) * ph;
   };
   // Grid and y labels.
-  const step = niceStep(y1 - y0, 4);
+  const step = opts.timeAxis ? timeStep(y1 - y0, 4) : niceStep(y1 - y0, 4);
   for (let v = Math.ceil(y0 / step) * step; v <= y1 + 1e-9; v += step) {
     const y = sy(v).toFixed(1);
     svg.appendChild(el("line", { x1: m.l, x2: W - m.r, y1: y, y2: y, class: "chart-grid" }));

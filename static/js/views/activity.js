@@ -129,9 +129,9 @@ export function activityView(root, id) {
     if (vel && vel.length) {
       if (fmt.isRun(sport)) {
         const pace = vel.map((v) => (v > 0.5 ? 1000 / v : null));
-        charts.append(h("figure", h("figcaption", "Pace (min/km)"), lineChart(dist, pace, { title: "Pace over distance", format: (v) => fmt.pace(v).replace(" /km", ""), invert: true, clamp: [120, 900], testid: "chart-pace" })));
+        charts.append(h("figure", h("figcaption", "Pace (min/km)"), lineChart(dist, pace, { title: "Pace over distance", format: (v) => fmt.pace(v).replace(" /km", ""), invert: true, clamp: [60, 1200], robust: true, timeAxis: true, testid: "chart-pace" })));
       } else {
-        charts.append(h("figure", h("figcaption", "Speed (km/h)"), lineChart(dist, vel.map((v) => v * 3.6), { title: "Speed over distance", format: (v) => `${Math.round(v)}`, testid: "chart-speed" })));
+        charts.append(h("figure", h("figcaption", "Speed (km/h)"), lineChart(dist, vel.map((v) => v * 3.6), { title: "Speed over distance", format: (v) => `${Math.round(v)}`, robust: true, testid: "chart-speed" })));
       }
     }
     if (!charts.children.length) charts.append(h("p.empty", "No chart data."));
