@@ -10,6 +10,7 @@
 mod common;
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +26,8 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const DESKTOP: (u32, u32) = (1280, 800);
 const PHONE: (u32, u32) = (390, 844);
 
-/// chromedriver on a random port; killed when dropped.
+/// chromedriver on a random port, in its own process group; the group
+/// (chromedriver and the browsers it started) is killed when dropped.
 struct Driver {
     child: Child,
     port: u16,
@@ -34,6 +36,9 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -68,6 +73,7 @@ async fn start_browser() -> Option<(Driver, Client)> {
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .process_group(0)
         .spawn()
         .expect("chromedriver starts");
     let profile = tempfile::tempdir().unwrap();
