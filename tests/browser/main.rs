@@ -613,6 +613,23 @@ async fn web_page_end_to_end() {
     .await;
     assert_eq!(listed, json!(1), "the completed ride is no longer live");
     screenshots(&client, "live").await;
+    // It leaves the list when it completes.
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/activities/{spin_id}"),
+            &bob.token,
+            json!({"state": "COMPLETE"}),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    wait_for(
+        &client,
+        "the finished ride to leave the live list",
+        r#"const e = document.querySelector('[data-testid=live-empty]');
+           return document.querySelectorAll('[data-testid=live-item]').length === 0 && e && !e.hidden;"#,
+        wait,
+    )
+    .await;
 
     // --- Sign out revokes the token.
     client
