@@ -1,0 +1,144 @@
+// #/activities/{id}: the route on the map, stats, splits, and elevation and
+// pace/speed over distance from the streams (route and splits alone when the
+// streams are unavailable).
+
+import { ApiError, get } from "../api.js";
+import { lineChart } from "../charts.js";
+import { h, sportChip, stat } from "../dom.js";
+import * as fmt from "../format.js";
+import { createMap, routeLine } from "../map.js";
+import { decode } from "../polyline.js";
+
+function splitsTable(sport, splits) {
+  const run = fmt.isRun(sport);
+  return h(
+    "table.splits",
+    { dataset: { testid: "splits" } },
+    h("caption", "Splits (km)"),
+    h(
+      "thead",
+      h("tr", h("th", { scope: "col" }, "Km"), h("th", { scope: "col" }, run ? "Pace" : "Speed"), h("th", { scope: "col" }, "Time"), h("th", { scope: "col" }, "Elev")),
+    ),
+    h(
+      "tbody",
+      splits.map((s) =>
+        h(
+          "tr",
+          { dataset: { testid: "split-row" } },
+          h("td", s.distance < 950 ? `${s.split} (${(s.distance / 1000).toFixed(2)})` : String(s.split)),
+          h("td", fmt.rate(sport, s.average_speed)),
+          h("td", fmt.duration(s.moving_time ?? s.elapsed_time)),
+          h("td", `${s.elevation_difference >= 0 ? "+" : ""}${Math.round(s.elevation_difference || 0)} m`),
+        ),
+      ),
+    ),
+  );
+}
+
+export function activityView(root, id) {
+  let stopped = false;
+  let map = null;
+  const main = h("section.activity", { dataset: { testid: "activity-detail" } }, h("p.status", { role: "status" }, "Loading…"));
+  root.replaceChildren(main);
+
+  (async () => {
+    let a;
+    try {
+      a = await get(`/activities/${id}`);
+    } catch (e) {
+      if (stopped) return;
+      if (e instanceof ApiError && e.status === 404) {
+        main.replaceChildren(
+          h("div.not-found", { dataset: { testid: "not-found" } }, h("h1", "Activity not found"), h("p", "It does not exist, or it is not shared with you."), h("p", h("a", { href: "#/feed" }, "Back to the feed"))),
+        );
+      } else {
+        main.replaceChildren(h("p.status", { role: "alert" }, e.message || "Cannot load the activity."));
+      }
+      return;
+    }
+    if (stopped) return;
+    const sport = a.sport_type;
+    const live = a.state !== "COMPLETE";
+    const mapEl = h("div.map", { id: "activity-map" });
+    const charts = h("div.charts", { dataset: { testid: "charts" } }, h("p.status", "Loading streams…"));
+    const splits = a.splits_metric || [];
+    main.replaceChildren(
+      h(
+        "header.activity-head",
+        h("p.sub", h("strong", fmt.athleteName(a.athlete)), ` · ${fmt.date(a.start_date)}`),
+        h("h1", sportChip(sport), " ", h("span", { dataset: { testid: "activity-name" } }, a.name)),
+        live ? h("p", h("a.live-pill", { href: `#/live/${a.id}` }, "● Live now — follow")) : null,
+      ),
+      h(
+        "div.big-numbers",
+        stat("Distance", fmt.km(a.distance), "activity-distance"),
+        stat("Moving time", fmt.duration(a.moving_time), "activity-moving-time"),
+        stat(fmt.isRun(sport) ? "Avg pace" : "Avg speed", fmt.rate(sport, a.average_speed), "activity-rate"),
+        stat("Elevation gain", fmt.meters(a.total_elevation_gain), "activity-elevation"),
+      ),
+      h(
+        "dl.minor-stats",
+        h("div", h("dt", "Elapsed"), h("dd", fmt.duration(a.elapsed_time))),
+        h("div", h("dt", fmt.isRun(sport) ? "Best pace" : "Max speed"), h("dd", fmt.rate(sport, a.max_speed))),
+        a.elev_high !== null && a.elev_high !== undefined ? h("div", h("dt", "Elevation"), h("dd", `${Math.round(a.elev_low)}–${Math.round(a.elev_high)} m`)) : null,
+      ),
+      h("div.map-wrap", mapEl),
+      h("div.detail-grid", h("div", h("h2", "Charts"), charts), h("div", h("h2", "Splits"), splits.length ? splitsTable(sport, splits) : h("p.empty", { dataset: { testid: "no-splits" } }, "No full kilometre yet."))),
+    );
+
+    map = await createMap(mapEl, { testid: "activity-map" });
+    if (stopped) return map.remove();
+    let route = decode(a.map && (a.map.polyline || a.map.summary_polyline));
+    let line = null;
+    const draw = () => {
+      if (line) line.remove();
+      if (route.length < 1) return;
+      line = routeLine(route).addTo(map);
+      const elm = line.getElement();
+      if (elm) {
+        elm.dataset.testid = "route";
+        elm.dataset.points = String(route.length);
+      }
+      if (route.length > 1) map.fitBounds(line.getBounds(), { padding: [30, 30], maxZoom: 16, animate: false });
+      else map.setView(route[0], 15, { animate: false });
+    };
+    draw();
+
+    let streams = null;
+    try {
+      streams = await get(`/activities/${id}/streams?keys=latlng,time,distance,altitude,velocity_smooth,moving`);
+    } catch {
+      streams = null;
+    }
+    if (stopped) return;
+    charts.replaceChildren();
+    const dist = streams && streams.distance && streams.distance.data;
+    if (!dist || !dist.length) {
+      charts.append(h("p.empty", { dataset: { testid: "no-streams" } }, "Detailed streams are not available for this activity."));
+      return;
+    }
+    if (streams.latlng && streams.latlng.data && streams.latlng.data.length > 1) {
+      route = streams.latlng.data;
+      draw();
+    }
+    const alt = streams.altitude && streams.altitude.data;
+    if (alt && alt.some((v) => v !== null)) {
+      charts.append(h("figure", h("figcaption", "Elevation (m)"), lineChart(dist, alt, { title: "Elevation over distance", format: (v) => `${Math.round(v)} m`, fill: true, testid: "chart-elevation" })));
+    }
+    const vel = streams.velocity_smooth && streams.velocity_smooth.data;
+    if (vel && vel.length) {
+      if (fmt.isRun(sport)) {
+        const pace = vel.map((v) => (v > 0.5 ? 1000 / v : null));
+        charts.append(h("figure", h("figcaption", "Pace (min/km)"), lineChart(dist, pace, { title: "Pace over distance", format: (v) => fmt.pace(v).replace(" /km", ""), invert: true, clamp: [60, 1200], robust: true, timeAxis: true, testid: "chart-pace" })));
+      } else {
+        charts.append(h("figure", h("figcaption", "Speed (km/h)"), lineChart(dist, vel.map((v) => v * 3.6), { title: "Speed over distance", format: (v) => `${Math.round(v)}`, robust: true, testid: "chart-speed" })));
+      }
+    }
+    if (!charts.children.length) charts.append(h("p.empty", "No chart data."));
+  })();
+
+  return () => {
+    stopped = true;
+    if (map) map.remove();
+  };
+}

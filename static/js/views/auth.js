@@ -1,0 +1,110 @@
+// Sign-in and sign-up forms.
+
+import { ApiError, post, setSession } from "../api.js";
+import { h } from "../dom.js";
+
+function field(id, label, attrs = {}) {
+  return h(
+    "div.field",
+    h("label", { for: id }, label),
+    h("input", { id, name: id.replace(/^(signin|signup)-/, ""), ...attrs }),
+  );
+}
+
+function showError(box, err) {
+  box.replaceChildren();
+  if (err instanceof ApiError) {
+    box.append(h("p", err.message));
+    const fields = err.fieldErrors();
+    if (fields.length) box.append(h("ul", fields.map((f) => h("li", f))));
+  } else {
+    box.append(h("p", "Cannot reach the server. Try again."));
+  }
+  box.hidden = false;
+  box.focus();
+}
+
+function form(id, title, fields, submitLabel, onSubmit, footer) {
+  const error = h("div.form-error", { role: "alert", tabindex: "-1", hidden: true, dataset: { testid: "form-error" } });
+  const button = h("button.primary", { type: "submit" }, submitLabel);
+  const node = h(
+    "form.auth-form",
+    { id, novalidate: false },
+    h("h1", title),
+    error,
+    fields,
+    button,
+    footer,
+  );
+  node.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    button.disabled = true;
+    error.hidden = true;
+    try {
+      await onSubmit(new FormData(node));
+    } catch (err) {
+      showError(error, err);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return node;
+}
+
+export function signInView(root, { onSignedIn }) {
+  const f = form(
+    "signin-form",
+    "Sign in to Pacer",
+    [
+      field("signin-username", "Username", { autocomplete: "username", required: true, autocapitalize: "none" }),
+      field("signin-password", "Password", { type: "password", autocomplete: "current-password", required: true }),
+    ],
+    "Sign in",
+    async (data) => {
+      const body = await post("/sessions", {
+        username: String(data.get("username") || "").trim(),
+        password: String(data.get("password") || ""),
+      });
+      setSession(body.access_token, body.athlete);
+      onSignedIn(body.athlete);
+    },
+    h("p.form-footer", "New here? ", h("a", { href: "#/signup" }, "Create an account")),
+  );
+  root.replaceChildren(h("section.auth", f));
+  f.querySelector("input").focus();
+}
+
+export function signUpView(root, { onSignedIn }) {
+  const f = form(
+    "signup-form",
+    "Create your Pacer account",
+    [
+      field("signup-username", "Username", { autocomplete: "username", required: true, autocapitalize: "none" }),
+      field("signup-password", "Password (8+ characters)", {
+        type: "password",
+        autocomplete: "new-password",
+        required: true,
+        minlength: "8",
+      }),
+      h(
+        "div.field-row",
+        field("signup-firstname", "First name", { autocomplete: "given-name", required: true }),
+        field("signup-lastname", "Last name", { autocomplete: "family-name", required: true }),
+      ),
+    ],
+    "Sign up",
+    async (data) => {
+      const body = await post("/athletes", {
+        username: String(data.get("username") || "").trim(),
+        password: String(data.get("password") || ""),
+        firstname: String(data.get("firstname") || "").trim(),
+        lastname: String(data.get("lastname") || "").trim(),
+      });
+      setSession(body.access_token, body.athlete);
+      onSignedIn(body.athlete);
+    },
+    h("p.form-footer", "Have an account? ", h("a", { href: "#/signin" }, "Sign in")),
+  );
+  root.replaceChildren(h("section.auth", f));
+  f.querySelector("input").focus();
+}
