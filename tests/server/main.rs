@@ -7,5 +7,8 @@ mod common;
 mod accounts;
 mod activities;
 mod bad_input;
+mod export;
 mod feed;
 mod friends;
+mod sync;
+mod uploads;
