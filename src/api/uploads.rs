@@ -328,6 +328,33 @@ pub fn build_activity(
     })
 }
 
+/// A multisport file (a triathlon) becomes one activity, as on Strava: its
+/// longest session by timer time, with that session's sport, fixes and
+/// totals. The other sessions are left out.
+pub fn main_session_only(parsed: &mut ParsedActivity) {
+    if parsed.sessions.len() < 2 {
+        return;
+    }
+    let Some(main) = parsed
+        .sessions
+        .iter()
+        .max_by(|a, b| {
+            let key = |s: &formats::Session| s.totals.timer_time.unwrap_or(0.0);
+            key(a).total_cmp(&key(b))
+        })
+        .cloned()
+    else {
+        return;
+    };
+    let range = main.start_ms..=main.end_ms;
+    parsed.fixes.retain(|f| range.contains(&f.t_ms));
+    parsed.pauses.retain(|&(from, to)| to > main.start_ms && from < main.end_ms);
+    parsed.sport = main.sport;
+    parsed.start_ms = Some(main.start_ms);
+    parsed.device = main.totals;
+    parsed.sessions = vec![main];
+}
+
 /// Parses the file and builds the activity: what `POST /uploads` does
 /// besides I/O. Public for the benchmark.
 pub fn process(
@@ -339,7 +366,8 @@ pub fn process(
     external_id: Option<String>,
     now: i64,
 ) -> Result<ImportedActivity, FormatError> {
-    let parsed = formats::parse(data_type, bytes)?;
+    let mut parsed = formats::parse(data_type, bytes)?;
+    main_session_only(&mut parsed);
     // The file's sport where it names one, else the request's, else Run
     // (the cautious thresholds).
     let sport = parsed.sport.or(sport).unwrap_or(Sport::Run);

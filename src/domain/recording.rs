@@ -309,7 +309,8 @@ impl Recording {
     /// far (the watcher needs a snapshot).
     pub fn events_after(&self, seq: u64) -> Option<Vec<LiveEvent>> {
         let oldest = self.events.front().map_or(self.next_seq, |e| e.seq);
-        if seq + 1 < oldest {
+        // `Poll { after: u64::MAX }` asks for the stats alone.
+        if seq.saturating_add(1) < oldest {
             return None;
         }
         Some(
@@ -485,15 +486,17 @@ mod tests {
             shuffled.live_stats(T0 + 60_000)
         );
 
-        // A straggler far behind is stored but not shown live.
+        // Stragglers far behind are stored, not shown as points, and the
+        // live stats are recomputed to include them (one stats event).
         let mut late = recording();
         late.ingest(&fixes[10..], T0 + 60_000);
         late.flush_pending(T0 + 60_000);
         let seq = late.last_seq();
         let (counts, events) = late.ingest(&fixes[..10], T0 + 60_000);
         assert_eq!(counts.accepted, 10);
-        assert!(events.is_empty());
-        assert_eq!(late.last_seq(), seq);
+        assert_eq!(events.iter().map(|e| e.kind).collect::<Vec<_>>(), ["stats"]);
+        assert_eq!(late.last_seq(), seq + 1);
+        assert_eq!(late.live_stats(T0 + 60_000), in_order.live_stats(T0 + 60_000));
         assert_eq!(late.route().len(), 60);
         assert_eq!(late.final_stats(), in_order.final_stats());
     }
@@ -530,6 +533,7 @@ mod tests {
         }
         assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
         assert!(all.iter().any(|e| e.kind == "point"));
+        assert_eq!(r.events_after(u64::MAX), Some(Vec::new()));
         let resume_from = all[5].seq;
         let rest = r.events_after(resume_from).unwrap();
         assert_eq!(rest, all[6..].to_vec());
