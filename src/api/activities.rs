@@ -183,8 +183,7 @@ pub async fn show(
     caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let (row, _) = visible_activity(&state, &caller, ActivityId(id.into_inner())).await?;
-    Ok(HttpResponse::Ok().json(ActivityView::detailed(row)))
+    show_activity(&state, &caller, ActivityId(id.into_inner())).await
 }
 
 #[derive(Deserialize)]
@@ -249,14 +248,19 @@ async fn show_activity(
     id: ActivityId,
 ) -> Result<HttpResponse, ApiError> {
     let (row, _) = visible_activity(state, caller, id).await?;
+    let in_progress = row.state != ActivityState::Complete.as_str();
     let mut view = ActivityView::detailed(row);
-    if let Some(addr) = state.live.get(id) {
-        if let Ok(live) = ask(&addr, |reply| live::watch::Poll {
-            after: u64::MAX,
-            reply,
+    if in_progress {
+        // Rehydrates the actor after a restart, so the stats come back too.
+        let live = with_actor(&state.live, id, |addr| async move {
+            ask(&addr, |reply| live::watch::Poll {
+                after: u64::MAX,
+                reply,
+            })
+            .await
         })
-        .await
-        {
+        .await;
+        if let Ok(live) = live {
             view.apply_live(&live.stats);
         }
     }

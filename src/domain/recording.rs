@@ -89,12 +89,16 @@ pub struct Recording {
 
 impl Recording {
     /// A recording resumed from the store: `route` is what was checkpointed.
+    /// Event ids start at `first_seq`; pass something larger than any id a
+    /// previous incarnation handed out (the hub uses the clock) so ids keep
+    /// increasing across restarts.
     pub fn resume(
         id: ActivityId,
         owner: AthleteId,
         sport: Sport,
         log: StatusLog,
         mut route: Vec<Fix>,
+        first_seq: u64,
     ) -> Self {
         route.sort_by_key(|f| f.t_ms);
         route.dedup_by_key(|f| f.t_ms);
@@ -111,7 +115,7 @@ impl Recording {
             smoother: Smoother::new(),
             last_point: None,
             events: VecDeque::new(),
-            next_seq: 1,
+            next_seq: first_seq.max(1),
         };
         let pauses = recording.log.pauses();
         for fix in &route {
@@ -438,6 +442,7 @@ mod tests {
             Sport::Run,
             StatusLog::start(T0),
             Vec::new(),
+            1,
         )
     }
 

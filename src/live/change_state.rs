@@ -132,7 +132,9 @@ pub(super) fn auto_pause(act: &mut ActivityActor, ctx: &mut Context<ActivityActo
     let at = last_fix.unwrap_or(last_entry).max(last_entry);
     let (reply, rx) = oneshot::channel();
     apply(act, ctx, ActivityState::Paused, Some(at), reply);
-    ctx.wait(rx.into_actor(act).map(|result, act, ctx| match result {
+    // `spawn`, not `wait`: the write above is itself a `wait`, and actix
+    // polls the newest `wait` first, so waiting here would deadlock.
+    ctx.spawn(rx.into_actor(act).map(|result, act, ctx| match result {
         Ok(Ok(_)) => act.stop_after_idle(ctx),
         other => {
             tracing::warn!(activity_id = %act.rec.id, result = ?other.map(|r| r.map(|_| ())), "auto-pause failed; retrying");

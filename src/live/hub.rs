@@ -102,7 +102,10 @@ impl LiveHub {
             StatusLog::from_entries(entries).map_err(|e| LiveError::Corrupt(e.to_string()))?;
         let route = self.store.route(id).await?;
         let next_chunk_seq = self.store.last_route_seq(id).await? + 1;
-        let recording = Recording::resume(id, AthleteId(row.athlete_id), sport, log, route);
+        // Ids from the clock (µs-scale) stay above any earlier incarnation's.
+        let first_seq = u64::try_from(now_ms()).unwrap_or(1).saturating_mul(1000);
+        let recording =
+            Recording::resume(id, AthleteId(row.athlete_id), sport, log, route, first_seq);
         // No await below: the entry guard is held only to insert.
         let addr = match self.registry.entry(id) {
             Entry::Occupied(e) => e.get().clone(),

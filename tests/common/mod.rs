@@ -271,3 +271,162 @@ pub fn rfc3339(ms: i64) -> String {
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
+
+/// Starts the app with a tweaked configuration.
+pub async fn spawn_configured(
+    backend: Backend,
+    tweak: impl FnOnce(&mut Config),
+) -> Option<TestApp> {
+    let (database_url, db) = fresh_database(backend).await?;
+    let mut config = Config::for_tests(&database_url);
+    tweak(&mut config);
+    Some(spawn_with(config, backend, db).await)
+}
+
+/// A real device recording from tests/fixtures/recordings, its fixes moved
+/// so that the activity starts at `start_ms`.
+pub fn recording(
+    name: &str,
+    start_ms: i64,
+) -> (pacer::formats::ParsedActivity, Vec<pacer::domain::Fix>) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/recordings")
+        .join(name);
+    let bytes = std::fs::read(&path).unwrap();
+    let data_type = pacer::formats::DataType::from_file_name(name).unwrap();
+    let parsed = pacer::formats::parse(data_type, &bytes).unwrap();
+    let shift = start_ms - parsed.fixes[0].t_ms;
+    let fixes = parsed
+        .fixes
+        .iter()
+        .map(|f| pacer::domain::Fix {
+            t_ms: f.t_ms + shift,
+            ..*f
+        })
+        .collect();
+    (parsed, fixes)
+}
+
+/// A fix as the API takes it.
+pub fn fix_json(f: &pacer::domain::Fix) -> Value {
+    let mut v = json!({"lat": f.lat, "lng": f.lng, "t": f.t_ms});
+    if let Some(alt) = f.alt {
+        v["alt"] = json!(alt);
+    }
+    if let Some(speed) = f.speed {
+        v["speed"] = json!(speed);
+    }
+    v
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    pub id: Option<u64>,
+    pub event: String,
+    pub data: Value,
+}
+
+/// Reads a `text/event-stream` response event by event.
+pub struct SseReader {
+    stream:
+        std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buffer: String,
+}
+
+impl SseReader {
+    pub async fn open(
+        app: &TestApp,
+        path: &str,
+        token: &str,
+        last_event_id: Option<u64>,
+    ) -> (StatusCode, Option<SseReader>) {
+        let mut req = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(token)
+            .timeout(Duration::from_secs(600));
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id.to_string());
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        if !status.is_success() {
+            return (status, None);
+        }
+        assert_eq!(res.headers()["content-type"], "text/event-stream");
+        (
+            status,
+            Some(SseReader {
+                stream: Box::pin(res.bytes_stream()),
+                buffer: String::new(),
+            }),
+        )
+    }
+
+    /// The next event (comments and retry lines skipped), or None on timeout or end.
+    pub async fn next(&mut self, timeout: Duration) -> Option<SseEvent> {
+        use futures_util::StreamExt;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent {
+                    id: None,
+                    event: "message".to_string(),
+                    data: Value::Null,
+                };
+                let mut has_data = false;
+                for line in frame.lines() {
+                    if let Some(v) = line.strip_prefix("id: ") {
+                        event.id = v.parse().ok();
+                    } else if let Some(v) = line.strip_prefix("event: ") {
+                        event.event = v.to_string();
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        event.data = serde_json::from_str(v).unwrap();
+                        has_data = true;
+                    }
+                }
+                if has_data {
+                    return Some(event);
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .ok()??;
+            self.buffer
+                .push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+    }
+
+    /// Events until one of `kind` arrives (inclusive).
+    pub async fn until(&mut self, kind: &str, timeout: Duration) -> Vec<SseEvent> {
+        let mut out = Vec::new();
+        while let Some(e) = self.next(timeout).await {
+            let done = e.event == kind;
+            out.push(e);
+            if done {
+                break;
+            }
+        }
+        out
+    }
+}
+
+/// Polls `check` until it answers Some, or panics after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,535 @@
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::common::{
+    assert_error_shape, eventually, fix_json, now_ms, recording, rfc3339, spawn_configured,
+    Backend, SseReader, TestApp,
+};
+use pacer::domain::{ActivityId, Fix};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// A straight run north at about 3 m/s, one fix a second from `start_ms`.
+fn track(start_ms: i64, n: usize) -> Vec<Fix> {
+    (0..n)
+        .map(|i| {
+            let mut f = Fix::new(
+                start_ms + i as i64 * 1000,
+                59.9 + i as f64 * 0.000027,
+                10.75,
+            );
+            f.alt = Some(10.0);
+            f
+        })
+        .collect()
+}
+
+async fn post_fixes(app: &TestApp, token: &str, id: i64, fixes: &[Fix]) -> (StatusCode, Value) {
+    let locations: Vec<Value> = fixes.iter().map(fix_json).collect();
+    app.post(
+        &format!("/api/v1/activities/{id}/routes"),
+        token,
+        json!({ "locations": locations }),
+    )
+    .await
+}
+
+async fn stream_recording(app: TestApp, file: &str, sport: &str) {
+    let ann = app.signup("ann").await;
+    let start = now_ms() - 6 * 3_600_000;
+    let (parsed, fixes) = recording(file, start);
+    let activity = app
+        .start_activity(
+            &ann,
+            json!({"sport_type": sport, "start_date": rfc3339(start - 1000)}),
+        )
+        .await;
+    let id = activity["id"].as_i64().unwrap();
+
+    // Mixed batches, each resent once in a while, with neighbours swapped.
+    let mut sent = 0usize;
+    let mut duplicates = 0;
+    let mut accepted = 0;
+    let mut batch_len = 1;
+    while sent < fixes.len() {
+        let end = (sent + batch_len).min(fixes.len());
+        let mut batch = fixes[sent..end].to_vec();
+        if batch.len() > 2 {
+            batch.swap(0, 1);
+        }
+        let (status, reply) = post_fixes(&app, &ann.token, id, &batch).await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        accepted += reply["accepted"].as_u64().unwrap();
+        if batch_len % 3 == 0 {
+            let (_, again) = post_fixes(&app, &ann.token, id, &batch).await;
+            assert_eq!(again["accepted"], 0);
+            assert_eq!(again["duplicates"].as_u64().unwrap(), batch.len() as u64);
+            duplicates += batch.len();
+        }
+        sent = end;
+        batch_len = batch_len % 37 + 1;
+    }
+    assert_eq!(accepted as usize, fixes.len());
+    assert!(duplicates > 0);
+    let last = fixes.last().unwrap().t_ms;
+    let (status, done) = app
+        .patch(
+            &format!("/api/v1/activities/{id}"),
+            &ann.token,
+            json!({"state": "COMPLETE", "at": last + 1000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["point_count"].as_u64().unwrap() as usize, fixes.len());
+
+    let device_distance = parsed.device.distance.unwrap();
+    let distance = done["distance"].as_f64().unwrap();
+    assert!(
+        (distance - device_distance).abs() / device_distance < 0.01,
+        "{file}: {distance} m vs the device's {device_distance} m"
+    );
+    let device_moving = parsed.device.timer_time.unwrap();
+    let moving = done["moving_time"].as_f64().unwrap();
+    assert!(
+        (moving - device_moving).abs() / device_moving < 0.05,
+        "{file}: {moving} s moving vs the device's {device_moving} s"
+    );
+    assert!(done["map"]["summary_polyline"].as_str().unwrap().len() > 20);
+    assert!(!done["splits_metric"].as_array().unwrap().is_empty());
+
+    // It is in the feed with the same numbers, and takes no more fixes.
+    let (_, feed) = app.get("/api/v1/activities?mode=USER", &ann.token).await;
+    assert_eq!(feed["activities"][0]["id"], id);
+    assert_eq!(feed["activities"][0]["distance"], done["distance"]);
+    let (status, body) = post_fixes(&app, &ann.token, id, &fixes[..1]).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_error_shape(&body);
+}
+
+async fn streams_a_garmin_run_recording(app: TestApp) {
+    stream_recording(app, "20210119_run_garmin_fenix6.tcx", "Run").await;
+}
+both_backends!(streams_a_garmin_run_recording);
+
+async fn streams_a_ride_recording(app: TestApp) {
+    stream_recording(app, "20210308_virtual_ride_with_power.tcx", "Ride").await;
+}
+both_backends!(streams_a_ride_recording);
+
+async fn poll_and_sse_watchers_see_points_in_order(app: TestApp) {
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    app.befriend(&ann, &bob).await;
+    let start = now_ms() - 600_000;
+    let activity = app
+        .start_activity(
+            &ann,
+            json!({"sport_type": "Run", "start_date": rfc3339(start)}),
+        )
+        .await;
+    let id = activity["id"].as_i64().unwrap();
+    let fixes = track(start, 60);
+    post_fixes(&app, &ann.token, id, &fixes[..2]).await;
+
+    let (status, sse) = SseReader::open(
+        &app,
+        &format!("/api/v1/activities/{id}/live/sse"),
+        &bob.token,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut sse = sse.unwrap();
+    for chunk in fixes[2..].chunks(5) {
+        let (status, _) = post_fixes(&app, &ann.token, id, chunk).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // The last fixes leave the reorder window after a short hold.
+    let mut points = Vec::new();
+    let mut ids = Vec::new();
+    while let Some(e) = sse.next(3 * SECOND).await {
+        ids.push(e.id.unwrap());
+        if e.event == "point" {
+            points.push(e.data);
+        }
+    }
+    assert!(
+        ids.windows(2).all(|w| w[0] < w[1]),
+        "ids strictly increase: {ids:?}"
+    );
+    assert!(points.len() >= 50, "saw {} points", points.len());
+    let times: Vec<i64> = points.iter().map(|p| p["t"].as_i64().unwrap()).collect();
+    assert!(
+        times.windows(2).all(|w| w[0] < w[1]),
+        "points in time order"
+    );
+
+    // The poller sees the same points, in order, and can continue from `next`.
+    let (status, poll) = app
+        .get(&format!("/api/v1/activities/{id}/live?after=0"), &bob.token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{poll}");
+    let polled: Vec<Value> = poll["points"].as_array().unwrap().clone();
+    let sse_tail: Vec<Value> = points
+        .iter()
+        .rev()
+        .take(polled.len())
+        .rev()
+        .cloned()
+        .collect();
+    assert_eq!(polled.last(), sse_tail.last());
+    let polled_times: Vec<i64> = polled.iter().map(|p| p["t"].as_i64().unwrap()).collect();
+    assert!(polled_times.windows(2).all(|w| w[0] < w[1]));
+    assert!(poll["poll_after_ms"].as_i64().unwrap() >= 1000);
+    assert_eq!(poll["state"], "STARTED");
+    assert!(poll["stats"]["distance"].as_f64().unwrap() > 100.0);
+    let next = poll["next"].as_u64().unwrap();
+    let (_, again) = app
+        .get(
+            &format!("/api/v1/activities/{id}/live?after={next}"),
+            &bob.token,
+        )
+        .await;
+    assert_eq!(again["points"], json!([]));
+
+    // The live list shows it to the friend, with a position.
+    let (_, live) = app.get("/api/v1/live", &bob.token).await;
+    assert_eq!(live["activities"][0]["activity"]["id"], id);
+    assert!(live["activities"][0]["position"]["lat"].as_f64().is_some());
+    let (_, nobody) = app.get("/api/v1/live", &ann.token).await;
+    assert_eq!(nobody["activities"], json!([]));
+
+    // Completion reaches the watcher and ends the stream.
+    let (status, _) = app
+        .patch(
+            &format!("/api/v1/activities/{id}"),
+            &ann.token,
+            json!({"state": "COMPLETE"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let tail = sse.until("complete", 5 * SECOND).await;
+    assert_eq!(
+        tail.last().map(|e| e.event.as_str()),
+        Some("complete"),
+        "{tail:?}"
+    );
+    assert!(
+        sse.next(SECOND).await.is_none(),
+        "stream ends after complete"
+    );
+}
+both_backends!(poll_and_sse_watchers_see_points_in_order);
+
+async fn sse_resumes_after_last_event_id(app: TestApp) {
+    let ann = app.signup("ann").await;
+    let start = now_ms() - 600_000;
+    let activity = app
+        .start_activity(
+            &ann,
+            json!({"sport_type": "Run", "start_date": rfc3339(start)}),
+        )
+        .await;
+    let id = activity["id"].as_i64().unwrap();
+    let fixes = track(start, 40);
+    let path = format!("/api/v1/activities/{id}/live/sse");
+    post_fixes(&app, &ann.token, id, &fixes[..20]).await;
+    let (_, first) = SseReader::open(&app, &path, &ann.token, None).await;
+    let mut first = first.unwrap();
+    let mut seen = Vec::new();
+    while let Some(e) = first.next(2 * SECOND).await {
+        seen.push(e.id.unwrap());
+    }
+    drop(first);
+    let last_seen = *seen.last().unwrap();
+    // Events happen while the watcher is away.
+    post_fixes(&app, &ann.token, id, &fixes[20..]).await;
+    tokio::time::sleep(2 * SECOND).await;
+    let (_, all) = app
+        .get(&format!("/api/v1/activities/{id}/live?after=0"), &ann.token)
+        .await;
+    let newest = all["next"].as_u64().unwrap();
+    assert!(newest > last_seen);
+
+    let (_, resumed) = SseReader::open(&app, &path, &ann.token, Some(last_seen)).await;
+    let mut resumed = resumed.unwrap();
+    let mut ids = Vec::new();
+    while let Some(e) = resumed.next(SECOND).await {
+        ids.push(e.id.unwrap());
+    }
+    assert_eq!(ids.first(), Some(&(last_seen + 1)), "no gap");
+    assert_eq!(ids.last(), Some(&newest));
+    assert!(
+        ids.windows(2).all(|w| w[1] == w[0] + 1),
+        "no gap, no repeat: {ids:?}"
+    );
+}
+both_backends!(sse_resumes_after_last_event_id);
+
+async fn strangers_get_404_and_friends_cannot_write(app: TestApp) {
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    let eve = app.signup("eve").await;
+    app.befriend(&ann, &bob).await;
+    let start = now_ms() - 60_000;
+    let activity = app
+        .start_activity(
+            &ann,
+            json!({"sport_type": "Run", "start_date": rfc3339(start)}),
+        )
+        .await;
+    let id = activity["id"].as_i64().unwrap();
+    post_fixes(&app, &ann.token, id, &track(start, 5)).await;
+    for path in [
+        format!("/api/v1/activities/{id}/live"),
+        format!("/api/v1/activities/{id}/live/sse"),
+    ] {
+        let (status, body) = app.get(&path, &eve.token).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_error_shape(&body);
+    }
+    let (status, _) = post_fixes(&app, &eve.token, id, &track(start + 10_000, 1)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = post_fixes(&app, &bob.token, id, &track(start + 10_000, 1)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_error_shape(&body);
+    let (status, _) = app
+        .get(&format!("/api/v1/activities/{id}/live"), &bob.token)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // Nothing the others sent was stored.
+    let (_, mine) = app
+        .get(&format!("/api/v1/activities/{id}"), &ann.token)
+        .await;
+    assert_eq!(mine["point_count"], 5);
+}
+both_backends!(strangers_get_404_and_friends_cannot_write);
+
+async fn bad_fixes_are_rejected_by_index(app: TestApp) {
+    let ann = app.signup("ann").await;
+    let start = now_ms() - 60_000;
+    let activity = app
+        .start_activity(
+            &ann,
+            json!({"sport_type": "Run", "start_date": rfc3339(start)}),
+        )
+        .await;
+    let id = activity["id"].as_i64().unwrap();
+    let path = format!("/api/v1/activities/{id}/routes");
+    let (status, reply) = app
+        .post(
+            &path,
+            &ann.token,
+            json!({"locations": [
+                {"lat": 59.9, "lng": 10.7, "t": rfc3339(start + 1000)},
+                {"lat": 95.0, "lng": 10.7, "t": start + 2000},
+                {"lat": 59.9, "lng": 10.7, "t": now_ms() + 3_600_000},
+                {"lat": 59.9, "lng": 10.7, "t": "not a time"},
+                {"lat": 59.9, "lng": 10.7}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    assert_eq!(reply["accepted"], 1);
+    assert_eq!(
+        reply["rejected"],
+        json!([
+            {"index": 1, "field": "lat", "code": "invalid"},
+            {"index": 2, "field": "t", "code": "future"},
+            {"index": 3, "field": "t", "code": "invalid"},
+            {"index": 4, "field": "t", "code": "missing"}
+        ])
+    );
+    let (status, body) = app
+        .post(
+            &path,
+            &ann.token,
+            json!({"locations": [{"lat": "north", "lng": 1, "t": 1}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_error_shape(&body);
+    let (status, body) = app.post(&path, &ann.token, json!({})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_error_shape(&body);
+    let too_many: Vec<Value> = track(start, 10_001).iter().map(fix_json).collect();
+    let (status, body) = app
+        .post(&path, &ann.token, json!({ "locations": too_many }))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_error_shape(&body);
+    let (_, stored) = app
+        .get(&format!("/api/v1/activities/{id}"), &ann.token)
+        .await;
+    assert_eq!(stored["point_count"], 1);
+}
+both_backends!(bad_fixes_are_rejected_by_index);
+
+async fn websocket_ingest(app: TestApp) {
+    let ann = app.signup("ann").await;
+    let start = now_ms() - 60_000;
+    let activity = app
+        .start_activity(
+            &ann,
+            json!({"sport_type": "Ride", "start_date": rfc3339(start)}),
+        )
+        .await;
+    let id = activity["id"].as_i64().unwrap();
+    let url = format!(
+        "ws://127.0.0.1:{}/api/v1/activities/{id}/ws?access_token={}",
+        app.port, ann.token
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let fixes = track(start, 30);
+    let mut acked = 0;
+    for chunk in fixes.chunks(10) {
+        let locations: Vec<Value> = chunk.iter().map(fix_json).collect();
+        let frame = json!({ "locations": locations }).to_string();
+        ws.send(tokio_tungstenite::tungstenite::Message::Text(frame))
+            .await
+            .unwrap();
+        let mut got_ack = false;
+        let mut got_stats = false;
+        while !(got_ack && got_stats) {
+            let msg = tokio::time::timeout(5 * SECOND, ws.next())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+            let tokio_tungstenite::tungstenite::Message::Text(text) = msg else {
+                continue;
+            };
+            let v: Value = serde_json::from_str(&text).unwrap();
+            match v["type"].as_str().unwrap() {
+                "ack" => {
+                    acked += v["accepted"].as_u64().unwrap();
+                    got_ack = true;
+                }
+                "stats" => {
+                    assert!(v["stats"]["point_count"].as_u64().unwrap() >= 10);
+                    got_stats = true;
+                }
+                other => panic!("unexpected frame {other}: {v}"),
+            }
+        }
+    }
+    assert_eq!(acked, 30);
+    // A bad frame gets an error frame in the API's shape, and the session lives on.
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        "{not json".into(),
+    ))
+    .await
+    .unwrap();
+    let msg = tokio::time::timeout(5 * SECOND, ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let v: Value = serde_json::from_str(msg.to_text().unwrap()).unwrap();
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["status"], 400);
+    assert_error_shape(&v);
+    let (_, stored) = app
+        .get(&format!("/api/v1/activities/{id}"), &ann.token)
+        .await;
+    assert_eq!(stored["point_count"], 30);
+    assert!(stored["distance"].as_f64().unwrap() > 50.0);
+
+    // Strangers cannot open one.
+    let eve = app.signup("eve").await;
+    let url = format!(
+        "ws://127.0.0.1:{}/api/v1/activities/{id}/ws?access_token={}",
+        app.port, eve.token
+    );
+    assert!(tokio_tungstenite::connect_async(url).await.is_err());
+}
+both_backends!(websocket_ingest);
+
+async fn idle_actor_is_reaped_and_rehydrated(backend: Backend) {
+    let Some(app) = spawn_configured(backend, |c| c.auto_pause_after_s = 1).await else {
+        return;
+    };
+    let ann = app.signup("ann").await;
+    let start = now_ms() - 60_000;
+    let activity = app
+        .start_activity(
+            &ann,
+            json!({"sport_type": "Run", "start_date": rfc3339(start)}),
+        )
+        .await;
+    let id = activity["id"].as_i64().unwrap();
+    post_fixes(&app, &ann.token, id, &track(start, 20)).await;
+    assert!(app.state.live.get(ActivityId(id)).is_some());
+    eventually(10 * SECOND, "the idle actor to stop", || async {
+        app.state.live.get(ActivityId(id)).is_none().then_some(())
+    })
+    .await;
+    assert_eq!(app.state.live.len(), 0, "no registry entry leaks");
+    let (_, paused) = app
+        .get(&format!("/api/v1/activities/{id}"), &ann.token)
+        .await;
+    assert_eq!(paused["state"], "PAUSED");
+    // Paused at the last fix: active time does not grow while idle.
+    assert_eq!(paused["active_time"], 19);
+    assert_eq!(paused["point_count"], 20);
+    // The next state change brings it back with its route.
+    let (status, resumed) = app
+        .patch(
+            &format!("/api/v1/activities/{id}"),
+            &ann.token,
+            json!({"state": "STARTED"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{resumed}");
+    assert!(app.state.live.get(ActivityId(id)).is_some());
+    assert_eq!(resumed["point_count"], 20);
+    assert!(resumed["distance"].as_f64().unwrap() > 50.0);
+}
+
+#[actix_web::test]
+async fn idle_actor_is_reaped_sqlite() {
+    idle_actor_is_reaped_and_rehydrated(Backend::Sqlite).await;
+}
+
+#[actix_web::test]
+async fn idle_actor_is_reaped_postgres() {
+    idle_actor_is_reaped_and_rehydrated(Backend::Postgres).await;
+}
+
+#[actix_web::test]
+async fn stale_activities_auto_complete() {
+    let Some(app) = spawn_configured(Backend::Sqlite, |c| {
+        c.auto_pause_after_s = 1;
+        c.auto_complete_after_s = 2;
+        c.sweep_interval_s = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let ann = app.signup("ann").await;
+    let start = now_ms() - 3_600_000;
+    let activity = app
+        .start_activity(
+            &ann,
+            json!({"sport_type": "Run", "start_date": rfc3339(start)}),
+        )
+        .await;
+    let id = activity["id"].as_i64().unwrap();
+    post_fixes(&app, &ann.token, id, &track(start, 100)).await;
+    let done = eventually(15 * SECOND, "auto-completion", || async {
+        let (_, a) = app
+            .get(&format!("/api/v1/activities/{id}"), &ann.token)
+            .await;
+        (a["state"] == "COMPLETE").then_some(a)
+    })
+    .await;
+    // Completed when the athlete was last seen, not when the sweep ran.
+    assert_eq!(done["elapsed_time"], 99);
+    assert_eq!(done["point_count"], 100);
+    assert!(app.state.live.get(ActivityId(id)).is_none());
+}
