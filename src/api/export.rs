@@ -99,10 +99,7 @@ pub async fn geojson(
 ) -> Result<HttpResponse, ApiError> {
     let r = route(&state, &caller, id.into_inner()).await?;
     let mut feature = formats::to_geojson(Some(&r.row.name), Some(r.sport), &r.fixes);
-    if let Some(props) = feature
-        .get_mut("properties")
-        .and_then(Value::as_object_mut)
-    {
+    if let Some(props) = feature.get_mut("properties").and_then(Value::as_object_mut) {
         props.insert("activity_id".into(), json!(r.row.id));
     }
     Ok(HttpResponse::Ok()

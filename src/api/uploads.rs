@@ -12,13 +12,13 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use crate::api::activities::default_name;
-use crate::live::actor::summary_polyline;
 use crate::auth::Caller;
 use crate::domain::activity::{ActivityState, StatusLog, Visibility};
 use crate::domain::stats::compute_with_pauses;
 use crate::domain::{now_ms, AthleteId, DomainError, Sport};
 use crate::error::{ApiError, Code, FieldError};
 use crate::formats::{self, DataType, FormatError, ParsedActivity};
+use crate::live::actor::summary_polyline;
 use crate::startup::AppState;
 use crate::store::{ActivityProgress, ImportedActivity, NewActivityRow, NewUploadRow, UploadRow};
 
@@ -73,14 +73,12 @@ fn multipart_error(e: actix_multipart::MultipartError) -> ApiError {
     use actix_multipart::MultipartError as E;
     tracing::debug!(error = %e, "rejected multipart body");
     match e {
-        E::ContentTypeMissing | E::ContentTypeParse | E::ContentTypeIncompatible => {
-            ApiError::with(
-                Code::UnsupportedMediaType,
-                "Upload",
-                "content-type",
-                "invalid",
-            )
-        }
+        E::ContentTypeMissing | E::ContentTypeParse | E::ContentTypeIncompatible => ApiError::with(
+            Code::UnsupportedMediaType,
+            "Upload",
+            "content-type",
+            "invalid",
+        ),
         E::Payload(p) => crate::error::extractors::payload(p),
         _ => ApiError::bad_request("Upload", "body", "malformed"),
     }
@@ -348,7 +346,9 @@ pub fn main_session_only(parsed: &mut ParsedActivity) {
     };
     let range = main.start_ms..=main.end_ms;
     parsed.fixes.retain(|f| range.contains(&f.t_ms));
-    parsed.pauses.retain(|&(from, to)| to > main.start_ms && from < main.end_ms);
+    parsed
+        .pauses
+        .retain(|&(from, to)| to > main.start_ms && from < main.end_ms);
     parsed.sport = main.sport;
     parsed.start_ms = Some(main.start_ms);
     parsed.device = main.totals;
@@ -407,11 +407,10 @@ pub async fn create(
     };
     let athlete = caller.id;
     let (data_type, name, sport, now) = (meta.data_type, meta.name, meta.sport, upload.now_ms);
-    let processed = web::block(move || {
-        process(athlete, data_type, &file, name, sport, external_id, now)
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    let processed =
+        web::block(move || process(athlete, data_type, &file, name, sport, external_id, now))
+            .await
+            .map_err(ApiError::internal)?;
     let imported = match processed {
         Ok(imported) => imported,
         Err(e) => {

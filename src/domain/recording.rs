@@ -223,7 +223,12 @@ impl Recording {
     fn rebuild_stats(&mut self) {
         let upto = self.released_ms;
         let n = self.route.partition_point(|f| f.t_ms <= upto);
-        self.stats = walk(self.sport, &self.route[..n], &self.log.pauses(), |_, _, _| {});
+        self.stats = walk(
+            self.sport,
+            &self.route[..n],
+            &self.log.pauses(),
+            |_, _, _| {},
+        );
     }
 
     /// Releases everything still in the reorder window (no newer fix came).
@@ -501,7 +506,10 @@ mod tests {
         assert_eq!(counts.accepted, 10);
         assert_eq!(events.iter().map(|e| e.kind).collect::<Vec<_>>(), ["stats"]);
         assert_eq!(late.last_seq(), seq + 1);
-        assert_eq!(late.live_stats(T0 + 60_000), in_order.live_stats(T0 + 60_000));
+        assert_eq!(
+            late.live_stats(T0 + 60_000),
+            in_order.live_stats(T0 + 60_000)
+        );
         assert_eq!(late.route().len(), 60);
         assert_eq!(late.final_stats(), in_order.final_stats());
     }

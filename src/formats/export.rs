@@ -64,7 +64,10 @@ pub fn to_gpx_with_pauses(
         if split && !segment.points.is_empty() {
             track.segments.push(std::mem::take(&mut segment));
         }
-        if pause.peek().is_some_and(|&&(stop, start)| f.t_ms >= stop && f.t_ms < start) {
+        if pause
+            .peek()
+            .is_some_and(|&&(stop, start)| f.t_ms >= stop && f.t_ms < start)
+        {
             continue;
         }
         let mut wpt = Waypoint::new(Point::new(f.lng, f.lat));
@@ -157,7 +160,8 @@ mod tests {
         assert_eq!(back.fixes.len(), 250);
         assert_eq!(back.pauses, vec![(fixes[99].t_ms, fixes[150].t_ms)]);
         let (a, _) = crate::domain::stats::compute_with_pauses(Sport::Run, &fixes, &pauses);
-        let (b, _) = crate::domain::stats::compute_with_pauses(Sport::Run, &back.fixes, &back.pauses);
+        let (b, _) =
+            crate::domain::stats::compute_with_pauses(Sport::Run, &back.fixes, &back.pauses);
         assert!((a.distance - b.distance).abs() / a.distance < 0.001);
         assert_eq!(a.moving_time, b.moving_time);
     }

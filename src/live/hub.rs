@@ -86,7 +86,11 @@ impl LiveHub {
             }
             // The actor died without deregistering (a panic in a handler):
             // drop the dead entry and rehydrate from the store.
-            if self.registry.remove_if(&id, |_, a| !a.connected()).is_some() {
+            if self
+                .registry
+                .remove_if(&id, |_, a| !a.connected())
+                .is_some()
+            {
                 tracing::error!(activity_id = %id, "live actor died; rehydrating");
                 self.metrics.live_activities.dec();
             }

@@ -109,7 +109,8 @@ async fn insert_chunk(
     Ok(())
 }
 
-const UPLOAD_COLUMNS: &str = "id, athlete_id, external_id, data_type, error, activity_id, created_ms";
+const UPLOAD_COLUMNS: &str =
+    "id, athlete_id, external_id, data_type, error, activity_id, created_ms";
 
 async fn insert_upload(
     tx: &mut sqlx::Transaction<'_, Db>,

@@ -15,7 +15,9 @@ const FIXES: i64 = 6 * 3_600;
 
 /// A deterministic pseudo-random number in [-0.5, 0.5).
 fn noise(i: i64, salt: i64) -> f64 {
-    let x = (i.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(salt * 1_442_695_040_888_963_407)) as u64;
+    let x = (i
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(salt * 1_442_695_040_888_963_407)) as u64;
     ((x >> 11) as f64 / (1u64 << 53) as f64) - 0.5
 }
 
@@ -91,14 +93,20 @@ async fn post_chunk(app: &TestApp, who: &Athlete, id: &Value, chunk: &[Value]) -
 
 async fn patch(app: &TestApp, who: &Athlete, id: &Value, body: &Value) {
     let (status, res) = app
-        .patch(&format!("/api/v1/activities/{id}"), &who.token, body.clone())
+        .patch(
+            &format!("/api/v1/activities/{id}"),
+            &who.token,
+            body.clone(),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{body} -> {res}");
 }
 
 /// What must be identical however the sync went.
 async fn stored(app: &TestApp, who: &Athlete, id: &Value) -> (Value, Value) {
-    let (status, a) = app.get(&format!("/api/v1/activities/{id}"), &who.token).await;
+    let (status, a) = app
+        .get(&format!("/api/v1/activities/{id}"), &who.token)
+        .await;
     assert_eq!(status, StatusCode::OK);
     let summary = json!({
         "state": a["state"], "distance": a["distance"], "moving_time": a["moving_time"],
@@ -195,7 +203,11 @@ async fn shuffled_retried_sync_equals_in_order_sync(app: TestApp) {
     assert_error_shape(&body);
     let late = json!({"locations": [{"lat": 59.0, "lng": 10.0, "t": t0 + FIXES * 1_000 + 5_000}]});
     let (status, _) = app
-        .post(&format!("/api/v1/activities/{b_id}/routes"), &bob.token, late)
+        .post(
+            &format!("/api/v1/activities/{b_id}/routes"),
+            &bob.token,
+            late,
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     let (b_after, b_streams_after) = stored(&app, &bob, &b_id).await;
@@ -210,13 +222,13 @@ async fn shuffled_retried_sync_equals_in_order_sync(app: TestApp) {
     assert_eq!(a_summary["active_time"], FIXES - 1 - 15 * 60);
     let moving = a_summary["moving_time"].as_i64().unwrap();
     // Minus the pauses and about 2 min stopped per 40 min.
-    assert!(
-        (17_500..=20_100).contains(&moving),
-        "moving {moving}"
-    );
+    assert!((17_500..=20_100).contains(&moving), "moving {moving}");
     let distance = a_summary["distance"].as_f64().unwrap();
     assert!((120_000.0..160_000.0).contains(&distance), "{distance}");
-    assert!((distance - live_distance).abs() < 30.0, "{live_distance} vs {distance}");
+    assert!(
+        (distance - live_distance).abs() < 30.0,
+        "{live_distance} vs {distance}"
+    );
     assert!(a_summary["total_elevation_gain"].as_f64().unwrap() > 100.0);
     let splits = a_summary["splits_metric"].as_array().unwrap();
     assert_eq!(splits.len() as f64, (distance / 1_000.0).ceil());

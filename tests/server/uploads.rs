@@ -76,7 +76,13 @@ async fn real_recordings_match_device_totals(app: TestApp) {
     for name in &names {
         let data_type = pacer::formats::DataType::from_file_name(name).unwrap();
         let bytes = fixture(name);
-        let (status, body) = upload(&app, &ann, bytes.clone(), &[("data_type", data_type.as_str())]).await;
+        let (status, body) = upload(
+            &app,
+            &ann,
+            bytes.clone(),
+            &[("data_type", data_type.as_str())],
+        )
+        .await;
         if name == "hrv-activity.fit" {
             // An indoor ride without positions: refused (see README).
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -88,7 +94,9 @@ async fn real_recordings_match_device_totals(app: TestApp) {
         assert_eq!(body["status"], "Your activity is ready.");
         let id = body["activity_id"].as_i64().unwrap();
         uploaded += 1;
-        let (_, activity) = app.get(&format!("/api/v1/activities/{id}"), &ann.token).await;
+        let (_, activity) = app
+            .get(&format!("/api/v1/activities/{id}"), &ann.token)
+            .await;
         assert_eq!(activity["state"], "COMPLETE");
         let mut parsed = pacer::formats::parse(data_type, &bytes).unwrap();
         // A multisport file is imported as its longest session.
@@ -100,7 +108,11 @@ async fn real_recordings_match_device_totals(app: TestApp) {
         if let Some(d) = device.distance.filter(|d| *d > 0.0) {
             dist_err.push(((distance - d) / d).abs());
         }
-        if let Some(t) = device.moving_time.or(device.timer_time).filter(|t| *t > 0.0) {
+        if let Some(t) = device
+            .moving_time
+            .or(device.timer_time)
+            .filter(|t| *t > 0.0)
+        {
             moving_err.push(((moving - t) / t).abs());
         }
         println!(
@@ -111,9 +123,14 @@ async fn real_recordings_match_device_totals(app: TestApp) {
         // Heart rate survives where the file has it.
         if parsed.fixes.iter().any(|f| f.heartrate.is_some()) {
             let (_, streams) = app
-                .get(&format!("/api/v1/activities/{id}/streams?keys=heartrate"), &ann.token)
+                .get(
+                    &format!("/api/v1/activities/{id}/streams?keys=heartrate"),
+                    &ann.token,
+                )
                 .await;
-            assert!(streams["heartrate"]["data"].as_array().is_some_and(|d| !d.is_empty()));
+            assert!(streams["heartrate"]["data"]
+                .as_array()
+                .is_some_and(|d| !d.is_empty()));
         }
     }
     assert!(uploaded >= 6, "{uploaded}");
@@ -139,20 +156,29 @@ async fn duplicates_are_refused(app: TestApp) {
         &app,
         &ann,
         run.clone(),
-        &[("data_type", "tcx"), ("external_id", "fenix-1"), ("name", "Tempo")],
+        &[
+            ("data_type", "tcx"),
+            ("external_id", "fenix-1"),
+            ("name", "Tempo"),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
     let id = first["activity_id"].as_i64().unwrap();
     assert_eq!(first["external_id"], "fenix-1");
     assert_eq!(first["id_str"], first["id"].to_string());
-    let (_, activity) = app.get(&format!("/api/v1/activities/{id}"), &ann.token).await;
+    let (_, activity) = app
+        .get(&format!("/api/v1/activities/{id}"), &ann.token)
+        .await;
     assert_eq!(activity["name"], "Tempo");
     assert_eq!(activity["sport_type"], "Run");
 
     // Same external id, and (gzipped, no external id) the same start and sport.
     for (file, fields) in [
-        (run.clone(), vec![("data_type", "tcx"), ("external_id", "fenix-1")]),
+        (
+            run.clone(),
+            vec![("data_type", "tcx"), ("external_id", "fenix-1")],
+        ),
         (gzip(&run), vec![("data_type", "tcx.gz")]),
     ] {
         let (status, body) = upload(&app, &ann, file, &fields).await;
@@ -199,28 +225,88 @@ async fn bad_files_get_errors_and_create_nothing(app: TestApp) {
     let bomb = gzip(&vec![0u8; 80 << 20]);
     assert!(bomb.len() < 1 << 20);
     let cases: Vec<(&str, Vec<u8>, &str, StatusCode, &str)> = vec![
-        ("truncated fit", fit[..fit.len() / 2].to_vec(), "fit", StatusCode::UNPROCESSABLE_ENTITY, "corrupt"),
-        ("corrupt fit", flipped, "fit", StatusCode::UNPROCESSABLE_ENTITY, "corrupt"),
-        ("truncated tcx", tcx[..tcx.len() / 2].to_vec(), "tcx", StatusCode::UNPROCESSABLE_ENTITY, "corrupt"),
-        ("gpx sent as fit", gpx.clone(), "fit", StatusCode::UNPROCESSABLE_ENTITY, "wrong_type"),
-        ("fit sent as tcx", fit.clone(), "tcx", StatusCode::UNPROCESSABLE_ENTITY, "wrong_type"),
-        ("plain gpx as gpx.gz", gpx, "gpx.gz", StatusCode::UNPROCESSABLE_ENTITY, "wrong_type"),
-        ("no gps", fixture("hrv-activity.fit"), "fit", StatusCode::UNPROCESSABLE_ENTITY, "no_track"),
-        ("gzip bomb", bomb, "gpx.gz", StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
-        ("empty", Vec::new(), "gpx", StatusCode::UNPROCESSABLE_ENTITY, "wrong_type"),
+        (
+            "truncated fit",
+            fit[..fit.len() / 2].to_vec(),
+            "fit",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "corrupt",
+        ),
+        (
+            "corrupt fit",
+            flipped,
+            "fit",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "corrupt",
+        ),
+        (
+            "truncated tcx",
+            tcx[..tcx.len() / 2].to_vec(),
+            "tcx",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "corrupt",
+        ),
+        (
+            "gpx sent as fit",
+            gpx.clone(),
+            "fit",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_type",
+        ),
+        (
+            "fit sent as tcx",
+            fit.clone(),
+            "tcx",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_type",
+        ),
+        (
+            "plain gpx as gpx.gz",
+            gpx,
+            "gpx.gz",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_type",
+        ),
+        (
+            "no gps",
+            fixture("hrv-activity.fit"),
+            "fit",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_track",
+        ),
+        (
+            "gzip bomb",
+            bomb,
+            "gpx.gz",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+        ),
+        (
+            "empty",
+            Vec::new(),
+            "gpx",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_type",
+        ),
     ];
     for (what, file, data_type, expected, code) in cases {
         let (status, body) = upload(&app, &ann, file, &[("data_type", data_type)]).await;
         assert_eq!(status, expected, "{what}: {body}");
         assert_error_shape(&body);
         assert_eq!(body["errors"][0]["code"], code, "{what}: {body}");
-        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{what}"
+        );
         assert!(body["activity_id"].is_null());
         let (status, shown) = app
             .get(&format!("/api/v1/uploads/{}", body["id"]), &ann.token)
             .await;
         assert_eq!(status, StatusCode::OK);
-        assert_eq!(shown["status"], "There was an error processing your activity.");
+        assert_eq!(
+            shown["status"],
+            "There was an error processing your activity."
+        );
         assert_eq!(shown["error"], body["error"]);
     }
 
@@ -232,8 +318,13 @@ async fn bad_files_get_errors_and_create_nothing(app: TestApp) {
     let (status, body) = upload(&app, &ann, fit.clone(), &[("data_type", "kml")]).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(assert_error_shape(&body), "data_type");
-    let (status, body) =
-        upload(&app, &ann, fit.clone(), &[("data_type", "fit"), ("sport_type", "Swim")]).await;
+    let (status, body) = upload(
+        &app,
+        &ann,
+        fit.clone(),
+        &[("data_type", "fit"), ("sport_type", "Swim")],
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(assert_error_shape(&body), "sport_type");
     let res = app
@@ -247,7 +338,11 @@ async fn bad_files_get_errors_and_create_nothing(app: TestApp) {
     assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(assert_error_shape(&res.json().await.unwrap()), "file");
     let (status, body) = app
-        .post("/api/v1/uploads", &ann.token, serde_json::json!({"file": "x"}))
+        .post(
+            "/api/v1/uploads",
+            &ann.token,
+            serde_json::json!({"file": "x"}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
     assert_error_shape(&body);
@@ -268,7 +363,12 @@ async fn bad_files_get_errors_and_create_nothing(app: TestApp) {
     assert_eq!(activity_count(&app, &ann).await, 0);
     // Nothing half-created: no activity rows, no route chunks.
     for id in 1..=3 {
-        let route = app.state.store.route(pacer::domain::ActivityId(id)).await.unwrap();
+        let route = app
+            .state
+            .store
+            .route(pacer::domain::ActivityId(id))
+            .await
+            .unwrap();
         assert!(route.is_empty());
     }
 
