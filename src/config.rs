@@ -46,6 +46,11 @@ pub struct Config {
     #[arg(long, env = "PACER_JSON_LIMIT", default_value_t = 64 * 1024)]
     pub json_limit: usize,
 
+    /// Largest activity file upload (`POST /api/v1/uploads`), in bytes; a
+    /// bigger body gets 413. Gzipped files may expand to 64 MiB.
+    #[arg(long, env = "PACER_UPLOAD_LIMIT", default_value_t = 25 * 1024 * 1024)]
+    pub upload_limit: usize,
+
     /// Folder of the web page's static files.
     #[arg(long, env = "PACER_STATIC_DIR", default_value = "static")]
     pub static_dir: PathBuf,
@@ -114,6 +119,7 @@ impl Config {
             db_max_connections: 8,
             workers: Some(2),
             json_limit: 64 * 1024,
+            upload_limit: 25 * 1024 * 1024,
             static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
             tile_url: String::new(),
             log: "warn".to_string(),

@@ -83,7 +83,7 @@ pub struct CreateActivity {
     start_date: Option<RawTime>,
 }
 
-fn default_name(sport: Sport, start_ms: i64) -> String {
+pub fn default_name(sport: Sport, start_ms: i64) -> String {
     let hour = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(start_ms)
         .map(|d| d.hour())
         .unwrap_or(12);

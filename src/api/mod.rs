@@ -7,10 +7,12 @@ use crate::error::ApiError;
 
 pub mod activities;
 pub mod athletes;
+pub mod export;
 pub mod friends;
 pub mod health;
 pub mod live;
 pub mod sessions;
+pub mod uploads;
 pub mod views;
 
 /// Largest `/routes` body: 10,000 fixes with every optional field.
@@ -51,6 +53,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/activities/{id}/live", web::get().to(live::poll))
             .route("/activities/{id}/live/sse", web::get().to(live::sse))
             .route("/live", web::get().to(live::friends_live))
+            .route("/uploads", web::post().to(uploads::create))
+            .route("/uploads/{id}", web::get().to(uploads::show))
+            .route("/activities/{id}/export.gpx", web::get().to(export::gpx))
+            .route(
+                "/activities/{id}/route.geojson",
+                web::get().to(export::geojson),
+            )
+            .route("/activities/{id}/streams", web::get().to(export::streams))
             .default_service(web::to(not_found)),
     )
     .route("/healthz", web::get().to(health::healthz))

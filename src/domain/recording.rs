@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::activity::{ActivityState, Applied, StatusLog};
 use super::smoothing::{SmoothedPoint, Smoother};
-use super::stats::{compute_with_pauses, RollingStats, Split, StatsAccumulator};
+use super::stats::{compute_with_pauses, walk, RollingStats, Split, StatsAccumulator};
 use super::{ActivityId, AthleteId, DomainError, Fix, Sport};
 
 /// Fixes this far (in fix time) behind the newest are put in order before
@@ -166,24 +166,87 @@ impl Recording {
 
     /// Stores new fixes (one per timestamp) and releases those the reorder
     /// window lets through. Answers the counts and the new events.
+    ///
+    /// A batch is sorted and merged into the route in one pass, so a
+    /// 10,000-fix chunk of an offline sync that lands before chunks already
+    /// stored costs O(route + batch), not a shift of the route per fix.
+    /// Fixes older than what the live stats have already seen (stragglers,
+    /// or a chunk of an offline sync sent out of order) make the live stats
+    /// be recomputed over the stored route, so they never depend on the
+    /// order chunks arrived in.
     pub fn ingest(&mut self, fixes: &[Fix], now_ms: i64) -> (IngestCounts, Vec<LiveEvent>) {
-        let mut counts = IngestCounts::default();
-        for fix in fixes {
-            if self.store(fix) {
-                counts.accepted += 1;
-                self.unsaved.push(*fix);
-                if fix.t_ms > self.released_ms {
+        let mut batch = fixes.to_vec();
+        // Stable: the first fix of a timestamp wins, as for the route.
+        batch.sort_by_key(|f| f.t_ms);
+        batch.dedup_by_key(|f| f.t_ms);
+        let new = self.merge_into_route(batch);
+        let counts = IngestCounts {
+            accepted: new.len() as u32,
+            duplicates: (fixes.len() - new.len()) as u32,
+        };
+        let mut straggled = false;
+        for fix in &new {
+            if fix.t_ms > self.released_ms {
+                if self.pending.last().is_none_or(|p| p.t_ms < fix.t_ms) {
+                    self.pending.push(*fix);
+                } else {
                     let at = self.pending.partition_point(|p| p.t_ms < fix.t_ms);
                     self.pending.insert(at, *fix);
                 }
-                // An older straggler stays in the route but not the live view.
             } else {
-                counts.duplicates += 1;
+                // An older straggler: in the route, not the live view.
+                straggled = true;
             }
         }
+        self.unsaved.extend_from_slice(&new);
         let newest = self.pending.last().map_or(i64::MIN, |f| f.t_ms);
-        let events = self.release(newest.saturating_sub(REORDER_WINDOW_MS), now_ms);
+        let mut events = self.release(newest.saturating_sub(REORDER_WINDOW_MS), now_ms);
+        if straggled {
+            self.rebuild_stats();
+            events.push(self.push_event("stats", &self.live_stats(now_ms)));
+        }
         (counts, events)
+    }
+
+    /// Merges a sorted, deduplicated batch into the sorted route; answers
+    /// the fixes that were new (a timestamp already stored is a duplicate).
+    fn merge_into_route(&mut self, batch: Vec<Fix>) -> Vec<Fix> {
+        let last = self.route.last().map_or(i64::MIN, |f| f.t_ms);
+        if batch.first().is_none_or(|f| f.t_ms > last) {
+            self.route.extend_from_slice(&batch);
+            return batch;
+        }
+        let old = std::mem::take(&mut self.route);
+        let mut merged = Vec::with_capacity(old.len() + batch.len());
+        let mut new = Vec::with_capacity(batch.len());
+        let mut old_iter = old.into_iter().peekable();
+        for fix in batch {
+            while let Some(o) = old_iter.next_if(|o| o.t_ms < fix.t_ms) {
+                merged.push(o);
+            }
+            if old_iter.peek().is_some_and(|o| o.t_ms == fix.t_ms) {
+                continue;
+            }
+            merged.push(fix);
+            new.push(fix);
+        }
+        merged.extend(old_iter);
+        self.route = merged;
+        new
+    }
+
+    /// Recomputes the live stats over the stored route up to the last
+    /// released fix, honouring the status log's pauses (the same code as
+    /// the final stats).
+    fn rebuild_stats(&mut self) {
+        let upto = self.released_ms;
+        let n = self.route.partition_point(|f| f.t_ms <= upto);
+        self.stats = walk(
+            self.sport,
+            &self.route[..n],
+            &self.log.pauses(),
+            |_, _, _| {},
+        );
     }
 
     /// Releases everything still in the reorder window (no newer fix came).
@@ -193,25 +256,6 @@ impl Recording {
 
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
-    }
-
-    /// Inserts into the sorted route; false for a duplicate timestamp.
-    fn store(&mut self, fix: &Fix) -> bool {
-        match self.route.last() {
-            Some(last) if fix.t_ms <= last.t_ms => {
-                match self.route.binary_search_by_key(&fix.t_ms, |f| f.t_ms) {
-                    Ok(_) => false,
-                    Err(at) => {
-                        self.route.insert(at, *fix);
-                        true
-                    }
-                }
-            }
-            _ => {
-                self.route.push(*fix);
-                true
-            }
-        }
     }
 
     fn release(&mut self, upto_ms: i64, now_ms: i64) -> Vec<LiveEvent> {
@@ -290,6 +334,7 @@ impl Recording {
     /// far (the watcher needs a snapshot).
     pub fn events_after(&self, seq: u64) -> Option<Vec<LiveEvent>> {
         let oldest = self.events.front().map_or(self.next_seq, |e| e.seq);
+        // `Poll { after: u64::MAX }` asks for the stats alone.
         if seq.saturating_add(1) < oldest {
             return None;
         }
@@ -389,6 +434,11 @@ impl Recording {
             events.extend(self.flush_pending(now_ms));
         }
         let entry = self.log.entries()[self.log.entries().len() - 1];
+        if entry.at < self.released_ms {
+            // A replayed pause or resume behind the fixes the stats have
+            // seen (offline sync): recompute them with the new pauses.
+            self.rebuild_stats();
+        }
         events.push(self.push_event(
             "state",
             &serde_json::json!({"state": entry.state, "at": entry.at}),
@@ -482,17 +532,44 @@ mod tests {
             shuffled.live_stats(T0 + 60_000)
         );
 
-        // A straggler far behind is stored but not shown live.
+        // Stragglers far behind are stored, not shown as points, and the
+        // live stats are recomputed to include them (one stats event).
         let mut late = recording();
         late.ingest(&fixes[10..], T0 + 60_000);
         late.flush_pending(T0 + 60_000);
         let seq = late.last_seq();
         let (counts, events) = late.ingest(&fixes[..10], T0 + 60_000);
         assert_eq!(counts.accepted, 10);
-        assert!(events.is_empty());
-        assert_eq!(late.last_seq(), seq);
+        assert_eq!(events.iter().map(|e| e.kind).collect::<Vec<_>>(), ["stats"]);
+        assert_eq!(late.last_seq(), seq + 1);
+        assert_eq!(
+            late.live_stats(T0 + 60_000),
+            in_order.live_stats(T0 + 60_000)
+        );
         assert_eq!(late.route().len(), 60);
         assert_eq!(late.final_stats(), in_order.final_stats());
+    }
+
+    #[test]
+    fn chunks_out_of_order_give_the_same_stats() {
+        let fixes: Vec<Fix> = (0..3_000).map(fix).collect();
+        let now = T0 + 4_000_000;
+        let mut in_order = recording();
+        for chunk in fixes.chunks(1_000) {
+            in_order.ingest(chunk, now);
+        }
+        in_order.flush_pending(now);
+        let mut shuffled = recording();
+        for i in [2, 0, 2, 1, 0] {
+            shuffled.ingest(&fixes[i * 1_000..(i + 1) * 1_000], now);
+        }
+        shuffled.flush_pending(now);
+        assert_eq!(shuffled.route(), in_order.route());
+        assert_eq!(shuffled.take_unsaved().len(), 3_000);
+        // Live stats were recomputed when the older chunks landed.
+        assert_eq!(shuffled.live_stats(now), in_order.live_stats(now));
+        assert_eq!(shuffled.final_stats(), in_order.final_stats());
+        assert!(in_order.live_stats(now).distance > 9_000.0);
     }
 
     #[test]
@@ -505,6 +582,7 @@ mod tests {
         }
         assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
         assert!(all.iter().any(|e| e.kind == "point"));
+        assert_eq!(r.events_after(u64::MAX), Some(Vec::new()));
         let resume_from = all[5].seq;
         let rest = r.events_after(resume_from).unwrap();
         assert_eq!(rest, all[6..].to_vec());

@@ -399,10 +399,23 @@ pub fn compute_with_pauses(
     fixes: &[Fix],
     pauses: &[(i64, i64)],
 ) -> (RollingStats, Vec<Split>) {
+    let acc = walk(sport, fixes, pauses, |_, _, _| {});
+    (acc.snapshot(), acc.all_splits())
+}
+
+/// Feeds `fixes` to an accumulator exactly as [`compute_with_pauses`]
+/// does, calling `each(index, accumulator, counted)` after every fix
+/// (`counted` is false for a fix recorded while the timer was stopped).
+pub fn walk(
+    sport: Sport,
+    fixes: &[Fix],
+    pauses: &[(i64, i64)],
+    mut each: impl FnMut(usize, &StatsAccumulator, bool),
+) -> StatsAccumulator {
     let mut acc = StatsAccumulator::new(sport);
     let mut next = 0;
     let mut prev_ms = i64::MIN;
-    for fix in fixes {
+    for (i, fix) in fixes.iter().enumerate() {
         // Pauses that ended before this fix: break if one began after the
         // previous fix (or while skipping).
         while let Some(&(stop, start)) = pauses.get(next) {
@@ -418,13 +431,42 @@ pub fn compute_with_pauses(
             if stop < fix.t_ms {
                 // Recorded while the timer was stopped.
                 acc.segment_break();
+                each(i, &acc, false);
                 continue;
             }
         }
         prev_ms = fix.t_ms;
         acc.push(fix);
+        each(i, &acc, true);
     }
-    (acc.snapshot(), acc.all_splits())
+    acc
+}
+
+/// Per-fix series for Strava-style streams, computed by the same code as
+/// the activity's stats: cumulative distance (m), whether the interval
+/// ending at the fix counted as moving, and the smoothed speed (m/s).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Series {
+    pub distance: Vec<f64>,
+    pub moving: Vec<bool>,
+    pub velocity_smooth: Vec<f64>,
+}
+
+pub fn series(sport: Sport, fixes: &[Fix], pauses: &[(i64, i64)]) -> Series {
+    let mut out = Series {
+        distance: Vec::with_capacity(fixes.len()),
+        moving: Vec::with_capacity(fixes.len()),
+        velocity_smooth: Vec::with_capacity(fixes.len()),
+    };
+    let mut moving_ms = 0;
+    walk(sport, fixes, pauses, |_, acc, counted| {
+        out.distance.push(acc.distance);
+        out.moving.push(counted && acc.moving_ms > moving_ms);
+        out.velocity_smooth
+            .push(if counted { acc.ema_speed.max(0.0) } else { 0.0 });
+        moving_ms = acc.moving_ms;
+    });
+    out
 }
 
 #[cfg(test)]
@@ -587,6 +629,25 @@ mod tests {
         let before = acc.snapshot();
         acc.push(&fixes[3]);
         assert_eq!(acc.snapshot(), before);
+    }
+
+    #[test]
+    fn series_matches_the_stats() {
+        let mut fixes = line(300, 4.0);
+        // A stop of 60 s in the middle.
+        for f in fixes.iter_mut().skip(150) {
+            f.t_ms += 60_000;
+        }
+        let pauses = [(T0 + 99_500, T0 + 120_000)];
+        let (s, _) = compute_with_pauses(Sport::Run, &fixes, &pauses);
+        let series = series(Sport::Run, &fixes, &pauses);
+        assert_eq!(series.distance.len(), 300);
+        assert_eq!(series.distance.last().copied(), Some(s.distance));
+        assert!(series.distance.windows(2).all(|w| w[0] <= w[1]));
+        // Fixes recorded during the pause do not move.
+        assert!(!series.moving[110]);
+        assert!(series.moving[50]);
+        assert!(series.velocity_smooth[200] > 3.0);
     }
 
     #[test]

@@ -29,17 +29,55 @@ pub fn to_gpx(
     sport: Option<Sport>,
     fixes: &[Fix],
 ) -> Result<Vec<u8>, FormatError> {
+    to_gpx_with_pauses(name, sport, fixes, &[])
+}
+
+/// As [`to_gpx`], starting a new track segment after each timer pause
+/// (`[stop, start)` in epoch ms) and leaving out the fixes recorded while
+/// stopped, so that importing the file again (which reads segment gaps as
+/// pauses) gives the same distance and times.
+pub fn to_gpx_with_pauses(
+    name: Option<&str>,
+    sport: Option<Sport>,
+    fixes: &[Fix],
+    pauses: &[(i64, i64)],
+) -> Result<Vec<u8>, FormatError> {
+    let mut track = Track::new();
+    track.name = name.map(str::to_owned);
+    track.type_ = sport.map(|s| gpx_type(s).to_owned());
     let mut segment = TrackSegment::new();
+    let mut pause = pauses.iter().peekable();
     for f in fixes {
+        let mut split = false;
+        while let Some(&&(stop, start)) = pause.peek() {
+            if f.t_ms < stop {
+                break;
+            }
+            if f.t_ms < start {
+                // Recorded while the timer was stopped.
+                split = true;
+                break;
+            }
+            split = true;
+            pause.next();
+        }
+        if split && !segment.points.is_empty() {
+            track.segments.push(std::mem::take(&mut segment));
+        }
+        if pause
+            .peek()
+            .is_some_and(|&&(stop, start)| f.t_ms >= stop && f.t_ms < start)
+        {
+            continue;
+        }
         let mut wpt = Waypoint::new(Point::new(f.lng, f.lat));
         wpt.elevation = f.alt.map(f64::from);
         wpt.time = Some(gpx_time(f.t_ms)?);
         segment.points.push(wpt);
     }
-    let mut track = Track::new();
-    track.name = name.map(str::to_owned);
-    track.type_ = sport.map(|s| gpx_type(s).to_owned());
-    track.segments.push(segment);
+    if !segment.points.is_empty() || track.segments.is_empty() {
+        track.segments.push(segment);
+    }
     let doc = Gpx {
         version: GpxVersion::Gpx11,
         creator: Some("Pacer".to_owned()),
@@ -111,6 +149,21 @@ mod tests {
         let (b, _) = compute(Sport::Run, &back.fixes);
         assert!(a.distance > 900.0);
         assert!((a.distance - b.distance).abs() / a.distance < 0.001);
+    }
+
+    #[test]
+    fn gpx_pauses_become_segments() {
+        let fixes = track();
+        let pauses = [(fixes[100].t_ms - 500, fixes[150].t_ms - 500)];
+        let bytes = to_gpx_with_pauses(None, Some(Sport::Run), &fixes, &pauses).unwrap();
+        let back = parse(DataType::Gpx, &bytes).unwrap();
+        assert_eq!(back.fixes.len(), 250);
+        assert_eq!(back.pauses, vec![(fixes[99].t_ms, fixes[150].t_ms)]);
+        let (a, _) = crate::domain::stats::compute_with_pauses(Sport::Run, &fixes, &pauses);
+        let (b, _) =
+            crate::domain::stats::compute_with_pauses(Sport::Run, &back.fixes, &back.pauses);
+        assert!((a.distance - b.distance).abs() / a.distance < 0.001);
+        assert_eq!(a.moving_time, b.moving_time);
     }
 
     #[test]

@@ -84,7 +84,19 @@ impl LiveHub {
         id: ActivityId,
     ) -> Result<Addr<ActivityActor>, LiveError> {
         if let Some(addr) = self.get(id) {
-            return Ok(addr);
+            if addr.connected() {
+                return Ok(addr);
+            }
+            // The actor died without deregistering (a panic in a handler):
+            // drop the dead entry and rehydrate from the store.
+            if self
+                .registry
+                .remove_if(&id, |_, a| !a.connected())
+                .is_some()
+            {
+                tracing::error!(activity_id = %id, "live actor died; rehydrating");
+                self.metrics.live_activities.dec();
+            }
         }
         let row = self.store.activity(id).await?.ok_or(LiveError::NotFound)?;
         if row.state == ActivityState::Complete.as_str() {

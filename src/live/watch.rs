@@ -111,3 +111,28 @@ impl Handler<Poll> for ActivityActor {
         });
     }
 }
+
+/// The route recorded so far and the status log's pauses (streams and
+/// export of an activity in progress).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct GetRoute {
+    pub reply: oneshot::Sender<RouteSnapshot>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RouteSnapshot {
+    pub route: Vec<crate::domain::Fix>,
+    pub pauses: Vec<(i64, i64)>,
+}
+
+impl Handler<GetRoute> for ActivityActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: GetRoute, _: &mut Context<Self>) {
+        let _ = msg.reply.send(RouteSnapshot {
+            route: self.rec.route().to_vec(),
+            pauses: self.rec.log().pauses(),
+        });
+    }
+}

@@ -162,6 +162,35 @@ pub struct RouteChunk {
     pub fixes: Vec<Fix>,
 }
 
+/// A file upload: written once, with the created activity or the error.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct UploadRow {
+    pub id: i64,
+    pub athlete_id: i64,
+    pub external_id: Option<String>,
+    pub data_type: String,
+    pub error: Option<String>,
+    pub activity_id: Option<i64>,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUploadRow {
+    pub athlete_id: AthleteId,
+    pub external_id: Option<String>,
+    pub data_type: String,
+    pub now_ms: i64,
+}
+
+/// A completed activity built from a file: the row, its final stats
+/// (`progress.id` is ignored) and its route.
+#[derive(Debug, Clone)]
+pub struct ImportedActivity {
+    pub activity: NewActivityRow,
+    pub progress: ActivityProgress,
+    pub route: Vec<Fix>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
@@ -241,6 +270,20 @@ pub trait Store: Send + Sync + 'static {
     async fn route(&self, id: ActivityId) -> StoreResult<Vec<Fix>>;
     /// The highest checkpointed chunk number (-1 with none).
     async fn last_route_seq(&self, id: ActivityId) -> StoreResult<i64>;
+
+    /// Records an upload and, in the same transaction, creates its
+    /// completed activity with the route and summary. When the athlete
+    /// already has the activity (same `external_id`, or same start time and
+    /// sport) nothing is created and the upload carries
+    /// `duplicate of activity N` as its error.
+    async fn import_activity(
+        &self,
+        upload: &NewUploadRow,
+        imported: &ImportedActivity,
+    ) -> StoreResult<UploadRow>;
+    /// Records an upload that failed before anything could be created.
+    async fn failed_upload(&self, upload: &NewUploadRow, error: &str) -> StoreResult<UploadRow>;
+    async fn upload(&self, id: i64) -> StoreResult<Option<UploadRow>>;
 }
 
 pub type DynStore = Arc<dyn Store>;

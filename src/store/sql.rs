@@ -9,8 +9,8 @@ use super::{Db, BACKEND};
 use crate::domain::feed::{FeedCursor, FeedMode};
 use crate::domain::{ActivityId, AthleteId, Fix};
 use crate::store::{
-    route_codec, ActivityProgress, ActivityRow, AthleteRow, FriendOutcome, NewActivityRow,
-    NewAthleteRow, RouteChunk, Store, StoreResult,
+    route_codec, ActivityProgress, ActivityRow, AthleteRow, FriendOutcome, ImportedActivity,
+    NewActivityRow, NewAthleteRow, NewUploadRow, RouteChunk, Store, StoreResult, UploadRow,
 };
 
 macro_rules! athlete_select {
@@ -107,6 +107,60 @@ async fn insert_chunk(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+const UPLOAD_COLUMNS: &str =
+    "id, athlete_id, external_id, data_type, error, activity_id, created_ms";
+
+async fn insert_upload(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    upload: &NewUploadRow,
+    error: Option<&str>,
+    activity_id: Option<i64>,
+) -> StoreResult<UploadRow> {
+    let sql = format!(
+        "INSERT INTO uploads (athlete_id, external_id, data_type, error, activity_id, created_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {UPLOAD_COLUMNS}"
+    );
+    Ok(sqlx::query_as::<_, UploadRow>(&sql)
+        .bind(upload.athlete_id.0)
+        .bind(&upload.external_id)
+        .bind(&upload.data_type)
+        .bind(error)
+        .bind(activity_id)
+        .bind(upload.now_ms)
+        .fetch_one(&mut **tx)
+        .await?)
+}
+
+/// The athlete's activity that this one duplicates: same external id, or
+/// the same sport started within the same second.
+async fn find_duplicate(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    new: &NewActivityRow,
+) -> StoreResult<Option<i64>> {
+    if let Some(external_id) = &new.external_id {
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM activities WHERE athlete_id = $1 AND external_id = $2",
+        )
+        .bind(new.athlete_id.0)
+        .bind(external_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if id.is_some() {
+            return Ok(id);
+        }
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM activities WHERE athlete_id = $1 AND start_ms > $2 AND start_ms < $3 \
+         AND sport_type = $4 ORDER BY id LIMIT 1",
+    )
+    .bind(new.athlete_id.0)
+    .bind(new.start_ms - 1_000)
+    .bind(new.start_ms + 1_000)
+    .bind(&new.sport_type)
+    .fetch_optional(&mut **tx)
+    .await?)
 }
 
 #[async_trait]
@@ -496,5 +550,61 @@ impl Store for SqlStore {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(seq.unwrap_or(-1))
+    }
+
+    async fn import_activity(
+        &self,
+        upload: &NewUploadRow,
+        imported: &ImportedActivity,
+    ) -> StoreResult<UploadRow> {
+        let new = &imported.activity;
+        let mut tx = self.pool.begin().await?;
+        if let Some(existing) = find_duplicate(&mut tx, new).await? {
+            let error = format!("duplicate of activity {existing}");
+            let row = insert_upload(&mut tx, upload, Some(&error), None).await?;
+            tx.commit().await?;
+            return Ok(row);
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO activities (athlete_id, external_id, name, sport_type, visibility, state, \
+             start_ms, status_log, created_ms, updated_ms) \
+             VALUES ($1, $2, $3, $4, $5, 'COMPLETE', $6, $7, $8, $8) RETURNING id",
+        )
+        .bind(new.athlete_id.0)
+        .bind(&new.external_id)
+        .bind(&new.name)
+        .bind(&new.sport_type)
+        .bind(&new.visibility)
+        .bind(new.start_ms)
+        .bind(&new.status_log)
+        .bind(new.now_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        let progress = ActivityProgress {
+            id: ActivityId(id),
+            ..imported.progress.clone()
+        };
+        write_progress(&mut tx, &progress).await?;
+        for (seq, fixes) in imported.route.chunks(MAX_FIXES_PER_CHUNK).enumerate() {
+            insert_chunk(&mut tx, progress.id, seq as i64, fixes).await?;
+        }
+        let row = insert_upload(&mut tx, upload, None, Some(id)).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn failed_upload(&self, upload: &NewUploadRow, error: &str) -> StoreResult<UploadRow> {
+        let mut tx = self.pool.begin().await?;
+        let row = insert_upload(&mut tx, upload, Some(error), None).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    async fn upload(&self, id: i64) -> StoreResult<Option<UploadRow>> {
+        let sql = format!("SELECT {UPLOAD_COLUMNS} FROM uploads WHERE id = $1");
+        Ok(sqlx::query_as::<_, UploadRow>(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 }

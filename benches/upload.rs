@@ -1,0 +1,53 @@
+//! Upload processing throughput: parse + stats (+ summary polyline and
+//! splits), i.e. everything `POST /api/v1/uploads` does besides I/O, for a
+//! 10-hour 1 Hz ride as FIT and as GPX. `cargo bench --bench upload`.
+
+#[path = "support/gen.rs"]
+mod gen;
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use pacer::api::uploads::process;
+use pacer::domain::AthleteId;
+use pacer::formats::{parse, DataType};
+
+const POINTS: usize = 10 * 3_600;
+
+fn upload(c: &mut Criterion) {
+    let fixes = gen::ride(POINTS);
+    let fit = gen::fit(&fixes);
+    let gpx = gen::gpx(&fixes);
+    // The generated files must decode to every point.
+    for (t, bytes) in [(DataType::Fit, &fit), (DataType::Gpx, &gpx)] {
+        let parsed = parse(t, bytes).map(|p| p.fixes.len());
+        assert_eq!(parsed, Ok(POINTS), "{t:?}");
+    }
+    println!("FIT {} bytes, GPX {} bytes", fit.len(), gpx.len());
+    let mut group = c.benchmark_group("upload");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(POINTS as u64));
+    for (name, t, bytes) in [
+        ("fit_10h_1hz", DataType::Fit, &fit),
+        ("gpx_10h_1hz", DataType::Gpx, &gpx),
+    ] {
+        group.bench_function(format!("{name}/parse"), |b| {
+            b.iter(|| black_box(parse(t, black_box(bytes))))
+        });
+        group.bench_function(format!("{name}/process"), |b| {
+            b.iter(|| {
+                black_box(process(
+                    AthleteId(1),
+                    t,
+                    black_box(bytes),
+                    None,
+                    None,
+                    None,
+                    0,
+                ))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, upload);
+criterion_main!(benches);
