@@ -237,6 +237,17 @@ impl TestApp {
         assert_eq!(body["friends"], true);
     }
 
+    /// Starts an activity of `sport` at `start_ms`; answers its id.
+    pub async fn start_at(&self, who: &Athlete, sport: &str, start_ms: i64) -> i64 {
+        let activity = self
+            .start_activity(
+                who,
+                json!({"sport_type": sport, "start_date": rfc3339(start_ms)}),
+            )
+            .await;
+        activity["id"].as_i64().unwrap()
+    }
+
     /// Starts an activity; answers its JSON.
     pub async fn start_activity(&self, who: &Athlete, body: Value) -> Value {
         let (status, activity) = self.post("/api/v1/activities", &who.token, body).await;
@@ -429,4 +440,20 @@ where
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A run north at about 3 m/s with a gentle weave, one fix a second.
+pub fn track(start_ms: i64, n: usize) -> Vec<pacer::domain::Fix> {
+    (0..n)
+        .map(|i| {
+            let weave = ((i as f64) / 7.0).sin() * 0.00002;
+            let mut f = pacer::domain::Fix::new(
+                start_ms + i as i64 * 1000,
+                59.9 + i as f64 * 0.000027,
+                10.75 + weave,
+            );
+            f.alt = Some(10.0);
+            f
+        })
+        .collect()
 }

@@ -10,27 +10,14 @@ use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::common::{
-    eventually, fix_json, fresh_database, now_ms, postgres_admin_url, rfc3339, spawn_with, Backend,
-    DbGuard,
+    eventually, fix_json, fresh_database, now_ms, postgres_admin_url, rfc3339, spawn_with, track,
+    Backend, DbGuard,
 };
 use pacer::config::Config;
 use pacer::domain::stats::compute;
 use pacer::domain::{Fix, Sport};
 
 const SECOND: Duration = Duration::from_secs(1);
-
-fn track(start_ms: i64, n: usize) -> Vec<Fix> {
-    (0..n)
-        .map(|i| {
-            let wiggle = ((i as f64) / 7.0).sin() * 0.00002;
-            Fix::new(
-                start_ms + i as i64 * 1000,
-                59.9 + i as f64 * 0.000027,
-                10.75 + wiggle,
-            )
-        })
-        .collect()
-}
 
 /// The real binary, run as a separate process.
 struct ServerProcess {

@@ -6,27 +6,12 @@ use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::common::{
-    assert_error_shape, eventually, fix_json, now_ms, recording, rfc3339, spawn_configured,
+    assert_error_shape, eventually, fix_json, now_ms, recording, rfc3339, spawn_configured, track,
     Backend, SseReader, TestApp,
 };
 use pacer::domain::{ActivityId, Fix};
 
 const SECOND: Duration = Duration::from_secs(1);
-
-/// A straight run north at about 3 m/s, one fix a second from `start_ms`.
-fn track(start_ms: i64, n: usize) -> Vec<Fix> {
-    (0..n)
-        .map(|i| {
-            let mut f = Fix::new(
-                start_ms + i as i64 * 1000,
-                59.9 + i as f64 * 0.000027,
-                10.75,
-            );
-            f.alt = Some(10.0);
-            f
-        })
-        .collect()
-}
 
 async fn post_fixes(app: &TestApp, token: &str, id: i64, fixes: &[Fix]) -> (StatusCode, Value) {
     let locations: Vec<Value> = fixes.iter().map(fix_json).collect();
@@ -125,13 +110,7 @@ async fn poll_and_sse_watchers_see_points_in_order(app: TestApp) {
     let bob = app.signup("bob").await;
     app.befriend(&ann, &bob).await;
     let start = now_ms() - 600_000;
-    let activity = app
-        .start_activity(
-            &ann,
-            json!({"sport_type": "Run", "start_date": rfc3339(start)}),
-        )
-        .await;
-    let id = activity["id"].as_i64().unwrap();
+    let id = app.start_at(&ann, "Run", start).await;
     let fixes = track(start, 60);
     post_fixes(&app, &ann.token, id, &fixes[..2]).await;
 
@@ -228,13 +207,7 @@ both_backends!(poll_and_sse_watchers_see_points_in_order);
 async fn sse_resumes_after_last_event_id(app: TestApp) {
     let ann = app.signup("ann").await;
     let start = now_ms() - 600_000;
-    let activity = app
-        .start_activity(
-            &ann,
-            json!({"sport_type": "Run", "start_date": rfc3339(start)}),
-        )
-        .await;
-    let id = activity["id"].as_i64().unwrap();
+    let id = app.start_at(&ann, "Run", start).await;
     let fixes = track(start, 40);
     let path = format!("/api/v1/activities/{id}/live/sse");
     post_fixes(&app, &ann.token, id, &fixes[..20]).await;
@@ -276,13 +249,7 @@ async fn strangers_get_404_and_friends_cannot_write(app: TestApp) {
     let eve = app.signup("eve").await;
     app.befriend(&ann, &bob).await;
     let start = now_ms() - 60_000;
-    let activity = app
-        .start_activity(
-            &ann,
-            json!({"sport_type": "Run", "start_date": rfc3339(start)}),
-        )
-        .await;
-    let id = activity["id"].as_i64().unwrap();
+    let id = app.start_at(&ann, "Run", start).await;
     post_fixes(&app, &ann.token, id, &track(start, 5)).await;
     for path in [
         format!("/api/v1/activities/{id}/live"),
@@ -312,13 +279,7 @@ both_backends!(strangers_get_404_and_friends_cannot_write);
 async fn bad_fixes_are_rejected_by_index(app: TestApp) {
     let ann = app.signup("ann").await;
     let start = now_ms() - 60_000;
-    let activity = app
-        .start_activity(
-            &ann,
-            json!({"sport_type": "Run", "start_date": rfc3339(start)}),
-        )
-        .await;
-    let id = activity["id"].as_i64().unwrap();
+    let id = app.start_at(&ann, "Run", start).await;
     let path = format!("/api/v1/activities/{id}/routes");
     let (status, reply) = app
         .post(
@@ -372,13 +333,7 @@ both_backends!(bad_fixes_are_rejected_by_index);
 async fn websocket_ingest(app: TestApp) {
     let ann = app.signup("ann").await;
     let start = now_ms() - 60_000;
-    let activity = app
-        .start_activity(
-            &ann,
-            json!({"sport_type": "Ride", "start_date": rfc3339(start)}),
-        )
-        .await;
-    let id = activity["id"].as_i64().unwrap();
+    let id = app.start_at(&ann, "Ride", start).await;
     let url = format!(
         "ws://127.0.0.1:{}/api/v1/activities/{id}/ws?access_token={}",
         app.port, ann.token
@@ -455,13 +410,7 @@ async fn idle_actor_is_reaped_and_rehydrated(backend: Backend) {
     };
     let ann = app.signup("ann").await;
     let start = now_ms() - 60_000;
-    let activity = app
-        .start_activity(
-            &ann,
-            json!({"sport_type": "Run", "start_date": rfc3339(start)}),
-        )
-        .await;
-    let id = activity["id"].as_i64().unwrap();
+    let id = app.start_at(&ann, "Run", start).await;
     post_fixes(&app, &ann.token, id, &track(start, 20)).await;
     assert!(app.state.live.get(ActivityId(id)).is_some());
     eventually(10 * SECOND, "the idle actor to stop", || async {
@@ -513,13 +462,7 @@ async fn stale_activities_auto_complete() {
     };
     let ann = app.signup("ann").await;
     let start = now_ms() - 3_600_000;
-    let activity = app
-        .start_activity(
-            &ann,
-            json!({"sport_type": "Run", "start_date": rfc3339(start)}),
-        )
-        .await;
-    let id = activity["id"].as_i64().unwrap();
+    let id = app.start_at(&ann, "Run", start).await;
     post_fixes(&app, &ann.token, id, &track(start, 100)).await;
     let done = eventually(15 * SECOND, "auto-completion", || async {
         let (_, a) = app
