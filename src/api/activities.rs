@@ -2,7 +2,7 @@ use actix_web::{web, HttpResponse};
 use chrono::Timelike;
 use serde::Deserialize;
 
-use crate::api::live::{refusal, with_actor};
+use crate::api::live::{live_snapshot, refusal, with_actor};
 use crate::api::views::ActivityView;
 use crate::auth::Caller;
 use crate::domain::activity::{ActivityState, Applied, Relation, StatusLog, Visibility};
@@ -248,24 +248,13 @@ async fn show_activity(
     id: ActivityId,
 ) -> Result<HttpResponse, ApiError> {
     let (row, _) = visible_activity(state, caller, id).await?;
-    let started = row.state == ActivityState::Started.as_str();
-    let mut view = ActivityView::detailed(row);
-    // A recording activity's stats live in its actor (rehydrated after a
-    // restart); a paused one's were written when it paused.
-    let addr = match state.live.get(id) {
-        Some(addr) => Some(addr),
-        None if started => state.live.get_or_spawn(id).await.ok(),
-        None => None,
+    let live = match row.state.as_str() {
+        "COMPLETE" => None,
+        _ => live_snapshot(state, &row).await,
     };
-    if let Some(addr) = addr {
-        if let Ok(live) = ask(&addr, |reply| live::watch::Poll {
-            after: u64::MAX,
-            reply,
-        })
-        .await
-        {
-            view.apply_live(&live.stats, &live.splits_metric);
-        }
+    let mut view = ActivityView::detailed(row);
+    if let Some(live) = live {
+        view.apply_live(&live.stats, &live.splits_metric);
     }
     Ok(HttpResponse::Ok().json(view))
 }

@@ -307,6 +307,29 @@ pub async fn sse(
         .streaming(retry.chain(events)))
 }
 
+/// The live stats of an in-progress activity. A recording (STARTED) one
+/// is rehydrated if its actor is not running (after a restart); a paused
+/// one's figures were written when it paused, so it is not woken for them.
+pub async fn live_snapshot(
+    state: &AppState,
+    row: &crate::store::ActivityRow,
+) -> Option<crate::live::watch::PollReply> {
+    let id = ActivityId(row.id);
+    let addr = match state.live.get(id) {
+        Some(addr) => addr,
+        None if row.state == ActivityState::Started.as_str() => {
+            state.live.get_or_spawn(id).await.ok()?
+        }
+        None => return None,
+    };
+    ask(&addr, |reply| Poll {
+        after: u64::MAX,
+        reply,
+    })
+    .await
+    .ok()
+}
+
 /// `GET /api/v1/live`: friends' in-progress activities, with their newest
 /// smoothed position and stats.
 pub async fn friends_live(
@@ -316,22 +339,14 @@ pub async fn friends_live(
     let rows = state.store.live_activities_of_friends(caller.id).await?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let id = ActivityId(row.id);
-        let live = with_actor(&state.live, id, |addr| async move {
-            ask(&addr, |reply| Poll {
-                after: u64::MAX,
-                reply,
-            })
-            .await
-        })
-        .await;
+        let live = live_snapshot(&state, &row).await;
         let (stats, position) = match live {
-            Ok(reply) => (
+            Some(reply) => (
                 serde_json::to_value(&reply.stats).unwrap_or_default(),
                 serde_json::to_value(&reply.position).unwrap_or_default(),
             ),
-            // Completed in the meantime, or busy: show what the store has.
-            Err(_) => (final_stats(&row), serde_json::Value::Null),
+            // Paused and idle, completed meanwhile, or busy: the store's figures.
+            None => (final_stats(&row), serde_json::Value::Null),
         };
         out.push(serde_json::json!({"activity": ActivityView::summary(row), "stats": stats, "position": position}));
     }

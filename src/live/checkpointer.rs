@@ -41,12 +41,14 @@ impl Checkpointer {
 
     /// Queues new route points; gives them back when the queue is full.
     pub fn try_checkpoint(&self, chunk: RouteChunk) -> Result<(), RouteChunk> {
-        self.tx
-            .try_send(Op::Chunk(chunk))
-            .map_err(|e| match e.into_inner() {
-                Op::Chunk(c) => c,
-                _ => unreachable_chunk(),
-            })
+        match self.tx.try_send(Op::Chunk(chunk)) {
+            Err(e) => match e.into_inner() {
+                Op::Chunk(chunk) => Err(chunk),
+                // Only the chunk sent here can come back.
+                _ => Ok(()),
+            },
+            Ok(()) => Ok(()),
+        }
     }
 
     /// Writes a status change (after any queued chunks) and waits for it.
@@ -76,15 +78,6 @@ impl Checkpointer {
 
 fn stopped() -> StoreError {
     StoreError::Corrupt("the checkpoint writer stopped".to_string())
-}
-
-fn unreachable_chunk() -> RouteChunk {
-    // try_send only ever gets an Op::Chunk back from try_checkpoint.
-    RouteChunk {
-        activity_id: crate::domain::ActivityId(0),
-        seq: 0,
-        fixes: Vec::new(),
-    }
 }
 
 /// Chunks and progress not yet written, kept across failures.
