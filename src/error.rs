@@ -153,6 +153,45 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::domain::fix::BatchError> for ApiError {
+    fn from(e: crate::domain::fix::BatchError) -> Self {
+        use crate::domain::fix::BatchError;
+        match e {
+            BatchError::TooMany => {
+                ApiError::with(Code::PayloadTooLarge, "Fix", "locations", "too_many")
+            }
+            BatchError::Empty => ApiError::with(Code::Invalid, "Fix", "locations", "missing"),
+        }
+    }
+}
+
+impl From<crate::live::LiveError> for ApiError {
+    fn from(e: crate::live::LiveError) -> Self {
+        use crate::live::{LiveError, BUSY_RETRY_AFTER_S};
+        match e {
+            LiveError::Busy | LiveError::Gone => ApiError::unavailable(BUSY_RETRY_AFTER_S),
+            LiveError::NotFound => ApiError::not_found("Activity"),
+            LiveError::NotOwner => {
+                ApiError::with(Code::Forbidden, "Activity", "athlete", "not_owner")
+            }
+            LiveError::Completed => ApiError::conflict("Activity", "state", "complete"),
+            LiveError::Invalid(d) => ApiError::invalid("Activity", [d]),
+            LiveError::Store(s) => s.into(),
+            LiveError::Corrupt(c) => ApiError::internal(c),
+        }
+    }
+}
+
+impl ApiError {
+    /// The error body, `{"message", "errors"}`.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!(ErrorBody {
+            message: self.code.message(),
+            errors: &self.errors,
+        })
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.code.status()
@@ -163,10 +202,7 @@ impl ResponseError for ApiError {
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
-        response.json(ErrorBody {
-            message: self.code.message(),
-            errors: &self.errors,
-        })
+        response.json(self.body())
     }
 }
 

@@ -16,10 +16,10 @@ use crate::api::activities::{owned_activity, visible_activity};
 use crate::api::views::ActivityView;
 use crate::auth::Caller;
 use crate::domain::activity::ActivityState;
-use crate::domain::fix::{BatchError, RawFixBatch};
+use crate::domain::fix::RawFixBatch;
 use crate::domain::recording::LiveEvent;
 use crate::domain::{now_ms, ActivityId};
-use crate::error::{ApiError, Code};
+use crate::error::ApiError;
 use crate::live::hub::ask;
 use crate::live::ingest::Ingest;
 use crate::live::watch::{Poll, Subscribe};
@@ -28,18 +28,6 @@ use crate::startup::AppState;
 
 /// SSE comment sent when nothing else was, so proxies keep the stream open.
 pub const SSE_HEARTBEAT: Duration = Duration::from_secs(15);
-
-pub fn live_error(e: LiveError) -> ApiError {
-    match e {
-        LiveError::Busy | LiveError::Gone => ApiError::unavailable(BUSY_RETRY_AFTER_S),
-        LiveError::NotFound => ApiError::not_found("Activity"),
-        LiveError::NotOwner => ApiError::with(Code::Forbidden, "Activity", "athlete", "not_owner"),
-        LiveError::Completed => ApiError::conflict("Activity", "state", "complete"),
-        LiveError::Invalid(d) => ApiError::invalid("Activity", [d]),
-        LiveError::Store(s) => s.into(),
-        LiveError::Corrupt(c) => ApiError::internal(c),
-    }
-}
 
 /// Runs `call` against the activity's actor, spawning it if needed, and
 /// once more if the actor stopped in between (idle reaping).
@@ -70,7 +58,7 @@ pub async fn refusal(state: &AppState, caller: &Caller, id: ActivityId, e: LiveE
             return denied;
         }
     }
-    live_error(e)
+    e.into()
 }
 
 /// `POST /api/v1/activities/{id}/routes` `{location}` or `{locations}`.
@@ -81,12 +69,7 @@ pub async fn ingest(
     body: web::Json<RawFixBatch>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ActivityId(id.into_inner());
-    let (fixes, rejected) = body.into_inner().parse(now_ms()).map_err(|e| match e {
-        BatchError::TooMany => {
-            ApiError::with(Code::PayloadTooLarge, "Fix", "locations", "too_many")
-        }
-        BatchError::Empty => ApiError::with(Code::Invalid, "Fix", "locations", "missing"),
-    })?;
+    let (fixes, rejected) = body.into_inner().parse(now_ms())?;
     let athlete = caller.id;
     let result = with_actor(&state.live, id, |addr| {
         let fixes = fixes.clone();
@@ -124,7 +107,7 @@ pub async fn websocket(
     if row.state == ActivityState::Complete.as_str() {
         return Err(ApiError::conflict("Activity", "state", "complete").into());
     }
-    let addr = state.live.get_or_spawn(id).await.map_err(live_error)?;
+    let addr = state.live.get_or_spawn(id).await.map_err(ApiError::from)?;
     crate::live::ws::start(&req, payload, addr, caller.id)
 }
 
@@ -170,7 +153,7 @@ pub async fn poll(
         ask(&addr, |reply| Poll { after, reply }).await
     })
     .await
-    .map_err(live_error)?;
+    .map_err(ApiError::from)?;
     Ok(HttpResponse::Ok().json(reply))
 }
 
@@ -277,7 +260,7 @@ pub async fn sse(
             async move { ask(&addr, |reply| Subscribe { after, tx, reply }).await }
         })
         .await
-        .map_err(live_error)?;
+        .map_err(ApiError::from)?;
         backlog.extend(subscribed.ok_or_else(|| ApiError::unavailable(BUSY_RETRY_AFTER_S))?);
         rx = Some(receiver);
     }

@@ -16,6 +16,7 @@ use super::ingest::Ingest;
 use super::{ActivityActor, LiveError};
 use crate::domain::fix::RawFixBatch;
 use crate::domain::{now_ms, AthleteId};
+use crate::error::ApiError;
 
 const HEARTBEAT: Duration = Duration::from_secs(10);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,14 +46,12 @@ pub fn start(
         .start()
 }
 
-fn error_frame(status: u16, message: &str, field: &str, code: &str) -> String {
-    serde_json::json!({
-        "type": "error",
-        "status": status,
-        "message": message,
-        "errors": [{"resource": "Fix", "field": field, "code": code}],
-    })
-    .to_string()
+/// An error frame: the API's error body plus its type and status.
+fn error_frame(error: ApiError) -> String {
+    let mut frame = error.body();
+    frame["type"] = "error".into();
+    frame["status"] = error.code.status().as_u16().into();
+    frame.to_string()
 }
 
 impl Actor for WsSession {
@@ -73,21 +72,17 @@ impl WsSession {
     fn ingest(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
         let batch: RawFixBatch = match serde_json::from_str(text) {
             Ok(b) => b,
-            Err(_) => return ctx.text(error_frame(400, "Bad Request", "body", "malformed_json")),
+            Err(_) => {
+                return ctx.text(error_frame(ApiError::bad_request(
+                    "Fix",
+                    "body",
+                    "malformed_json",
+                )))
+            }
         };
         let (fixes, rejected) = match batch.parse(now_ms()) {
             Ok(parsed) => parsed,
-            Err(crate::domain::fix::BatchError::TooMany) => {
-                return ctx.text(error_frame(
-                    413,
-                    "Payload Too Large",
-                    "locations",
-                    "too_many",
-                ))
-            }
-            Err(crate::domain::fix::BatchError::Empty) => {
-                return ctx.text(error_frame(422, "Validation Error", "locations", "missing"))
-            }
+            Err(e) => return ctx.text(error_frame(e.into())),
         };
         let activity = self.activity.clone();
         let athlete = self.athlete;
@@ -112,21 +107,13 @@ impl WsSession {
                             serde_json::json!({"type": "stats", "stats": reply.stats}).to_string(),
                         );
                     }
-                    Ok(Err(LiveError::Completed)) | Err(LiveError::Completed) => {
-                        ctx.text(error_frame(409, "Conflict", "state", "complete"));
-                        ctx.stop();
-                    }
-                    Ok(Err(LiveError::Busy)) | Err(LiveError::Busy) => {
-                        ctx.text(error_frame(503, "Service Unavailable", "activity", "busy"));
+                    // A busy actor: the app may resend; anything else ends the session.
+                    Ok(Err(e @ LiveError::Busy)) | Err(e @ LiveError::Busy) => {
+                        ctx.text(error_frame(e.into()));
                     }
                     Ok(Err(e)) | Err(e) => {
-                        tracing::warn!(error = %e, "websocket ingest failed");
-                        ctx.text(error_frame(
-                            503,
-                            "Service Unavailable",
-                            "activity",
-                            "unavailable",
-                        ));
+                        tracing::debug!(error = %e, "websocket ingest refused");
+                        ctx.text(error_frame(e.into()));
                         ctx.stop();
                     }
                 }),
@@ -142,7 +129,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
             Ok(ws::Message::Ping(bytes)) => ctx.pong(&bytes),
             Ok(ws::Message::Pong(_)) => {}
             Ok(ws::Message::Binary(_)) => {
-                ctx.text(error_frame(400, "Bad Request", "frame", "binary"))
+                ctx.text(error_frame(ApiError::bad_request("Fix", "frame", "binary")))
             }
             Ok(ws::Message::Close(reason)) => {
                 ctx.close(reason);
