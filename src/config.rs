@@ -22,6 +22,11 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API and the web page (the default).
     Serve,
+    /// Demo: a `demo` athlete (password `demo`) whose friends stream runs
+    /// and rides to the server at `--url` in real time.
+    Simulate(crate::tools::simulate::SimulateArgs),
+    /// Load generator: many live activities posting fixes, with SSE watchers.
+    Loadtest(crate::tools::loadtest::LoadtestArgs),
 }
 
 #[derive(Debug, Clone, Args)]

@@ -4,6 +4,7 @@
 //! - `store`: persistence (Postgres and SQLite).
 //! - `api`: HTTP handlers grouped by resource.
 //! - `startup`: builds the app; `config`: settings.
+//! - `tools`: `pacer simulate` (the demo) and `pacer loadtest`.
 
 pub mod api;
 pub mod auth;
@@ -16,3 +17,4 @@ pub mod metrics;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tools;

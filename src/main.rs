@@ -11,6 +11,8 @@ async fn main() -> std::process::ExitCode {
     pacer::telemetry::init(&cli.config.log);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.config).await,
+        Command::Simulate(args) => pacer::tools::simulate::run(cli.config, args).await,
+        Command::Loadtest(args) => pacer::tools::loadtest::run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
