@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::startup::AppState;
 
 /// Cached token lookups; beyond this many the cache starts afresh.
-const TOKEN_CACHE_CAPACITY: usize = 1_000_000;
+const TOKEN_CACHE_CAPACITY: usize = 4_000_000;
 
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
@@ -61,25 +61,40 @@ pub async fn off_arbiter<T: Send + 'static>(
 
 /// Token hash → athlete, so authenticating a fix does not query the database.
 /// Revocation goes through `forget`, so the cache never outlives a token.
+/// Keys are the raw 32-byte digests (not hex): a node caches a token per
+/// live athlete, so the entry size counts.
 #[derive(Default)]
 pub struct TokenCache {
-    entries: DashMap<String, AthleteId>,
+    entries: DashMap<[u8; 32], AthleteId>,
+}
+
+fn cache_key(token_hash: &str) -> Option<[u8; 32]> {
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(token_hash, &mut key).ok()?;
+    Some(key)
 }
 
 impl TokenCache {
     pub fn get(&self, token_hash: &str) -> Option<AthleteId> {
-        self.entries.get(token_hash).map(|e| *e.value())
+        self.entries
+            .get(&cache_key(token_hash)?)
+            .map(|e| *e.value())
     }
 
-    pub fn insert(&self, token_hash: String, athlete: AthleteId) {
+    pub fn insert(&self, token_hash: &str, athlete: AthleteId) {
+        let Some(key) = cache_key(token_hash) else {
+            return;
+        };
         if self.entries.len() >= TOKEN_CACHE_CAPACITY {
             self.entries.clear();
         }
-        self.entries.insert(token_hash, athlete);
+        self.entries.insert(key, athlete);
     }
 
     pub fn forget(&self, token_hash: &str) {
-        self.entries.remove(token_hash);
+        if let Some(key) = cache_key(token_hash) {
+            self.entries.remove(&key);
+        }
     }
 }
 
@@ -122,7 +137,7 @@ impl FromRequest for Caller {
             }
             match state.store.token_owner(&token_hash).await? {
                 Some(id) => {
-                    state.tokens.insert(token_hash.clone(), id);
+                    state.tokens.insert(&token_hash, id);
                     Ok(Caller { id, token_hash })
                 }
                 None => Err(ApiError::unauthorized()),
@@ -142,6 +157,19 @@ mod tests {
         assert_ne!(a, new_token());
         assert_ne!(hash_token(&a), a);
         assert_eq!(hash_token(&a), hash_token(&a));
+    }
+
+    #[test]
+    fn cache_keys_by_digest() {
+        let cache = TokenCache::default();
+        let hash = hash_token(&new_token());
+        assert_eq!(cache.get(&hash), None);
+        cache.insert(&hash, AthleteId(7));
+        assert_eq!(cache.get(&hash), Some(AthleteId(7)));
+        cache.forget(&hash);
+        assert_eq!(cache.get(&hash), None);
+        cache.insert("not hex", AthleteId(8));
+        assert_eq!(cache.get("not hex"), None);
     }
 
     #[test]

@@ -97,6 +97,11 @@ pub struct Config {
     #[arg(long, env = "PACER_ARBITERS")]
     pub arbiters: Option<usize>,
 
+    /// Enables the operator endpoints (`/api/v1/admin/…`, e.g. bulk
+    /// provisioning for `pacer loadtest`) for this bearer token. Unset: off.
+    #[arg(long, env = "PACER_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
     /// Log filter (tracing's EnvFilter syntax), e.g. `info,pacer=debug`.
     #[arg(long, env = "PACER_LOG", default_value = "info")]
     pub log: String,
@@ -128,6 +133,7 @@ impl Config {
             static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
             tile_url: String::new(),
             log: "warn".to_string(),
+            admin_token: None,
             checkpoint_interval_ms: 500,
             auto_pause_after_s: 30 * 60,
             auto_complete_after_s: 12 * 3600,

@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::error::ApiError;
 
 pub mod activities;
+pub mod admin;
 pub mod athletes;
 pub mod export;
 pub mod friends;
@@ -22,6 +23,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
             .route("/athletes", web::post().to(athletes::create))
+            .service(
+                web::resource("/admin/provision")
+                    // A full batch with friendships.
+                    .app_data(
+                        web::JsonConfig::default()
+                            .limit(4 * 1024 * 1024)
+                            .error_handler(crate::error::extractors::json),
+                    )
+                    .route(web::post().to(admin::provision)),
+            )
             .route("/athletes/{id}", web::get().to(athletes::show))
             .route("/athlete", web::get().to(athletes::me))
             .route("/sessions", web::post().to(sessions::create))

@@ -51,16 +51,19 @@ pub struct LiveStats {
 struct PointData {
     seq: u64,
     t: i64,
+    /// The fix this display point was computed from (`t` lags behind it).
+    fix_t: i64,
     lat: f64,
     lng: f64,
     alt: Option<f32>,
     speed: f64,
 }
 
-fn point_data(seq: u64, p: &SmoothedPoint) -> PointData {
+fn point_data(seq: u64, fix_t: i64, p: &SmoothedPoint) -> PointData {
     PointData {
         seq,
         t: p.t_ms,
+        fix_t,
         lat: p.lat,
         lng: p.lng,
         alt: p.alt,
@@ -92,8 +95,9 @@ pub struct Recording {
     /// Created on the first fix after start or after `compact`.
     smoother: Option<Box<Smoother>>,
     last_point: Option<SmoothedPoint>,
-    /// The event id that carried `last_point`.
+    /// The event id that carried `last_point`, and the fix it came from.
     last_point_seq: u64,
+    last_point_fix_ms: i64,
     events: VecDeque<LiveEvent>,
     next_seq: u64,
 }
@@ -126,6 +130,7 @@ impl Recording {
             smoother: None,
             last_point: None,
             last_point_seq: 0,
+            last_point_fix_ms: 0,
             events: VecDeque::new(),
             next_seq: first_seq.max(1),
         };
@@ -156,7 +161,12 @@ impl Recording {
     /// The newest smoothed position as a point event's JSON.
     pub fn position_json(&self) -> Option<String> {
         let point = self.last_point?;
-        serde_json::to_string(&point_data(self.last_point_seq, &point)).ok()
+        serde_json::to_string(&point_data(
+            self.last_point_seq,
+            self.last_point_fix_ms,
+            &point,
+        ))
+        .ok()
     }
 
     /// The newest event id (0 before any).
@@ -268,15 +278,15 @@ impl Recording {
         let mut points = Vec::new();
         for fix in &released {
             if let Some(point) = self.release_one(fix, &pauses) {
-                points.push(point);
+                points.push((fix.t_ms, point));
             }
         }
         let stats = self.live_stats(now_ms);
         let mut events = Vec::with_capacity(points.len() + 1);
-        for point in points {
+        for (fix_t, point) in points {
             let seq = self.next_seq;
             self.last_point_seq = seq;
-            events.push(self.push_event("point", &point_data(seq, &point)));
+            events.push(self.push_event("point", &point_data(seq, fix_t, &point)));
         }
         events.push(self.push_event("stats", &stats));
         events
@@ -305,6 +315,7 @@ impl Recording {
             .get_or_insert_with(|| Box::new(Smoother::new()))
             .push(fix)?;
         self.last_point = Some(point);
+        self.last_point_fix_ms = fix.t_ms;
         Some(point)
     }
 
@@ -358,7 +369,8 @@ impl Recording {
         if let Some(point) = self.last_point {
             let seq = self.next_seq;
             self.last_point_seq = seq;
-            out.push(self.push_event("point", &point_data(seq, &point)));
+            let fix_t = self.last_point_fix_ms;
+            out.push(self.push_event("point", &point_data(seq, fix_t, &point)));
         }
         let stats = self.live_stats(now_ms);
         out.push(self.push_event("stats", &stats));

@@ -191,6 +191,24 @@ pub struct ImportedActivity {
     pub route: Vec<Fix>,
 }
 
+/// Accounts created in bulk by an operator (`POST /api/v1/admin/provision`):
+/// each athlete with one access token and optionally a started activity.
+#[derive(Debug, Clone)]
+pub struct ProvisionBatch {
+    /// Each athlete with the SHA-256 of its access token.
+    pub athletes: Vec<(NewAthleteRow, String)>,
+    /// Started for every athlete when set (`athlete_id` is ignored).
+    pub activity: Option<NewActivityRow>,
+    /// Friendships, as index pairs into `athletes`.
+    pub friendships: Vec<(usize, usize)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Provisioned {
+    pub athlete: AthleteId,
+    pub activity: Option<ActivityId>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
@@ -284,6 +302,11 @@ pub trait Store: Send + Sync + 'static {
     /// Records an upload that failed before anything could be created.
     async fn failed_upload(&self, upload: &NewUploadRow, error: &str) -> StoreResult<UploadRow>;
     async fn upload(&self, id: i64) -> StoreResult<Option<UploadRow>>;
+
+    /// Creates a batch of accounts in one transaction: all or nothing (a
+    /// taken username fails the whole batch with `Conflict`). Answers one
+    /// entry per athlete, in order.
+    async fn provision(&self, batch: &ProvisionBatch) -> StoreResult<Vec<Provisioned>>;
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -10,7 +10,8 @@ use crate::domain::feed::{FeedCursor, FeedMode};
 use crate::domain::{ActivityId, AthleteId, Fix};
 use crate::store::{
     route_codec, ActivityProgress, ActivityRow, AthleteRow, FriendOutcome, ImportedActivity,
-    NewActivityRow, NewAthleteRow, NewUploadRow, RouteChunk, Store, StoreResult, UploadRow,
+    NewActivityRow, NewAthleteRow, NewUploadRow, ProvisionBatch, Provisioned, RouteChunk, Store,
+    StoreError, StoreResult, UploadRow,
 };
 
 macro_rules! athlete_select {
@@ -38,6 +39,10 @@ macro_rules! friend_ids_of_1 {
          ON f2.from_id = f1.to_id AND f2.to_id = f1.from_id WHERE f1.from_id = $1"
     };
 }
+
+/// Rows per multi-row INSERT when provisioning: below both backends'
+/// limits on bound parameters.
+const PROVISION_ROWS_PER_INSERT: usize = 1_000;
 
 /// Route chunks hold at most this many fixes, so rows stay small.
 const MAX_FIXES_PER_CHUNK: usize = 5_000;
@@ -606,5 +611,95 @@ impl Store for SqlStore {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    async fn provision(&self, batch: &ProvisionBatch) -> StoreResult<Vec<Provisioned>> {
+        let mut tx = self.pool.begin().await?;
+        let mut ids = std::collections::HashMap::with_capacity(batch.athletes.len());
+        for rows in batch.athletes.chunks(PROVISION_ROWS_PER_INSERT) {
+            let mut insert = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO athletes (username, password_hash, firstname, lastname, created_ms, \
+                 updated_ms) ",
+            );
+            insert.push_values(rows, |mut b, (a, _)| {
+                b.push_bind(&a.username)
+                    .push_bind(&a.password_hash)
+                    .push_bind(&a.firstname)
+                    .push_bind(&a.lastname)
+                    .push_bind(a.now_ms)
+                    .push_bind(a.now_ms);
+            });
+            insert.push(" RETURNING id, username");
+            for row in insert.build().fetch_all(&mut *tx).await? {
+                ids.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
+            }
+        }
+        let athlete_ids = batch
+            .athletes
+            .iter()
+            .map(|(a, _)| ids.get(&a.username).copied().map(AthleteId))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(StoreError::Conflict("username"))?;
+        let pairs: Vec<_> = athlete_ids.iter().zip(&batch.athletes).collect();
+        for rows in pairs.chunks(PROVISION_ROWS_PER_INSERT) {
+            let mut insert = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO access_tokens (token_hash, athlete_id, created_ms) ",
+            );
+            insert.push_values(rows, |mut b, (id, (a, token_hash))| {
+                b.push_bind(token_hash).push_bind(id.0).push_bind(a.now_ms);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        let mut activities = std::collections::HashMap::new();
+        if let Some(new) = &batch.activity {
+            for rows in athlete_ids.chunks(PROVISION_ROWS_PER_INSERT) {
+                let mut insert = sqlx::QueryBuilder::<Db>::new(
+                    "INSERT INTO activities (athlete_id, external_id, name, sport_type, \
+                     visibility, state, start_ms, status_log, created_ms, updated_ms) ",
+                );
+                insert.push_values(rows, |mut b, id| {
+                    b.push_bind(id.0)
+                        .push_bind(&new.external_id)
+                        .push_bind(&new.name)
+                        .push_bind(&new.sport_type)
+                        .push_bind(&new.visibility)
+                        .push_bind("STARTED")
+                        .push_bind(new.start_ms)
+                        .push_bind(&new.status_log)
+                        .push_bind(new.now_ms)
+                        .push_bind(new.now_ms);
+                });
+                insert.push(" RETURNING id, athlete_id");
+                for row in insert.build().fetch_all(&mut *tx).await? {
+                    activities.insert(row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(0)?);
+                }
+            }
+        }
+        let now = batch.athletes.first().map_or(0, |(a, _)| a.now_ms);
+        let edges: Vec<(AthleteId, AthleteId)> = batch
+            .friendships
+            .iter()
+            .filter_map(|&(a, b)| Some((*athlete_ids.get(a)?, *athlete_ids.get(b)?)))
+            .filter(|(a, b)| a != b)
+            .flat_map(|(a, b)| [(a, b), (b, a)])
+            .collect();
+        for rows in edges.chunks(PROVISION_ROWS_PER_INSERT) {
+            let mut insert = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO friend_edges (from_id, to_id, created_ms) ",
+            );
+            insert.push_values(rows, |mut b, (from, to)| {
+                b.push_bind(from.0).push_bind(to.0).push_bind(now);
+            });
+            insert.push(" ON CONFLICT (from_id, to_id) DO NOTHING");
+            insert.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(athlete_ids
+            .into_iter()
+            .map(|athlete| Provisioned {
+                athlete,
+                activity: activities.get(&athlete.0).copied().map(ActivityId),
+            })
+            .collect())
     }
 }

@@ -12,5 +12,6 @@ mod export;
 mod feed;
 mod friends;
 mod live;
+mod loadtest;
 mod sync;
 mod uploads;
