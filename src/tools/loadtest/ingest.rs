@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::plan::{fix_body, Schedule, Walker};
-use super::report::IngestStats;
+use super::report::{self, IngestStats};
 use super::watch::AckBook;
 
 /// A logical activity.
@@ -100,8 +100,12 @@ pub async fn http_worker(plan: Arc<Plan>, mut slots: Vec<Slot>, seed: u64) -> In
         tokio::time::sleep_until(due.into()).await;
         let slot = &mut slots[i];
         let times = plan.fix_times(due_ms);
-        let body = fix_body(&mut slot.walker, &times, interval_s, &mut rng);
         stats.offered_fixes += times.len() as u64;
+        // Behind schedule at the end: offered, never sent.
+        if !plan.once && Instant::now() >= plan.end {
+            continue;
+        }
+        let body = fix_body(&mut slot.walker, &times, interval_s, &mut rng);
         let c = match conn.as_mut() {
             Some(c) => c,
             None => match connect(&plan.addr).await {
@@ -156,7 +160,7 @@ pub async fn http_worker(plan: Arc<Plan>, mut slots: Vec<Slot>, seed: u64) -> In
 }
 
 fn record(stats: &mut IngestStats, sent: Instant, due: Instant, acked: Instant) {
-    let us = |d: Duration| (d.as_micros() as u64).clamp(1, 60_000_000);
+    let us = |d: Duration| (d.as_micros() as u64).clamp(1, report::MAX_LATENCY_US);
     let _ = stats.latency.record(us(acked - sent));
     let _ = stats
         .latency_from_schedule
@@ -199,8 +203,11 @@ pub async fn ws_session(plan: Arc<Plan>, mut slot: Slot, seed: u64) -> IngestSta
         }
         tokio::time::sleep_until(due.into()).await;
         let times = plan.fix_times(due_ms);
-        let body = fix_body(&mut slot.walker, &times, interval_s, &mut rng);
         stats.offered_fixes += times.len() as u64;
+        if !plan.once && Instant::now() >= plan.end {
+            continue;
+        }
+        let body = fix_body(&mut slot.walker, &times, interval_s, &mut rng);
         stats.requests += 1;
         let sent = Instant::now();
         if socket.send(Message::Text(body)).await.is_err() {

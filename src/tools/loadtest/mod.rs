@@ -50,8 +50,9 @@ pub struct LoadtestArgs {
     /// Print the report as JSON on the last line of stdout.
     #[arg(long)]
     pub json: bool,
-    /// HTTP/1.1 connections shared by all activities.
-    #[arg(long, default_value_t = 64)]
+    /// HTTP/1.1 connections shared by all activities (one request in
+    /// flight each).
+    #[arg(long, default_value_t = 256)]
     pub connections: usize,
     /// Post one fix per activity, then stay idle for the duration while
     /// sampling the server's memory (the resident-activities scenario).

@@ -5,10 +5,13 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-/// Latencies in microseconds, up to a minute, to 3 significant figures.
+/// Longest latency recorded (longer ones count as this): ten minutes.
+pub const MAX_LATENCY_US: u64 = 600_000_000;
+
+/// Latencies in microseconds, to 3 significant figures.
 #[allow(clippy::expect_used, reason = "constant bounds that are valid")]
 pub fn histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds")
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
 }
 
 #[derive(Debug, Default, Clone, Copy, Serialize)]

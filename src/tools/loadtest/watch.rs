@@ -115,7 +115,7 @@ pub async fn watch(
                 Some(d) => {
                     let _ = stats
                         .delivery
-                        .record((d.as_micros() as u64).clamp(1, 60_000_000));
+                        .record((d.as_micros() as u64).clamp(1, super::report::MAX_LATENCY_US));
                 }
                 None => stats.early += 1,
             }
