@@ -18,6 +18,8 @@ use super::{ActivityId, AthleteId, DomainError, Fix, Sport};
 pub const REORDER_WINDOW_MS: i64 = 3_000;
 /// Recent events kept so a watcher can resume with `Last-Event-ID`.
 pub const EVENT_RING: usize = 256;
+/// Route fixes a new watcher's trail reaches back when the ring is empty.
+pub const TRAIL_FIXES: usize = 128;
 
 /// An event for watchers, serialised once and shared by all of them.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +100,9 @@ pub struct Recording {
     /// The event id that carried `last_point`, and the fix it came from.
     last_point_seq: u64,
     last_point_fix_ms: i64,
+    /// Events are built and kept only while someone watches: most live
+    /// activities have no watcher, and the ring is their largest cost.
+    watched: bool,
     events: VecDeque<LiveEvent>,
     next_seq: u64,
 }
@@ -131,6 +136,7 @@ impl Recording {
             last_point: None,
             last_point_seq: 0,
             last_point_fix_ms: 0,
+            watched: false,
             events: VecDeque::new(),
             next_seq: first_seq.max(1),
         };
@@ -213,7 +219,9 @@ impl Recording {
         let mut events = self.release(newest.saturating_sub(REORDER_WINDOW_MS), now_ms);
         if straggled {
             self.rebuild_stats();
-            events.push(self.push_event("stats", &self.live_stats(now_ms)));
+            if self.watched {
+                events.push(self.push_event("stats", &self.live_stats(now_ms)));
+            }
         }
         (counts, events)
     }
@@ -281,6 +289,9 @@ impl Recording {
                 points.push((fix.t_ms, point));
             }
         }
+        if !self.watched {
+            return Vec::new();
+        }
         let stats = self.live_stats(now_ms);
         let mut events = Vec::with_capacity(points.len() + 1);
         for (fix_t, point) in points {
@@ -329,16 +340,58 @@ impl Recording {
             kind,
             data: json.into(),
         };
-        if self.events.len() == EVENT_RING {
-            self.events.pop_front();
+        if self.watched {
+            if self.events.len() == EVENT_RING {
+                self.events.pop_front();
+            }
+            self.events.push_back(event.clone());
         }
-        self.events.push_back(event.clone());
         event
     }
 
-    /// Everything in the ring: a new watcher's trail so far.
-    pub fn recent_events(&self) -> Vec<LiveEvent> {
-        self.events.iter().cloned().collect()
+    pub fn is_watched(&self) -> bool {
+        self.watched
+    }
+
+    /// Starts or stops building events; stopping frees the ring.
+    pub fn set_watched(&mut self, watched: bool) {
+        if !watched {
+            self.events = VecDeque::new();
+        }
+        self.watched = watched;
+    }
+
+    /// A new watcher's start: the ring while it holds events, otherwise a
+    /// snapshot whose point events retrace the last route fixes.
+    pub fn trail_events(&mut self, now_ms: i64) -> Vec<LiveEvent> {
+        if !self.events.is_empty() {
+            return self.events.iter().cloned().collect();
+        }
+        let Some(point) = self.last_point else {
+            return self.snapshot_events(now_ms);
+        };
+        let pauses = self.log.pauses();
+        let upto = self.route.partition_point(|f| f.t_ms < point.t_ms);
+        let from = upto.saturating_sub(TRAIL_FIXES);
+        let trail: Vec<Fix> = self.route[from..upto]
+            .iter()
+            .filter(|f| !pauses.iter().any(|&(a, b)| f.t_ms >= a && f.t_ms < b))
+            .copied()
+            .collect();
+        let mut out = Vec::with_capacity(trail.len() + 3);
+        for fix in trail {
+            let seq = self.next_seq;
+            let raw = SmoothedPoint {
+                t_ms: fix.t_ms,
+                lat: fix.lat,
+                lng: fix.lng,
+                alt: fix.alt,
+                speed: fix.speed.map_or(0.0, f64::from),
+            };
+            out.push(self.push_event("point", &point_data(seq, fix.t_ms, &raw)));
+        }
+        out.extend(self.snapshot_events(now_ms));
+        out
     }
 
     /// Events after `seq`, or None when the ring no longer reaches back that
@@ -488,15 +541,18 @@ mod tests {
         Fix::new(T0 + i * 1000, 59.9 + i as f64 * 0.00003, 10.7)
     }
 
+    /// A watched recording (it builds events).
     fn recording() -> Recording {
-        Recording::resume(
+        let mut r = Recording::resume(
             ActivityId(1),
             AthleteId(1),
             Sport::Run,
             StatusLog::start(T0),
             Vec::new(),
             1,
-        )
+        );
+        r.set_watched(true);
+        r
     }
 
     #[test]
@@ -608,6 +664,38 @@ mod tests {
         let snapshot = r.snapshot_events(T0 + 400_000);
         assert!(snapshot.iter().any(|e| e.kind == "point"));
         assert!(snapshot.iter().any(|e| e.kind == "stats"));
+    }
+
+    #[test]
+    fn unwatched_recordings_build_no_events_and_a_new_watcher_gets_a_trail() {
+        let mut r = recording();
+        r.set_watched(false);
+        for i in 0..300 {
+            let (_, events) = r.ingest(&[fix(i)], T0 + i * 1000);
+            assert!(events.is_empty());
+        }
+        assert_eq!(r.last_seq(), 0, "no events built");
+        assert!(r.last_point().is_some(), "the position is still tracked");
+        r.set_watched(true);
+        let trail = r.trail_events(T0 + 300_000);
+        let points: Vec<_> = trail.iter().filter(|e| e.kind == "point").collect();
+        assert_eq!(points.len(), TRAIL_FIXES + 1, "trail plus the position");
+        assert!(trail.windows(2).all(|w| w[0].seq < w[1].seq));
+        let t = |e: &LiveEvent| {
+            serde_json::from_str::<serde_json::Value>(&e.data).unwrap()["t"]
+                .as_i64()
+                .unwrap()
+        };
+        assert!(points.windows(2).all(|w| t(w[0]) < t(w[1])));
+        // Watched now: new fixes build events, kept for resuming.
+        let (_, events) = r.ingest(&[fix(300)], T0 + 301_000);
+        assert!(events.iter().any(|e| e.kind == "point"));
+        assert_eq!(
+            r.events_after(trail[0].seq).map(|e| e.len()),
+            Some(trail.len() - 1 + events.len())
+        );
+        r.set_watched(false);
+        assert_eq!(r.events_after(trail[0].seq), None);
     }
 
     #[test]

@@ -152,7 +152,8 @@ pub struct StatsAccumulator {
     splits: Vec<Split>,
 }
 
-fn haversine(a_lat: f64, a_lng: f64, b_lat: f64, b_lng: f64) -> f64 {
+/// Great-circle distance in metres.
+pub fn haversine(a_lat: f64, a_lng: f64, b_lat: f64, b_lng: f64) -> f64 {
     Haversine.distance(Point::new(a_lng, a_lat), Point::new(b_lng, b_lat))
 }
 

@@ -19,6 +19,9 @@ pub const REORDER_HOLD: Duration = Duration::from_secs(1);
 /// Without input this long, an actor frees its event ring and smoother
 /// (idle activities must stay small: a node holds very many).
 pub const COMPACT_AFTER: Duration = Duration::from_secs(10);
+/// Events stay built and kept this long after the last watcher left or
+/// polled, so a reconnecting or polling watcher resumes without a gap.
+pub const WATCH_GRACE: Duration = Duration::from_secs(60);
 
 pub struct ActivityActor {
     pub(super) rec: Recording,
@@ -26,6 +29,8 @@ pub struct ActivityActor {
     pub(super) watchers: Vec<mpsc::Sender<LiveEvent>>,
     pub(super) next_chunk_seq: i64,
     pub(super) last_input: Instant,
+    /// The last time someone subscribed, polled or was sent an event.
+    watched_at: Instant,
     reorder_timer: Option<SpawnHandle>,
     checkpoint_timer: Option<SpawnHandle>,
     compact_timer: Option<SpawnHandle>,
@@ -41,6 +46,7 @@ impl ActivityActor {
             watchers: Vec::new(),
             next_chunk_seq,
             last_input: Instant::now(),
+            watched_at: Instant::now(),
             reorder_timer: None,
             checkpoint_timer: None,
             compact_timer: None,
@@ -52,13 +58,24 @@ impl ActivityActor {
         self.rec.id
     }
 
+    /// Someone subscribes or polls: events are built and kept from now on.
+    pub(super) fn watch(&mut self) {
+        self.watched_at = Instant::now();
+        self.rec.set_watched(true);
+    }
+
     /// Sends events to every watcher. A watcher whose queue is full is
     /// dropped: its stream resumes from the ring or a snapshot, and the
-    /// athlete never waits for it.
+    /// athlete never waits for it. With nobody watching for `WATCH_GRACE`,
+    /// the recording stops building events.
     pub(super) fn broadcast(&mut self, events: &[LiveEvent]) {
-        if events.is_empty() || self.watchers.is_empty() {
+        if self.watchers.is_empty() {
+            if self.rec.is_watched() && self.watched_at.elapsed() >= WATCH_GRACE {
+                self.rec.set_watched(false);
+            }
             return;
         }
+        self.watched_at = Instant::now();
         self.watchers
             .retain(|w| events.iter().all(|e| w.try_send(e.clone()).is_ok()));
     }
@@ -91,6 +108,9 @@ impl ActivityActor {
         let quiet = self.last_input.elapsed();
         if quiet >= COMPACT_AFTER && !self.rec.has_pending() {
             self.rec.compact();
+            if self.watchers.is_empty() {
+                self.rec.set_watched(false);
+            }
         } else {
             self.compact_timer = Some(ctx.run_later(
                 COMPACT_AFTER - quiet.min(COMPACT_AFTER),

@@ -31,17 +31,15 @@ impl Handler<Subscribe> for ActivityActor {
             let _ = msg.reply.send(None);
             return;
         }
+        self.watch();
         let backlog = match msg.after {
             // Resume with no gap and no repeat while the ring reaches back.
             Some(after) => match self.rec.events_after(after) {
                 Some(events) => events,
                 None => self.rec.snapshot_events(now_ms()),
             },
-            // A new watcher gets the recent trail, or a snapshot.
-            None if self.rec.last_seq() > 0 && !self.rec.recent_events().is_empty() => {
-                self.rec.recent_events()
-            }
-            None => self.rec.snapshot_events(now_ms()),
+            // A new watcher gets the recent trail.
+            None => self.rec.trail_events(now_ms()),
         };
         self.watchers.push(msg.tx);
         let _ = msg.reply.send(Some(backlog));
@@ -76,6 +74,7 @@ impl Handler<Poll> for ActivityActor {
     type Result = ();
 
     fn handle(&mut self, msg: Poll, _: &mut Context<Self>) {
+        self.watch();
         let position = self
             .rec
             .position_json()
@@ -83,7 +82,7 @@ impl Handler<Poll> for ActivityActor {
         // Points the poller missed; one too far behind gets the newest.
         let events = match msg.after {
             // A new poller gets the recent trail.
-            0 => Some(self.rec.recent_events()),
+            0 => Some(self.rec.trail_events(now_ms())),
             after => self.rec.events_after(after),
         };
         let points: Vec<_> = match events {

@@ -13,5 +13,6 @@ mod feed;
 mod friends;
 mod live;
 mod loadtest;
+mod simulate;
 mod sync;
 mod uploads;

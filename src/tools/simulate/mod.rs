@@ -1,0 +1,546 @@
+//! `pacer simulate`: the demo. A `demo` athlete (password `demo`) and
+//! simulated friends who run and ride in real time, one after another, so
+//! the live map always shows several of them moving and the feed fills.
+//!
+//! The accounts are written to the database directly (the API insists on
+//! longer passwords than `demo`); everything else goes over HTTP, as a
+//! phone would: start, fixes every few seconds, pauses, complete.
+
+pub mod path;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use self::path::{Course, Mover, Sample};
+use crate::auth::{hash_password, hash_token, new_token};
+use crate::config::Config;
+use crate::domain::athlete::Username;
+use crate::domain::{now_ms, AthleteId, Sport};
+use crate::formats::{self, DataType};
+use crate::store::{DynStore, NewAthleteRow};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// The server to stream to.
+    #[arg(long, default_value = "http://localhost:8080")]
+    pub url: String,
+    /// Simulated friends of `demo`, each streaming one activity after another.
+    #[arg(long, default_value_t = 25)]
+    pub friends: usize,
+    /// Shortest activity, in minutes.
+    #[arg(long, default_value_t = 10.0)]
+    pub min_minutes: f64,
+    /// Longest activity, in minutes.
+    #[arg(long, default_value_t = 40.0)]
+    pub max_minutes: f64,
+    /// How often each phone posts its buffered fixes (one per second).
+    #[arg(long, default_value_t = 3.0)]
+    pub post_every_s: f64,
+    /// Longest rest between a friend's activities, in seconds.
+    #[arg(long, default_value_t = 90.0)]
+    pub max_rest_s: f64,
+    /// Give each new friend one finished activity from earlier today, so
+    /// the feed is not empty while the first live ones are under way.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub backfill: bool,
+    /// Stop after this many seconds (default: until Ctrl-C).
+    #[arg(long)]
+    pub duration_s: Option<f64>,
+    /// Random seed, for a repeatable demo.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// What a run did, for the log and the tests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimulateSummary {
+    pub demo: i64,
+    pub friends: Vec<i64>,
+    pub started: u64,
+    pub completed: u64,
+    pub fixes_sent: u64,
+}
+
+/// `pacer simulate`: runs until Ctrl-C (or `--duration-s`), then completes
+/// the activities under way.
+pub async fn run(config: Config, args: SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let store = crate::store::connect(&config.database_url, 4).await?;
+    let duration_s = args.duration_s;
+    let stop = async move {
+        match duration_s {
+            Some(s) => tokio::time::sleep(Duration::from_secs_f64(s.max(0.0))).await,
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    };
+    println!(
+        "Simulating {} friends of demo against {}. Open {} and sign in as demo/demo. Ctrl-C stops.",
+        args.friends, args.url, args.url
+    );
+    let summary = simulate(store, args, stop)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "Stopped: {} activities started, {} completed, {} fixes sent.",
+        summary.started, summary.completed, summary.fixes_sent
+    );
+    Ok(())
+}
+
+/// The demo, until `stop` resolves.
+pub async fn simulate(
+    store: DynStore,
+    args: SimulateArgs,
+    stop: impl Future<Output = ()>,
+) -> Result<SimulateSummary, BoxError> {
+    if !(args.min_minutes > 0.0 && args.max_minutes >= args.min_minutes) {
+        return Err("--min-minutes must be positive and at most --max-minutes".into());
+    }
+    let mut rng = match args.seed {
+        Some(seed) => StdRng::seed_from_u64(seed),
+        None => StdRng::from_entropy(),
+    };
+    let accounts = ensure_accounts(&store, args.friends).await?;
+    let courses = Arc::new(bundled_courses());
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let sim = Arc::new(Sim {
+        client,
+        base: args.url.trim_end_matches('/').to_string(),
+        args: args.clone(),
+        courses,
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for friend in accounts.friends.iter().cloned() {
+        let sim = sim.clone();
+        let seed = rng.gen();
+        let stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            friend_loop(sim, friend, StdRng::seed_from_u64(seed), stop).await
+        }));
+    }
+    stop.await;
+    let _ = stop_tx.send(true);
+    let mut summary = SimulateSummary {
+        demo: accounts.demo.0,
+        friends: accounts.friends.iter().map(|f| f.id.0).collect(),
+        ..SimulateSummary::default()
+    };
+    for task in tasks {
+        if let Ok(counts) = task.await {
+            summary.started += counts.started;
+            summary.completed += counts.completed;
+            summary.fixes_sent += counts.fixes_sent;
+        }
+    }
+    Ok(summary)
+}
+
+struct Sim {
+    client: reqwest::Client,
+    base: String,
+    args: SimulateArgs,
+    courses: Arc<Vec<Course>>,
+}
+
+#[derive(Debug, Clone)]
+struct Friend {
+    id: AthleteId,
+    token: String,
+    /// Whether this run created the account (it then gets a backfill).
+    new: bool,
+}
+
+struct Accounts {
+    demo: AthleteId,
+    friends: Vec<Friend>,
+}
+
+const FIRST_NAMES: [&str; 30] = [
+    "Amelia", "Bruno", "Chloe", "Dev", "Elena", "Femi", "Greta", "Hiro", "Ines", "Jonas", "Kira",
+    "Luca", "Maya", "Nils", "Olu", "Priya", "Quinn", "Rosa", "Sami", "Tess", "Umar", "Vera", "Wen",
+    "Ximena", "Yusuf", "Zoe", "Arlo", "Bea", "Cyrus", "Dana",
+];
+const LAST_NAMES: [&str; 12] = [
+    "Okafor",
+    "Lindqvist",
+    "Moreau",
+    "Tanaka",
+    "Silva",
+    "Novak",
+    "Haddad",
+    "Kowalski",
+    "Reyes",
+    "Byrne",
+    "Sato",
+    "Mensah",
+];
+
+/// The `demo` athlete and `sim-N` friends: created once, reused after.
+async fn ensure_accounts(store: &DynStore, friends: usize) -> Result<Accounts, BoxError> {
+    let demo = ensure_athlete(store, "demo", "demo", ("Demo", "Athlete")).await?;
+    let mut out = Vec::with_capacity(friends);
+    for i in 0..friends {
+        let username = format!("sim-{:02}", i + 1);
+        let names = (
+            FIRST_NAMES[i % FIRST_NAMES.len()],
+            LAST_NAMES[(i * 7 + i / FIRST_NAMES.len()) % LAST_NAMES.len()],
+        );
+        // Nobody signs in as a friend: the password is random.
+        let (id, new) = ensure_athlete(store, &username, &new_token(), names).await?;
+        let token = new_token();
+        store
+            .insert_token(&hash_token(&token), id, now_ms())
+            .await?;
+        // A request each way is a friendship.
+        store.request_friend(demo.0, id, now_ms()).await?;
+        store.request_friend(id, demo.0, now_ms()).await?;
+        out.push(Friend { id, token, new });
+    }
+    Ok(Accounts {
+        demo: demo.0,
+        friends: out,
+    })
+}
+
+async fn ensure_athlete(
+    store: &DynStore,
+    username: &str,
+    password: &str,
+    (first, last): (&str, &str),
+) -> Result<(AthleteId, bool), BoxError> {
+    let username = Username::parse(username)?;
+    if let Some((row, _)) = store.credentials(username.as_str()).await? {
+        return Ok((AthleteId(row.id), false));
+    }
+    let now = now_ms();
+    let row = store
+        .create_athlete(&NewAthleteRow {
+            username: username.as_str().to_string(),
+            password_hash: hash_password(password).map_err(|e| e.to_string())?,
+            firstname: first.to_string(),
+            lastname: last.to_string(),
+            sex: None,
+            birth_year: None,
+            weight_kg: None,
+            country: None,
+            state: None,
+            city: None,
+            now_ms: now,
+        })
+        .await?;
+    Ok((AthleteId(row.id), true))
+}
+
+/// Real road and trail geometry from the recordings shipped in the `gpx`,
+/// `fitparser` and `tcx` crates' fixtures (see tests/fixtures/recordings).
+fn bundled_courses() -> Vec<Course> {
+    let files: [(DataType, &[u8]); 4] = [
+        (
+            DataType::Tcx,
+            include_bytes!("../../../tests/fixtures/recordings/20210119_run_garmin_fenix6.tcx"),
+        ),
+        (
+            DataType::Gpx,
+            include_bytes!("../../../tests/fixtures/recordings/garmin-activity.gpx"),
+        ),
+        (
+            DataType::Gpx,
+            include_bytes!("../../../tests/fixtures/recordings/garmin_with_extensions.gpx"),
+        ),
+        (
+            DataType::Fit,
+            include_bytes!("../../../tests/fixtures/recordings/sample_mulitple_header.fit"),
+        ),
+    ];
+    files
+        .iter()
+        .filter_map(|(kind, bytes)| formats::parse(*kind, bytes).ok())
+        .filter_map(|parsed| Course::from_fixes(&parsed.fixes))
+        .collect()
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    started: u64,
+    completed: u64,
+    fixes_sent: u64,
+}
+
+/// One activity's plan: sport, pace, length and an optional manual pause.
+struct Outing {
+    sport: Sport,
+    name: &'static str,
+    mover: Mover,
+    seconds: u64,
+    /// (after this many seconds, for this many) a manual pause.
+    pause: Option<(u64, u64)>,
+}
+
+fn plan_outing(sim: &Sim, home: (f64, f64), rng: &mut StdRng) -> Outing {
+    let sport = if rng.gen_bool(0.55) {
+        Sport::Run
+    } else {
+        Sport::Ride
+    };
+    let (speed, names): (f64, [&'static str; 4]) = match sport {
+        Sport::Run => (
+            rng.gen_range(2.4..4.4),
+            ["Easy run", "Tempo run", "Lunch run", "River loop"],
+        ),
+        _ => (
+            rng.gen_range(5.5..9.5),
+            ["Commute", "Coffee ride", "Hill repeats", "Recovery spin"],
+        ),
+    };
+    let minutes = rng.gen_range(sim.args.min_minutes..=sim.args.max_minutes);
+    let seconds = (minutes * 60.0).round().max(1.0) as u64;
+    // Real geometry for most outings; a random walk near home otherwise.
+    let course = match sim.courses.len() {
+        n if n > 0 && rng.gen_bool(0.6) => sim.courses[rng.gen_range(0..n)].clone(),
+        _ => Course::random_walk(home.0, home.1, speed * seconds as f64 + 500.0, rng),
+    };
+    let pause = (seconds >= 60 && rng.gen_bool(0.3)).then(|| {
+        let at = rng.gen_range(seconds / 4..seconds * 3 / 4);
+        (at, rng.gen_range(10..=(seconds / 10).clamp(10, 120)))
+    });
+    Outing {
+        sport,
+        name: names[rng.gen_range(0..names.len())],
+        mover: Mover::new(course, speed, rng),
+        seconds,
+        pause,
+    }
+}
+
+async fn friend_loop(
+    sim: Arc<Sim>,
+    friend: Friend,
+    mut rng: StdRng,
+    mut stop: watch::Receiver<bool>,
+) -> Counts {
+    let mut counts = Counts::default();
+    // Home: near the start of a real course, so friends share a map.
+    let home = match sim.courses.len() {
+        0 => (
+            51.5 + rng.gen_range(-0.05..0.05),
+            -0.12 + rng.gen_range(-0.08..0.08),
+        ),
+        n => {
+            let (lat, lng) = sim.courses[rng.gen_range(0..n)].start();
+            (
+                lat + rng.gen_range(-0.01..0.01),
+                lng + rng.gen_range(-0.01..0.01),
+            )
+        }
+    };
+    if friend.new && sim.args.backfill {
+        let outing = plan_outing(&sim, home, &mut rng);
+        match backfill(&sim, &friend, outing, &mut rng).await {
+            Ok(sent) => counts.fixes_sent += sent,
+            Err(e) => tracing::warn!(athlete_id = %friend.id, error = %e, "backfill failed"),
+        }
+    }
+    // Spread the first starts over the first quarter minute.
+    let first = Duration::from_secs_f64(rng.gen_range(0.0..15.0_f64.min(sim.args.max_rest_s)));
+    if sleep_or_stop(first, &mut stop).await {
+        return counts;
+    }
+    loop {
+        let outing = plan_outing(&sim, home, &mut rng);
+        match stream_outing(&sim, &friend, outing, &mut rng, &mut stop, &mut counts).await {
+            Ok(()) => {}
+            Err(e) => {
+                tracing::warn!(athlete_id = %friend.id, error = %e, "simulated activity failed")
+            }
+        }
+        if *stop.borrow() {
+            return counts;
+        }
+        let rest = Duration::from_secs_f64(rng.gen_range(0.0..=sim.args.max_rest_s.max(0.0)));
+        if sleep_or_stop(rest, &mut stop).await {
+            return counts;
+        }
+    }
+}
+
+/// Sleeps unless told to stop first; answers whether to stop.
+async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
+
+fn fix_json(t: i64, s: &Sample) -> Value {
+    json!({
+        "t": t,
+        "lat": (s.lat * 1e7).round() / 1e7,
+        "lng": (s.lng * 1e7).round() / 1e7,
+        "alt": s.alt.map(|a| (f64::from(a) * 10.0).round() / 10.0),
+        "accuracy": s.accuracy.round(),
+        "speed": (s.speed * 100.0).round() / 100.0,
+        "heartrate": s.heartrate,
+    })
+}
+
+impl Sim {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> Result<Value, BoxError> {
+        let reply = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = reply.status();
+        let body: Value = reply.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(format!("{path}: {status}: {body}").into());
+        }
+        Ok(body)
+    }
+
+    async fn start(&self, token: &str, outing: &Outing, start_ms: i64) -> Result<i64, BoxError> {
+        let body = json!({
+            "sport_type": outing.sport.as_str(),
+            "name": outing.name,
+            "start_date": start_ms,
+        });
+        let reply = self
+            .call(reqwest::Method::POST, "/api/v1/activities", token, body)
+            .await?;
+        reply["id"]
+            .as_i64()
+            .ok_or_else(|| "no activity id in the reply".into())
+    }
+
+    async fn post_fixes(&self, token: &str, id: i64, fixes: &[Value]) -> Result<(), BoxError> {
+        let path = format!("/api/v1/activities/{id}/routes");
+        self.call(
+            reqwest::Method::POST,
+            &path,
+            token,
+            json!({ "locations": fixes }),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn set_state(&self, token: &str, id: i64, state: &str, at: i64) -> Result<(), BoxError> {
+        let path = format!("/api/v1/activities/{id}");
+        self.call(
+            reqwest::Method::PATCH,
+            &path,
+            token,
+            json!({ "state": state, "at": at }),
+        )
+        .await
+        .map(drop)
+    }
+}
+
+/// A finished activity from earlier today, sent in one go.
+async fn backfill(
+    sim: &Sim,
+    friend: &Friend,
+    mut outing: Outing,
+    rng: &mut StdRng,
+) -> Result<u64, BoxError> {
+    let seconds = outing.seconds as i64;
+    let start = now_ms() - rng.gen_range(1..6) * 3_600_000 - seconds * 1000;
+    let id = sim.start(&friend.token, &outing, start).await?;
+    let fixes: Vec<Value> = (1..=seconds)
+        .map(|s| fix_json(start + s * 1000, &outing.mover.step(rng)))
+        .collect();
+    for chunk in fixes.chunks(5_000) {
+        sim.post_fixes(&friend.token, id, chunk).await?;
+    }
+    sim.set_state(&friend.token, id, "COMPLETE", start + seconds * 1000 + 1000)
+        .await?;
+    Ok(fixes.len() as u64)
+}
+
+/// Streams one activity in real time: a fix per second, posted every
+/// `post_every_s`; unsent fixes are kept and resent (the server drops
+/// duplicates), as the app does when offline.
+async fn stream_outing(
+    sim: &Sim,
+    friend: &Friend,
+    mut outing: Outing,
+    rng: &mut StdRng,
+    stop: &mut watch::Receiver<bool>,
+    counts: &mut Counts,
+) -> Result<(), BoxError> {
+    const MAX_BUFFER: usize = 10_000;
+    let start = now_ms();
+    let id = sim.start(&friend.token, &outing, start).await?;
+    counts.started += 1;
+    let mut buffer: Vec<Value> = Vec::new();
+    let mut elapsed = 0_u64;
+    let mut paused = false;
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let post_every = sim.args.post_every_s.max(1.0).round() as u64;
+    let mut stopping = false;
+    while elapsed < outing.seconds && !stopping {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => stopping = true,
+        }
+        elapsed += 1;
+        let now = now_ms();
+        match outing.pause {
+            Some((at, _)) if elapsed == at => {
+                sim.set_state(&friend.token, id, "PAUSED", now).await?;
+                paused = true;
+            }
+            Some((at, len)) if paused && elapsed == at + len => {
+                sim.set_state(&friend.token, id, "STARTED", now).await?;
+                paused = false;
+            }
+            _ => {}
+        }
+        if !paused {
+            buffer.push(fix_json(now, &outing.mover.step(rng)));
+        }
+        let due = elapsed.is_multiple_of(post_every) || elapsed >= outing.seconds || stopping;
+        if due && !buffer.is_empty() {
+            match sim.post_fixes(&friend.token, id, &buffer).await {
+                Ok(()) => {
+                    counts.fixes_sent += buffer.len() as u64;
+                    buffer.clear();
+                }
+                Err(e) if buffer.len() < MAX_BUFFER => {
+                    tracing::debug!(activity_id = id, error = %e, "post failed; kept for the next try");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    sim.set_state(&friend.token, id, "COMPLETE", now_ms())
+        .await?;
+    counts.completed += 1;
+    Ok(())
+}
