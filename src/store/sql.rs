@@ -99,18 +99,41 @@ async fn insert_chunk(
     seq: i64,
     fixes: &[Fix],
 ) -> StoreResult<()> {
-    let data = route_codec::encode(fixes)?;
-    // A retried checkpoint writes the same chunk again: keep the first.
-    sqlx::query(
-        "INSERT INTO route_chunks (activity_id, seq, point_count, data) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (activity_id, seq) DO NOTHING",
-    )
-    .bind(activity.0)
-    .bind(seq)
-    .bind(fixes.len() as i64)
-    .bind(data)
-    .execute(&mut **tx)
-    .await?;
+    let chunk = RouteChunk {
+        activity_id: activity,
+        seq,
+        fixes: fixes.to_vec(),
+    };
+    insert_chunks(tx, std::slice::from_ref(&chunk)).await
+}
+
+/// Chunks inserted per statement: a live node checkpoints tens of
+/// thousands of small chunks a second, and one statement per row would
+/// cost a round trip each.
+const CHUNKS_PER_INSERT: usize = 500;
+
+async fn insert_chunks(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    chunks: &[RouteChunk],
+) -> StoreResult<()> {
+    for group in chunks.chunks(CHUNKS_PER_INSERT) {
+        let encoded = group
+            .iter()
+            .map(|c| route_codec::encode(&c.fixes))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut insert = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO route_chunks (activity_id, seq, point_count, data) ",
+        );
+        insert.push_values(group.iter().zip(encoded), |mut row, (c, data)| {
+            row.push_bind(c.activity_id.0)
+                .push_bind(c.seq)
+                .push_bind(c.fixes.len() as i64)
+                .push_bind(data);
+        });
+        // A retried checkpoint writes the same chunk again: keep the first.
+        insert.push(" ON CONFLICT (activity_id, seq) DO NOTHING");
+        insert.build().execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
@@ -510,9 +533,7 @@ impl Store for SqlStore {
         for p in progress {
             write_progress(&mut tx, p).await?;
         }
-        for chunk in chunks {
-            insert_chunk(&mut tx, chunk.activity_id, chunk.seq, &chunk.fixes).await?;
-        }
+        insert_chunks(&mut tx, chunks).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -27,6 +27,8 @@ pub struct Slot {
     pub phase_ms: u64,
     /// Set when an SSE watcher follows this activity.
     pub watched: Option<Arc<AckBook>>,
+    /// `watched`, put aside during the warm-up.
+    pub watched_off: Option<Arc<AckBook>>,
 }
 
 /// What every worker shares.
@@ -73,8 +75,13 @@ async fn connect(addr: &str) -> Result<Connection, Box<dyn std::error::Error + S
 }
 
 /// One HTTP/1.1 connection serving its share of the activities, one
-/// request in flight at a time.
-pub async fn http_worker(plan: Arc<Plan>, mut slots: Vec<Slot>, seed: u64) -> IngestStats {
+/// request in flight at a time. Hands the slots back (a warm-up pass is
+/// followed by the measured one).
+pub async fn http_worker(
+    plan: Arc<Plan>,
+    mut slots: Vec<Slot>,
+    seed: u64,
+) -> (IngestStats, Vec<Slot>) {
     let mut stats = IngestStats::default();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut conn: Option<Connection> = None;
@@ -156,7 +163,7 @@ pub async fn http_worker(plan: Arc<Plan>, mut slots: Vec<Slot>, seed: u64) -> In
             }
         }
     }
-    stats
+    (stats, slots)
 }
 
 fn record(stats: &mut IngestStats, sent: Instant, due: Instant, acked: Instant) {

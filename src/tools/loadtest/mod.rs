@@ -182,6 +182,47 @@ fn own_cpu_seconds() -> f64 {
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
+/// Runs `plan` over `connections` HTTP/1.1 connections; answers the
+/// merged stats and the slots. A warm-up pass does not report to watchers.
+async fn run_http(
+    plan: &Arc<Plan>,
+    slots: Vec<Slot>,
+    connections: usize,
+    warm_up: bool,
+) -> (IngestStats, Vec<Slot>) {
+    let mut shares: Vec<Vec<Slot>> = (0..connections).map(|_| Vec::new()).collect();
+    for (i, mut slot) in slots.into_iter().enumerate() {
+        if warm_up {
+            slot.watched_off = slot.watched.take();
+        }
+        shares[i % connections].push(slot);
+    }
+    let mut workers = Vec::new();
+    for (i, share) in shares.into_iter().enumerate() {
+        if !share.is_empty() {
+            workers.push(tokio::spawn(ingest::http_worker(
+                plan.clone(),
+                share,
+                i as u64,
+            )));
+        }
+    }
+    let mut total = IngestStats::default();
+    let mut back = Vec::new();
+    for w in workers {
+        if let Ok((stats, slots)) = w.await {
+            total.merge(&stats);
+            back.extend(slots);
+        }
+    }
+    for slot in &mut back {
+        if warm_up {
+            slot.watched = slot.watched_off.take();
+        }
+    }
+    (total, back)
+}
+
 /// Provisions, runs the load and answers the report (on the current runtime).
 pub async fn measure(mut args: LoadtestArgs) -> Result<Report, BoxError> {
     validate(&args)?;
@@ -229,10 +270,37 @@ pub async fn measure(mut args: LoadtestArgs) -> Result<Report, BoxError> {
                     rng.gen_range(0..period)
                 },
                 watched,
+                watched_off: None,
             }
         })
         .collect();
     drop(accounts);
+
+    // Warm-up (HTTP): every activity sends its first fix, spread over one
+    // period, so the measured run sees live activities, not the start-up
+    // of 100,000 of them at once. WebSocket sessions warm up by connecting.
+    let mut slots = slots;
+    let mut warmup_s = 0.0;
+    if !args.ws && !args.idle {
+        let began = Instant::now();
+        let warm = Arc::new(Plan {
+            addr: addr.clone(),
+            interval_ms: args.interval_ms,
+            batch: 1,
+            t0: began,
+            t0_epoch_ms: crate::domain::now_ms() - period as i64,
+            end: began,
+            once: true,
+        });
+        let (stats, back) = run_http(&warm, slots, args.connections, true).await;
+        slots = back;
+        warmup_s = began.elapsed().as_secs_f64();
+        eprintln!(
+            "warm-up: {} activities started in {warmup_s:.1} s, {} errors",
+            stats.acked_fixes,
+            stats.errors.values().sum::<u64>()
+        );
+    }
 
     // Load starts after the watchers have had a moment to connect.
     let t0 = Instant::now() + Duration::from_secs(2);
@@ -281,8 +349,8 @@ pub async fn measure(mut args: LoadtestArgs) -> Result<Report, BoxError> {
         })
     };
 
-    let mut workers = Vec::new();
-    if args.ws {
+    let total = if args.ws {
+        let mut workers = Vec::new();
         for (i, slot) in slots.into_iter().enumerate() {
             workers.push(tokio::spawn(ingest::ws_session(
                 plan.clone(),
@@ -290,27 +358,16 @@ pub async fn measure(mut args: LoadtestArgs) -> Result<Report, BoxError> {
                 i as u64,
             )));
         }
-    } else {
-        let mut shares: Vec<Vec<Slot>> = (0..args.connections).map(|_| Vec::new()).collect();
-        for (i, slot) in slots.into_iter().enumerate() {
-            shares[i % args.connections].push(slot);
-        }
-        for (i, share) in shares.into_iter().enumerate() {
-            if !share.is_empty() {
-                workers.push(tokio::spawn(ingest::http_worker(
-                    plan.clone(),
-                    share,
-                    i as u64,
-                )));
+        let mut total = IngestStats::default();
+        for w in workers {
+            if let Ok(stats) = w.await {
+                total.merge(&stats);
             }
         }
-    }
-    let mut total = IngestStats::default();
-    for w in workers {
-        if let Ok(stats) = w.await {
-            total.merge(&stats);
-        }
-    }
+        total
+    } else {
+        run_http(&plan, slots, args.connections, false).await.0
+    };
     if args.idle {
         tokio::time::sleep_until(end.into()).await;
     }
@@ -338,6 +395,7 @@ pub async fn measure(mut args: LoadtestArgs) -> Result<Report, BoxError> {
     };
     let errors_total = total.errors.values().sum();
     Ok(Report {
+        warmup_s,
         offered_fixes_per_s: total.offered_fixes as f64 / duration,
         fixes_per_s: total.acked_fixes as f64 / duration,
         achieved_ratio: if total.offered_fixes == 0 {

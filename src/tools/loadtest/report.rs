@@ -97,6 +97,8 @@ pub struct Scenario {
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub scenario: Scenario,
+    /// Seconds the warm-up took (every activity's first fix, unmeasured).
+    pub warmup_s: f64,
     pub offered_fixes_per_s: f64,
     pub fixes_per_s: f64,
     /// Achieved over offered.
