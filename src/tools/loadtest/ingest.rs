@@ -43,6 +43,8 @@ pub struct Plan {
     pub end: Instant,
     /// Post one fix per activity, then stop.
     pub once: bool,
+    /// WebSocket handshakes in flight at once.
+    pub connecting: tokio::sync::Semaphore,
 }
 
 impl Plan {
@@ -183,22 +185,37 @@ pub async fn ws_session(plan: Arc<Plan>, mut slot: Slot, seed: u64) -> IngestSta
         "ws://{}/api/v1/activities/{}/ws",
         plan.addr, slot.activity_id
     );
-    let request = url.into_client_request().map(|mut r| {
-        if let Ok(value) = slot.authorization.parse() {
-            r.headers_mut().insert("authorization", value);
-        }
-        r
-    });
-    let Ok(request) = request else {
-        stats.error("request");
-        return stats;
+    let request = || {
+        url.as_str().into_client_request().map(|mut r| {
+            if let Ok(value) = slot.authorization.parse() {
+                r.headers_mut().insert("authorization", value);
+            }
+            r
+        })
     };
-    let mut socket = match tokio_tungstenite::connect_async(request).await {
-        Ok((socket, _)) => socket,
-        Err(_) => {
-            stats.error("connect");
+    // Connect a few at a time (a storm of handshakes overflows the listen
+    // backlog), retrying a refused one.
+    let mut socket = None;
+    for attempt in 0..5 {
+        let Ok(request) = request() else {
+            stats.error("request");
             return stats;
+        };
+        let connected = {
+            let _permit = plan.connecting.acquire().await;
+            tokio_tungstenite::connect_async(request).await
+        };
+        match connected {
+            Ok((s, _)) => {
+                socket = Some(s);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200 << attempt)).await,
         }
+    }
+    let Some(mut socket) = socket else {
+        stats.error("connect");
+        return stats;
     };
     let interval_s = plan.interval_ms as f64 / 1000.0;
     let schedule = Schedule::new(vec![(slot.phase_ms, 0)], plan.period_ms());
@@ -226,13 +243,13 @@ pub async fn ws_session(plan: Arc<Plan>, mut slot: Slot, seed: u64) -> IngestSta
                 let Ok(Message::Text(text)) = frame else {
                     continue;
                 };
-                let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-                match value["type"].as_str() {
-                    Some("ack") => return Some(Ok(())),
-                    Some("error") => {
-                        return Some(Err(value["status"].as_u64().unwrap_or(0).to_string()))
-                    }
-                    _ => continue,
+                // Only errors need parsing; stats frames are skipped.
+                if text.contains(r#""type":"ack""#) {
+                    return Some(Ok(()));
+                }
+                if text.contains(r#""type":"error""#) {
+                    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                    return Some(Err(value["status"].as_u64().unwrap_or(0).to_string()));
                 }
             }
             None

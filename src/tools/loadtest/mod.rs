@@ -105,6 +105,9 @@ fn validate(args: &LoadtestArgs) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// WebSocket handshakes in flight at once.
+const WS_CONNECTING: usize = 64;
+
 /// An athlete with a started activity, from provisioning.
 struct Account {
     token: String,
@@ -291,6 +294,7 @@ pub async fn measure(mut args: LoadtestArgs) -> Result<Report, BoxError> {
             t0_epoch_ms: crate::domain::now_ms() - period as i64,
             end: began,
             once: true,
+            connecting: tokio::sync::Semaphore::new(WS_CONNECTING),
         });
         let (stats, back) = run_http(&warm, slots, args.connections, true).await;
         slots = back;
@@ -302,10 +306,16 @@ pub async fn measure(mut args: LoadtestArgs) -> Result<Report, BoxError> {
         );
     }
 
-    // Load starts after the watchers have had a moment to connect.
-    let t0 = Instant::now() + Duration::from_secs(2);
+    // Load starts after the watchers (and WebSocket sessions, about 2,000
+    // a second) have had time to connect.
+    let lead_ms = if args.ws {
+        2_000.max(args.activities as u64 / 2)
+    } else {
+        2_000
+    };
+    let t0 = Instant::now() + Duration::from_millis(lead_ms);
     let end = t0 + Duration::from_secs(args.duration_s);
-    let t0_epoch_ms = crate::domain::now_ms() + 2_000;
+    let t0_epoch_ms = crate::domain::now_ms() + lead_ms as i64;
     let plan = Arc::new(Plan {
         addr,
         interval_ms: args.interval_ms,
@@ -314,6 +324,7 @@ pub async fn measure(mut args: LoadtestArgs) -> Result<Report, BoxError> {
         t0_epoch_ms,
         end,
         once: args.idle,
+        connecting: tokio::sync::Semaphore::new(WS_CONNECTING),
     });
     let hold = crate::live::actor::REORDER_HOLD;
     let watchers: Vec<_> = books
@@ -333,13 +344,15 @@ pub async fn measure(mut args: LoadtestArgs) -> Result<Report, BoxError> {
 
     let (cpu0, rss0) = server_usage(&control, &args.url).await;
     let own_cpu0 = own_cpu_seconds();
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let sampler = {
         let (control, base) = (control.clone(), args.url.clone());
         let every = Duration::from_secs(args.sample_s.max(1));
+        let sampling = sampling.clone();
         tokio::spawn(async move {
             let mut samples = Vec::new();
             let mut tick = tokio::time::interval_at(t0.into(), every);
-            while Instant::now() < end {
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
                 tick.tick().await;
                 if let (_, Some(rss)) = server_usage(&control, &base).await {
                     samples.push((t0.elapsed().as_secs_f64().round(), rss));
@@ -368,9 +381,14 @@ pub async fn measure(mut args: LoadtestArgs) -> Result<Report, BoxError> {
     } else {
         run_http(&plan, slots, args.connections, false).await.0
     };
+    let send_s = t0.elapsed().as_secs_f64().max(1e-3);
     if args.idle {
+        // Every activity has its fix: now they sit idle.
+        tokio::time::sleep(Duration::from_secs(args.duration_s)).await;
+    } else {
         tokio::time::sleep_until(end.into()).await;
     }
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     let load_s = t0.elapsed().as_secs_f64().max(1e-3);
     let (cpu1, rss1) = server_usage(&control, &args.url).await;
     let own_cpu = own_cpu_seconds() - own_cpu0;
@@ -389,7 +407,7 @@ pub async fn measure(mut args: LoadtestArgs) -> Result<Report, BoxError> {
         eprintln!("{early} points reached watchers sooner than the hold");
     }
     let duration = if args.idle {
-        load_s
+        send_s
     } else {
         args.duration_s as f64
     };
