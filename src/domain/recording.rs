@@ -21,6 +21,15 @@ pub const EVENT_RING: usize = 256;
 /// Route fixes a new watcher's trail reaches back when the ring is empty.
 pub const TRAIL_FIXES: usize = 128;
 
+/// Grows a route by an eighth (at least 32 fixes) rather than doubling: a
+/// node holds very many routes, and doubling leaves up to half of each
+/// unused. Reallocation stays amortised O(1) per fix.
+fn reserve_route(route: &mut Vec<Fix>, additional: usize) {
+    if route.capacity() - route.len() < additional {
+        route.reserve_exact(additional.max(route.len() / 8).max(32));
+    }
+}
+
 /// An event for watchers, serialised once and shared by all of them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveEvent {
@@ -231,6 +240,7 @@ impl Recording {
     fn merge_into_route(&mut self, batch: Vec<Fix>) -> Vec<Fix> {
         let last = self.route.last().map_or(i64::MIN, |f| f.t_ms);
         if batch.first().is_none_or(|f| f.t_ms > last) {
+            reserve_route(&mut self.route, batch.len());
             self.route.extend_from_slice(&batch);
             return batch;
         }
@@ -553,6 +563,17 @@ mod tests {
         );
         r.set_watched(true);
         r
+    }
+
+    #[test]
+    fn routes_grow_by_an_eighth() {
+        let mut r = recording();
+        for i in 0..2_000 {
+            r.ingest(&[fix(i)], T0 + i * 1000);
+        }
+        let route = r.route();
+        assert_eq!(route.len(), 2_000);
+        assert!(r.route.capacity() <= 2_000 + 2_000 / 8 + 32, "{}", r.route.capacity());
     }
 
     #[test]
