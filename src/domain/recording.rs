@@ -573,7 +573,11 @@ mod tests {
         }
         let route = r.route();
         assert_eq!(route.len(), 2_000);
-        assert!(r.route.capacity() <= 2_000 + 2_000 / 8 + 32, "{}", r.route.capacity());
+        assert!(
+            r.route.capacity() <= 2_000 + 2_000 / 8 + 32,
+            "{}",
+            r.route.capacity()
+        );
     }
 
     #[test]
