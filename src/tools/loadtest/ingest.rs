@@ -185,13 +185,17 @@ pub async fn ws_session(plan: Arc<Plan>, mut slot: Slot, seed: u64) -> IngestSta
         "ws://{}/api/v1/activities/{}/ws",
         plan.addr, slot.activity_id
     );
+    // The error (a malformed URL) is only counted.
     let request = || {
-        url.as_str().into_client_request().map(|mut r| {
-            if let Ok(value) = slot.authorization.parse() {
-                r.headers_mut().insert("authorization", value);
-            }
-            r
-        })
+        url.as_str()
+            .into_client_request()
+            .map(|mut r| {
+                if let Ok(value) = slot.authorization.parse() {
+                    r.headers_mut().insert("authorization", value);
+                }
+                r
+            })
+            .map_err(drop)
     };
     // Connect a few at a time (a storm of handshakes overflows the listen
     // backlog), retrying a refused one.
