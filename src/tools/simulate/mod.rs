@@ -360,10 +360,12 @@ async fn friend_loop(
     }
     loop {
         let outing = plan_outing(&sim, home, &mut rng);
-        match stream_outing(&sim, &friend, outing, &mut rng, &mut stop, &mut counts).await {
-            Ok(()) => {}
-            Err(e) => {
-                tracing::warn!(athlete_id = %friend.id, error = %e, "simulated activity failed")
+        if let Err(e) = stream_outing(&sim, &friend, outing, &mut rng, &mut stop, &mut counts).await
+        {
+            tracing::warn!(athlete_id = %friend.id, error = %e, "simulated activity failed");
+            // A server that is down is not hammered.
+            if sleep_or_stop(Duration::from_secs(5), &mut stop).await {
+                return counts;
             }
         }
         if *stop.borrow() {
