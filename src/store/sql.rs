@@ -93,18 +93,13 @@ async fn write_progress(
     Ok(())
 }
 
-async fn insert_chunk(
-    tx: &mut sqlx::Transaction<'_, Db>,
-    activity: ActivityId,
-    seq: i64,
-    fixes: &[Fix],
-) -> StoreResult<()> {
-    let chunk = RouteChunk {
-        activity_id: activity,
-        seq,
-        fixes: fixes.to_vec(),
-    };
-    insert_chunks(tx, std::slice::from_ref(&chunk)).await
+/// A whole route as chunk rows of at most `MAX_FIXES_PER_CHUNK` fixes.
+fn route_rows(id: ActivityId, route: &[Fix]) -> Vec<(ActivityId, i64, &[Fix])> {
+    route
+        .chunks(MAX_FIXES_PER_CHUNK)
+        .enumerate()
+        .map(|(seq, fixes)| (id, seq as i64, fixes))
+        .collect()
 }
 
 /// Chunks inserted per statement: a live node checkpoints tens of
@@ -112,24 +107,28 @@ async fn insert_chunk(
 /// cost a round trip each.
 const CHUNKS_PER_INSERT: usize = 500;
 
+/// Inserts route chunks given as (activity, seq, fixes).
 async fn insert_chunks(
     tx: &mut sqlx::Transaction<'_, Db>,
-    chunks: &[RouteChunk],
+    chunks: &[(ActivityId, i64, &[Fix])],
 ) -> StoreResult<()> {
     for group in chunks.chunks(CHUNKS_PER_INSERT) {
         let encoded = group
             .iter()
-            .map(|c| route_codec::encode(&c.fixes))
+            .map(|(_, _, fixes)| route_codec::encode(fixes))
             .collect::<StoreResult<Vec<_>>>()?;
         let mut insert = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO route_chunks (activity_id, seq, point_count, data) ",
         );
-        insert.push_values(group.iter().zip(encoded), |mut row, (c, data)| {
-            row.push_bind(c.activity_id.0)
-                .push_bind(c.seq)
-                .push_bind(c.fixes.len() as i64)
-                .push_bind(data);
-        });
+        insert.push_values(
+            group.iter().zip(encoded),
+            |mut row, ((id, seq, fixes), data)| {
+                row.push_bind(id.0)
+                    .push_bind(*seq)
+                    .push_bind(fixes.len() as i64)
+                    .push_bind(data);
+            },
+        );
         // A retried checkpoint writes the same chunk again: keep the first.
         insert.push(" ON CONFLICT (activity_id, seq) DO NOTHING");
         insert.build().execute(&mut **tx).await?;
@@ -533,7 +532,11 @@ impl Store for SqlStore {
         for p in progress {
             write_progress(&mut tx, p).await?;
         }
-        insert_chunks(&mut tx, chunks).await?;
+        let rows: Vec<_> = chunks
+            .iter()
+            .map(|c| (c.activity_id, c.seq, c.fixes.as_slice()))
+            .collect();
+        insert_chunks(&mut tx, &rows).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -549,9 +552,7 @@ impl Store for SqlStore {
             .bind(progress.id.0)
             .execute(&mut *tx)
             .await?;
-        for (seq, fixes) in route.chunks(MAX_FIXES_PER_CHUNK).enumerate() {
-            insert_chunk(&mut tx, progress.id, seq as i64, fixes).await?;
-        }
+        insert_chunks(&mut tx, &route_rows(progress.id, route)).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -611,9 +612,7 @@ impl Store for SqlStore {
             ..imported.progress.clone()
         };
         write_progress(&mut tx, &progress).await?;
-        for (seq, fixes) in imported.route.chunks(MAX_FIXES_PER_CHUNK).enumerate() {
-            insert_chunk(&mut tx, progress.id, seq as i64, fixes).await?;
-        }
+        insert_chunks(&mut tx, &route_rows(progress.id, &imported.route)).await?;
         let row = insert_upload(&mut tx, upload, None, Some(id)).await?;
         tx.commit().await?;
         Ok(row)
