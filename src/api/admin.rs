@@ -100,19 +100,13 @@ pub async fn provision(
             let token = auth::new_token();
             let token_hash = auth::hash_token(&token);
             tokens.push(token);
-            let row = NewAthleteRow {
-                username: username.as_str().to_string(),
-                password_hash: password_hash.clone(),
-                firstname: username.as_str().to_string(),
-                lastname: String::new(),
-                sex: None,
-                birth_year: None,
-                weight_kg: None,
-                country: None,
-                state: None,
-                city: None,
-                now_ms: now,
-            };
+            let row = NewAthleteRow::named(
+                username.as_str(),
+                password_hash.clone(),
+                username.as_str(),
+                "",
+                now,
+            );
             (row, token_hash)
         })
         .collect();

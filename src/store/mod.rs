@@ -80,6 +80,32 @@ pub struct NewAthleteRow {
     pub now_ms: i64,
 }
 
+impl NewAthleteRow {
+    /// An account with a name and no other profile details (bulk
+    /// provisioning, the demo's accounts).
+    pub fn named(
+        username: &str,
+        password_hash: String,
+        firstname: &str,
+        lastname: &str,
+        now_ms: i64,
+    ) -> NewAthleteRow {
+        NewAthleteRow {
+            username: username.to_string(),
+            password_hash,
+            firstname: firstname.to_string(),
+            lastname: lastname.to_string(),
+            sex: None,
+            birth_year: None,
+            weight_kg: None,
+            country: None,
+            state: None,
+            city: None,
+            now_ms,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FriendOutcome {
     Requested,

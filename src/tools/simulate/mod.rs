@@ -225,21 +225,15 @@ async fn ensure_athlete(
     if let Some((row, _)) = store.credentials(username.as_str()).await? {
         return Ok((AthleteId(row.id), false));
     }
-    let now = now_ms();
+    let password_hash = hash_password(password).map_err(|e| e.to_string())?;
     let row = store
-        .create_athlete(&NewAthleteRow {
-            username: username.as_str().to_string(),
-            password_hash: hash_password(password).map_err(|e| e.to_string())?,
-            firstname: first.to_string(),
-            lastname: last.to_string(),
-            sex: None,
-            birth_year: None,
-            weight_kg: None,
-            country: None,
-            state: None,
-            city: None,
-            now_ms: now,
-        })
+        .create_athlete(&NewAthleteRow::named(
+            username.as_str(),
+            password_hash,
+            first,
+            last,
+            now_ms(),
+        ))
         .await?;
     Ok((AthleteId(row.id), true))
 }
