@@ -295,7 +295,9 @@ impl Recording {
         let released: Vec<Fix> = self.pending.drain(..n).collect();
         let mut points = Vec::new();
         for fix in &released {
-            if let Some(point) = self.release_one(fix, &pauses) {
+            let point = self.release_one(fix, &pauses);
+            // Unwatched: the stats and position advance, no events are built.
+            if let (Some(point), true) = (point, self.watched) {
                 points.push((fix.t_ms, point));
             }
         }
