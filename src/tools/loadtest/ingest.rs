@@ -27,8 +27,6 @@ pub struct Slot {
     pub phase_ms: u64,
     /// Set when an SSE watcher follows this activity.
     pub watched: Option<Arc<AckBook>>,
-    /// `watched`, put aside during the warm-up.
-    pub watched_off: Option<Arc<AckBook>>,
 }
 
 /// What every worker shares.
@@ -43,6 +41,8 @@ pub struct Plan {
     pub end: Instant,
     /// Post one fix per activity, then stop.
     pub once: bool,
+    /// The unmeasured warm-up: watchers are not told of its fixes.
+    pub warm_up: bool,
     /// WebSocket handshakes in flight at once.
     pub connecting: tokio::sync::Semaphore,
 }
@@ -150,7 +150,9 @@ pub async fn http_worker(
                 let acked = Instant::now();
                 stats.acked_fixes += times.len() as u64;
                 record(&mut stats, sent, due, acked);
-                if let (Some(book), Some(&last)) = (&slot.watched, times.last()) {
+                if let (Some(book), Some(&last), false) =
+                    (&slot.watched, times.last(), plan.warm_up)
+                {
                     book.acked(last, acked);
                 }
             }
@@ -264,7 +266,9 @@ pub async fn ws_session(plan: Arc<Plan>, mut slot: Slot, seed: u64) -> IngestSta
                 let acked = Instant::now();
                 stats.acked_fixes += times.len() as u64;
                 record(&mut stats, sent, due, acked);
-                if let (Some(book), Some(&last)) = (&slot.watched, times.last()) {
+                if let (Some(book), Some(&last), false) =
+                    (&slot.watched, times.last(), plan.warm_up)
+                {
                     book.acked(last, acked);
                 }
             }

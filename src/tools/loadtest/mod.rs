@@ -186,18 +186,14 @@ fn own_cpu_seconds() -> f64 {
 }
 
 /// Runs `plan` over `connections` HTTP/1.1 connections; answers the
-/// merged stats and the slots. A warm-up pass does not report to watchers.
+/// merged stats and the slots.
 async fn run_http(
     plan: &Arc<Plan>,
     slots: Vec<Slot>,
     connections: usize,
-    warm_up: bool,
 ) -> (IngestStats, Vec<Slot>) {
     let mut shares: Vec<Vec<Slot>> = (0..connections).map(|_| Vec::new()).collect();
-    for (i, mut slot) in slots.into_iter().enumerate() {
-        if warm_up {
-            slot.watched_off = slot.watched.take();
-        }
+    for (i, slot) in slots.into_iter().enumerate() {
         shares[i % connections].push(slot);
     }
     let mut workers = Vec::new();
@@ -216,11 +212,6 @@ async fn run_http(
         if let Ok((stats, slots)) = w.await {
             total.merge(&stats);
             back.extend(slots);
-        }
-    }
-    for slot in &mut back {
-        if warm_up {
-            slot.watched = slot.watched_off.take();
         }
     }
     (total, back)
@@ -273,7 +264,6 @@ pub async fn measure(mut args: LoadtestArgs) -> Result<Report, BoxError> {
                     rng.gen_range(0..period)
                 },
                 watched,
-                watched_off: None,
             }
         })
         .collect();
@@ -294,9 +284,10 @@ pub async fn measure(mut args: LoadtestArgs) -> Result<Report, BoxError> {
             t0_epoch_ms: crate::domain::now_ms() - period as i64,
             end: began,
             once: true,
+            warm_up: true,
             connecting: tokio::sync::Semaphore::new(WS_CONNECTING),
         });
-        let (stats, back) = run_http(&warm, slots, args.connections, true).await;
+        let (stats, back) = run_http(&warm, slots, args.connections).await;
         slots = back;
         warmup_s = began.elapsed().as_secs_f64();
         eprintln!(
@@ -324,6 +315,7 @@ pub async fn measure(mut args: LoadtestArgs) -> Result<Report, BoxError> {
         t0_epoch_ms,
         end,
         once: args.idle,
+        warm_up: false,
         connecting: tokio::sync::Semaphore::new(WS_CONNECTING),
     });
     let hold = crate::live::actor::REORDER_HOLD;
@@ -379,7 +371,7 @@ pub async fn measure(mut args: LoadtestArgs) -> Result<Report, BoxError> {
         }
         total
     } else {
-        run_http(&plan, slots, args.connections, false).await.0
+        run_http(&plan, slots, args.connections).await.0
     };
     let send_s = t0.elapsed().as_secs_f64().max(1e-3);
     if args.idle {
