@@ -132,9 +132,32 @@ pub async fn spawn_with(config: Config, backend: Backend, db: DbGuard) -> TestAp
     }
 }
 
-/// Runs an `async fn(TestApp)` against SQLite and against Postgres.
+/// Runs an `async fn(TestApp)` against SQLite and against Postgres; with a
+/// second argument naming a `fn(&mut Config)`, on a server configured by it.
 #[macro_export]
 macro_rules! both_backends {
+    ($name:ident, $configure:ident) => {
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                let backend = $crate::common::Backend::Sqlite;
+                let app = $crate::common::spawn_configured(backend, super::$configure)
+                    .await
+                    .unwrap();
+                super::$name(app).await;
+            }
+
+            #[actix_web::test]
+            async fn postgres() {
+                let backend = $crate::common::Backend::Postgres;
+                if let Some(app) =
+                    $crate::common::spawn_configured(backend, super::$configure).await
+                {
+                    super::$name(app).await;
+                }
+            }
+        }
+    };
     ($name:ident) => {
         mod $name {
             #[actix_web::test]

@@ -404,10 +404,12 @@ async fn websocket_ingest(app: TestApp) {
 }
 both_backends!(websocket_ingest);
 
-async fn idle_actor_is_reaped_and_rehydrated(backend: Backend) {
-    let Some(app) = spawn_configured(backend, |c| c.auto_pause_after_s = 1).await else {
-        return;
-    };
+fn quick_auto_pause(config: &mut pacer::config::Config) {
+    config.auto_pause_after_s = 1;
+}
+
+both_backends!(idle_actor_is_reaped_and_rehydrated, quick_auto_pause);
+async fn idle_actor_is_reaped_and_rehydrated(app: TestApp) {
     let ann = app.signup("ann").await;
     let start = now_ms() - 60_000;
     let id = app.start_at(&ann, "Run", start).await;
@@ -437,16 +439,6 @@ async fn idle_actor_is_reaped_and_rehydrated(backend: Backend) {
     assert!(app.state.live.get(ActivityId(id)).is_some());
     assert_eq!(resumed["point_count"], 20);
     assert!(resumed["distance"].as_f64().unwrap() > 50.0);
-}
-
-#[actix_web::test]
-async fn idle_actor_is_reaped_sqlite() {
-    idle_actor_is_reaped_and_rehydrated(Backend::Sqlite).await;
-}
-
-#[actix_web::test]
-async fn idle_actor_is_reaped_postgres() {
-    idle_actor_is_reaped_and_rehydrated(Backend::Postgres).await;
 }
 
 #[actix_web::test]

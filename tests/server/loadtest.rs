@@ -1,15 +1,17 @@
 //! Bulk provisioning and the load tool, against the real server.
 
+use pacer::config::Config;
 use pacer::tools::loadtest::{measure, LoadtestArgs};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::common::{assert_error_shape, spawn_configured, Backend, TestApp};
+use crate::common::{assert_error_shape, Backend, TestApp};
 
 const ADMIN: &str = "admin-secret-for-tests";
 
-async fn with_admin(backend: Backend) -> Option<TestApp> {
-    spawn_configured(backend, |c| c.admin_token = Some(ADMIN.to_string())).await
+/// A server with the operator endpoints on.
+fn with_admin(config: &mut Config) {
+    config.admin_token = Some(ADMIN.to_string());
 }
 
 async fn provision(
@@ -45,104 +47,88 @@ async fn admin_endpoints_are_off_by_default(app: TestApp) {
     assert_error_shape(&reply);
 }
 
-mod provisioning {
-    use super::*;
+both_backends!(provisioning, with_admin);
+async fn provisioning(app: TestApp) {
+    let body = json!({"username_prefix": "club-", "count": 4, "password": "long enough",
+        "start_activity": "Ride", "friends": [[0, 1]]});
+    for token in ["", "wrong"] {
+        let (status, reply) = provision(&app, token, body.clone()).await;
+        assert_eq!(status, 401, "token {token:?}");
+        assert_error_shape(&reply);
+    }
+    let (status, reply) = provision(&app, ADMIN, body.clone()).await;
+    assert_eq!(status, 201, "{reply}");
+    let athletes = reply["athletes"].as_array().unwrap();
+    assert_eq!(athletes.len(), 4);
+    let token = |i: usize| athletes[i]["access_token"].as_str().unwrap().to_string();
+    for (i, a) in athletes.iter().enumerate() {
+        assert_eq!(a["username"], format!("club-{i}"));
+        let (status, me) = app.get("/api/v1/athlete", &token(i)).await;
+        assert_eq!(status, 200);
+        assert_eq!(me["id"], a["id"]);
+        let (status, activity) = app
+            .get(
+                &format!("/api/v1/activities/{}", a["activity_id"]),
+                &token(i),
+            )
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(activity["sport_type"], "Ride");
+        assert_eq!(activity["state"], "STARTED");
+    }
+    // 0 and 1 are friends: 0 sees 1 out riding; 2 sees nobody.
+    let (_, live) = app.get("/api/v1/live", &token(0)).await;
+    let ids: Vec<_> = live["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["activity"]["id"].clone())
+        .collect();
+    assert_eq!(ids, [athletes[1]["activity_id"].clone()]);
+    let (_, live) = app.get("/api/v1/live", &token(2)).await;
+    assert_eq!(live["activities"].as_array().unwrap().len(), 0);
+    // The shared password signs in.
+    let (status, _) = app
+        .post(
+            "/api/v1/sessions",
+            "",
+            json!({"username": "club-3", "password": "long enough"}),
+        )
+        .await;
+    assert_eq!(status, 200);
 
-    async fn check(backend: Backend) {
-        let Some(app) = with_admin(backend).await else {
-            return;
-        };
-        let body = json!({"username_prefix": "club-", "count": 4, "password": "long enough",
-            "start_activity": "Ride", "friends": [[0, 1]]});
-        for token in ["", "wrong"] {
-            let (status, reply) = provision(&app, token, body.clone()).await;
-            assert_eq!(status, 401, "token {token:?}");
-            assert_error_shape(&reply);
-        }
-        let (status, reply) = provision(&app, ADMIN, body.clone()).await;
-        assert_eq!(status, 201, "{reply}");
-        let athletes = reply["athletes"].as_array().unwrap();
-        assert_eq!(athletes.len(), 4);
-        let token = |i: usize| athletes[i]["access_token"].as_str().unwrap().to_string();
-        for (i, a) in athletes.iter().enumerate() {
-            assert_eq!(a["username"], format!("club-{i}"));
-            let (status, me) = app.get("/api/v1/athlete", &token(i)).await;
-            assert_eq!(status, 200);
-            assert_eq!(me["id"], a["id"]);
-            let (status, activity) = app
-                .get(
-                    &format!("/api/v1/activities/{}", a["activity_id"]),
-                    &token(i),
-                )
-                .await;
-            assert_eq!(status, 200);
-            assert_eq!(activity["sport_type"], "Ride");
-            assert_eq!(activity["state"], "STARTED");
-        }
-        // 0 and 1 are friends: 0 sees 1 out riding; 2 sees nobody.
-        let (_, live) = app.get("/api/v1/live", &token(0)).await;
-        let ids: Vec<_> = live["activities"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["activity"]["id"].clone())
-            .collect();
-        assert_eq!(ids, [athletes[1]["activity_id"].clone()]);
-        let (_, live) = app.get("/api/v1/live", &token(2)).await;
-        assert_eq!(live["activities"].as_array().unwrap().len(), 0);
-        // The shared password signs in.
+    // Bad requests change nothing.
+    for bad in [
+        json!({"username_prefix": "n-", "count": 0, "password": "long enough"}),
+        json!({"username_prefix": "n-", "count": 10_001, "password": "long enough"}),
+        json!({"username_prefix": "n-", "count": 2, "password": "short"}),
+        json!({"username_prefix": "bad prefix ", "count": 2, "password": "long enough"}),
+        json!({"username_prefix": "n-", "count": 2, "password": "long enough", "friends": [[0, 2]]}),
+        json!({"username_prefix": "n-", "count": 2, "password": "long enough", "start_activity": "Flying"}),
+    ] {
+        let (status, reply) = provision(&app, ADMIN, bad.clone()).await;
+        assert_eq!(status, 422, "{bad}");
+        assert_error_shape(&reply);
+    }
+    let (status, reply) = provision(
+        &app,
+        ADMIN,
+        json!({"username_prefix": "club-", "count": 6,
+        "password": "long enough"}),
+    )
+    .await;
+    assert_eq!(status, 409, "{reply}");
+    assert_error_shape(&reply);
+    // All or nothing: club-4 and club-5 were not created.
+    for name in ["club-4", "club-5", "n-0"] {
         let (status, _) = app
             .post(
                 "/api/v1/sessions",
                 "",
-                json!({"username": "club-3", "password": "long enough"}),
+                json!({"username": name, "password": "long enough"}),
             )
             .await;
-        assert_eq!(status, 200);
-
-        // Bad requests change nothing.
-        for bad in [
-            json!({"username_prefix": "n-", "count": 0, "password": "long enough"}),
-            json!({"username_prefix": "n-", "count": 10_001, "password": "long enough"}),
-            json!({"username_prefix": "n-", "count": 2, "password": "short"}),
-            json!({"username_prefix": "bad prefix ", "count": 2, "password": "long enough"}),
-            json!({"username_prefix": "n-", "count": 2, "password": "long enough", "friends": [[0, 2]]}),
-            json!({"username_prefix": "n-", "count": 2, "password": "long enough", "start_activity": "Flying"}),
-        ] {
-            let (status, reply) = provision(&app, ADMIN, bad.clone()).await;
-            assert_eq!(status, 422, "{bad}");
-            assert_error_shape(&reply);
-        }
-        let (status, reply) = provision(
-            &app,
-            ADMIN,
-            json!({"username_prefix": "club-", "count": 6,
-            "password": "long enough"}),
-        )
-        .await;
-        assert_eq!(status, 409, "{reply}");
-        assert_error_shape(&reply);
-        // All or nothing: club-4 and club-5 were not created.
-        for name in ["club-4", "club-5", "n-0"] {
-            let (status, _) = app
-                .post(
-                    "/api/v1/sessions",
-                    "",
-                    json!({"username": name, "password": "long enough"}),
-                )
-                .await;
-            assert_eq!(status, 401, "{name}");
-        }
-    }
-
-    #[actix_web::test]
-    async fn sqlite() {
-        check(Backend::Sqlite).await;
-    }
-
-    #[actix_web::test]
-    async fn postgres() {
-        check(Backend::Postgres).await;
+        assert_eq!(status, 401, "{name}");
     }
 }
 
@@ -164,83 +150,67 @@ fn args(app: &TestApp) -> LoadtestArgs {
     }
 }
 
-mod loadtest_measures {
-    use super::*;
-
-    async fn check(backend: Backend) {
-        let Some(app) = with_admin(backend).await else {
-            return;
-        };
-        let before = fixes_accepted(&app).await;
-        let report = measure(args(&app)).await.unwrap();
-        // 20 activities, a fix a second, for 4 s.
-        assert!((60..=100).contains(&(report.requests)), "{report:?}");
-        assert_eq!(report.errors_total, 0, "{report:?}");
-        assert_eq!(report.achieved_ratio, 1.0);
-        assert_eq!(report.ingest_latency_ms.samples, report.requests);
-        // Plus one warm-up fix per activity, before the measured run.
-        let acked = report.fixes_per_s * 4.0 + 20.0;
-        assert_eq!(fixes_accepted(&app).await - before, acked.round());
-        assert!(report.warmup_s > 0.0);
-        assert_eq!(report.watchers_connected, 3);
-        assert!(report.delivery_latency_ms.samples > 0, "{report:?}");
-        let backend = match app.backend {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        };
-        assert_eq!(report.scenario.backend.as_deref(), Some(backend));
-        assert!(report.server_rss_end_bytes.unwrap() > 0.0);
-        assert!(report.server_cpu_percent.is_some());
-        // The JSON line carries the keys scripts read.
-        let line = serde_json::to_value(&report).unwrap();
-        for key in [
-            "fixes_per_s",
-            "offered_fixes_per_s",
-            "errors",
-            "ingest_latency_ms",
-            "delivery_latency_ms",
-        ] {
-            assert!(line.get(key).is_some(), "{key}");
-        }
-        assert!(line["ingest_latency_ms"]["p999"].is_number());
-
-        // Batches of 3 and WebSocket sessions deliver every fix too.
-        let before = fixes_accepted(&app).await;
-        let batched = measure(LoadtestArgs {
-            batch: 3,
-            watchers: 0,
-            activities: 6,
-            ..args(&app)
-        })
-        .await
-        .unwrap();
-        assert_eq!(batched.errors_total, 0, "{batched:?}");
-        assert!(batched.requests > 0);
-        assert_eq!(batched.achieved_ratio, 1.0);
-        let ws = measure(LoadtestArgs {
-            ws: true,
-            watchers: 1,
-            activities: 6,
-            ..args(&app)
-        })
-        .await
-        .unwrap();
-        assert_eq!(ws.errors_total, 0, "{ws:?}");
-        assert!(ws.requests >= 18, "{ws:?}");
-        assert_eq!(ws.achieved_ratio, 1.0);
-        // The batched run warmed its 6 activities up with a fix each over
-        // HTTP; WebSocket sessions warm up by connecting.
-        let sent = (batched.fixes_per_s + ws.fixes_per_s) * 4.0 + 6.0;
-        assert_eq!(fixes_accepted(&app).await - before, sent.round());
+both_backends!(loadtest_measures, with_admin);
+async fn loadtest_measures(app: TestApp) {
+    let before = fixes_accepted(&app).await;
+    let report = measure(args(&app)).await.unwrap();
+    // 20 activities, a fix a second, for 4 s.
+    assert!((60..=100).contains(&(report.requests)), "{report:?}");
+    assert_eq!(report.errors_total, 0, "{report:?}");
+    assert_eq!(report.achieved_ratio, 1.0);
+    assert_eq!(report.ingest_latency_ms.samples, report.requests);
+    // Plus one warm-up fix per activity, before the measured run.
+    let acked = report.fixes_per_s * 4.0 + 20.0;
+    assert_eq!(fixes_accepted(&app).await - before, acked.round());
+    assert!(report.warmup_s > 0.0);
+    assert_eq!(report.watchers_connected, 3);
+    assert!(report.delivery_latency_ms.samples > 0, "{report:?}");
+    let backend = match app.backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!(report.scenario.backend.as_deref(), Some(backend));
+    assert!(report.server_rss_end_bytes.unwrap() > 0.0);
+    assert!(report.server_cpu_percent.is_some());
+    // The JSON line carries the keys scripts read.
+    let line = serde_json::to_value(&report).unwrap();
+    for key in [
+        "fixes_per_s",
+        "offered_fixes_per_s",
+        "errors",
+        "ingest_latency_ms",
+        "delivery_latency_ms",
+    ] {
+        assert!(line.get(key).is_some(), "{key}");
     }
+    assert!(line["ingest_latency_ms"]["p999"].is_number());
 
-    #[actix_web::test]
-    async fn sqlite() {
-        check(Backend::Sqlite).await;
-    }
-
-    #[actix_web::test]
-    async fn postgres() {
-        check(Backend::Postgres).await;
-    }
+    // Batches of 3 and WebSocket sessions deliver every fix too.
+    let before = fixes_accepted(&app).await;
+    let batched = measure(LoadtestArgs {
+        batch: 3,
+        watchers: 0,
+        activities: 6,
+        ..args(&app)
+    })
+    .await
+    .unwrap();
+    assert_eq!(batched.errors_total, 0, "{batched:?}");
+    assert!(batched.requests > 0);
+    assert_eq!(batched.achieved_ratio, 1.0);
+    let ws = measure(LoadtestArgs {
+        ws: true,
+        watchers: 1,
+        activities: 6,
+        ..args(&app)
+    })
+    .await
+    .unwrap();
+    assert_eq!(ws.errors_total, 0, "{ws:?}");
+    assert!(ws.requests >= 18, "{ws:?}");
+    assert_eq!(ws.achieved_ratio, 1.0);
+    // The batched run warmed its 6 activities up with a fix each over
+    // HTTP; WebSocket sessions warm up by connecting.
+    let sent = (batched.fixes_per_s + ws.fixes_per_s) * 4.0 + 6.0;
+    assert_eq!(fixes_accepted(&app).await - before, sent.round());
 }
