@@ -1,6 +1,7 @@
 //! Upload processing throughput: parse + stats (+ summary polyline and
 //! splits), i.e. everything `POST /api/v1/uploads` does besides I/O, for a
-//! 10-hour 1 Hz ride as FIT and as GPX. `cargo bench --bench upload`.
+//! 10-hour 1 Hz ride as FIT and as GPX, and a real device FIT file.
+//! `cargo bench --bench upload`.
 
 #[path = "support/gen.rs"]
 mod gen;
@@ -46,6 +47,17 @@ fn upload(c: &mut Criterion) {
             })
         });
     }
+    group.finish();
+
+    // A real device file: a Forerunner 920XT triathlon, where records are
+    // a smaller share of the messages than in the synthetic ride.
+    let device = include_bytes!("../tests/fixtures/recordings/sample_mulitple_header.fit");
+    let points = parse(DataType::Fit, device).map_or(0, |p| p.fixes.len());
+    let mut group = c.benchmark_group("upload");
+    group.throughput(Throughput::Elements(points as u64));
+    group.bench_function("fit_920xt_triathlon/parse", |b| {
+        b.iter(|| black_box(parse(DataType::Fit, black_box(device))))
+    });
     group.finish();
 }
 
