@@ -281,8 +281,9 @@ pub(super) fn parse(bytes: &[u8]) -> Result<ParsedActivity, FormatError> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::domain::Sport;
-    use crate::formats::{parse, DataType, FormatError};
+    use crate::formats::{parse, DataType};
 
     const BIKE: &[u8] = include_bytes!("../../tests/fixtures/recordings/garmin-fenix-5-bike.fit");
 
@@ -317,11 +318,6 @@ mod tests {
             Err(FormatError::WrongType { expected: "FIT" })
         );
     }
-}
-
-#[cfg(test)]
-mod raw_reading_tests {
-    use super::*;
 
     /// The profile decoder's reading of the records, by field name, as
     /// the raw reading must reproduce it.
