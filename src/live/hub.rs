@@ -107,8 +107,8 @@ impl LiveHub {
             serde_json::from_str(&row.status_log).map_err(|e| LiveError::Corrupt(e.to_string()))?;
         let log =
             StatusLog::from_entries(entries).map_err(|e| LiveError::Corrupt(e.to_string()))?;
-        let route = self.store.route(id).await?;
-        let next_chunk_seq = self.store.last_route_seq(id).await? + 1;
+        let (route, last_chunk_seq) = self.store.checkpointed_route(id).await?;
+        let next_chunk_seq = last_chunk_seq + 1;
         // Ids from the clock (µs-scale) stay above any earlier incarnation's.
         let first_seq = u64::try_from(now_ms()).unwrap_or(1).saturating_mul(1000);
         let recording =

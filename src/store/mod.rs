@@ -312,8 +312,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// The stored route, ordered by time, without duplicates.
     async fn route(&self, id: ActivityId) -> StoreResult<Vec<Fix>>;
-    /// The highest checkpointed chunk number (-1 with none).
-    async fn last_route_seq(&self, id: ActivityId) -> StoreResult<i64>;
+    /// The stored route and its highest chunk number (-1 with none), in
+    /// one read: what a rehydrated actor resumes from.
+    async fn checkpointed_route(&self, id: ActivityId) -> StoreResult<(Vec<Fix>, i64)>;
 
     /// Records an upload and, in the same transaction, creates its
     /// completed activity with the route and summary. When the athlete

@@ -558,25 +558,22 @@ impl Store for SqlStore {
     }
 
     async fn route(&self, id: ActivityId) -> StoreResult<Vec<Fix>> {
-        let blobs: Vec<Vec<u8>> =
-            sqlx::query_scalar("SELECT data FROM route_chunks WHERE activity_id = $1 ORDER BY seq")
-                .bind(id.0)
-                .fetch_all(&self.pool)
-                .await?;
-        let chunks = blobs
-            .iter()
-            .map(|b| route_codec::decode(b))
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(route_codec::merge_chunks(chunks))
+        Ok(self.checkpointed_route(id).await?.0)
     }
 
-    async fn last_route_seq(&self, id: ActivityId) -> StoreResult<i64> {
-        let seq: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(seq) FROM route_chunks WHERE activity_id = $1")
-                .bind(id.0)
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(seq.unwrap_or(-1))
+    async fn checkpointed_route(&self, id: ActivityId) -> StoreResult<(Vec<Fix>, i64)> {
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT seq, data FROM route_chunks WHERE activity_id = $1 ORDER BY seq",
+        )
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await?;
+        let last_seq = rows.last().map_or(-1, |(seq, _)| *seq);
+        let chunks = rows
+            .iter()
+            .map(|(_, b)| route_codec::decode(b))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((route_codec::merge_chunks(chunks), last_seq))
     }
 
     async fn import_activity(

@@ -439,6 +439,16 @@ async fn idle_actor_is_reaped_and_rehydrated(app: TestApp) {
     assert!(app.state.live.get(ActivityId(id)).is_some());
     assert_eq!(resumed["point_count"], 20);
     assert!(resumed["distance"].as_f64().unwrap() > 50.0);
+    // Its checkpoints continue after the stored chunks rather than
+    // colliding with them.
+    let store = &app.state.store;
+    let (_, seq_before) = store.checkpointed_route(ActivityId(id)).await.unwrap();
+    assert!(seq_before >= 0);
+    post_fixes(&app, &ann.token, id, &track(start, 40)[20..]).await;
+    app.state.live.shutdown().await;
+    let (route, seq_after) = store.checkpointed_route(ActivityId(id)).await.unwrap();
+    assert_eq!(route.len(), 40);
+    assert!(seq_after > seq_before, "{seq_after} > {seq_before}");
 }
 
 #[actix_web::test]
