@@ -1,7 +1,7 @@
 //! Bulk provisioning and the load tool, against the real server.
 
 use pacer::config::Config;
-use pacer::tools::loadtest::{measure, LoadtestArgs};
+use pacer::tools::loadtest::{measure, LoadtestArgs, Report};
 use serde_json::json;
 
 use crate::both_backends;
@@ -150,14 +150,25 @@ fn args(app: &TestApp) -> LoadtestArgs {
     }
 }
 
+/// Whether the tool kept to its schedule depends on the machine's load
+/// (CI runs the suite in parallel), so the tests check its accounting;
+/// its pace is what `benches/loadtest.sh` measures.
+fn assert_accounted(r: &Report) {
+    assert_eq!(r.errors_total, 0, "{r:?}");
+    assert!(r.offered_fixes_per_s > 0.0, "{r:?}");
+    assert!(r.fixes_per_s > 0.0, "{r:?}");
+    let ratio = r.fixes_per_s / r.offered_fixes_per_s;
+    assert!((r.achieved_ratio - ratio).abs() < 1e-9, "{r:?}");
+    assert!(r.achieved_ratio <= 1.0, "{r:?}");
+}
+
 both_backends!(loadtest_measures, with_admin);
 async fn loadtest_measures(app: TestApp) {
     let before = fixes_accepted(&app).await;
     let report = measure(args(&app)).await.unwrap();
     // 20 activities, a fix a second, for 4 s.
     assert!((60..=100).contains(&(report.requests)), "{report:?}");
-    assert_eq!(report.errors_total, 0, "{report:?}");
-    assert_eq!(report.achieved_ratio, 1.0);
+    assert_accounted(&report);
     assert_eq!(report.ingest_latency_ms.samples, report.requests);
     // Plus one warm-up fix per activity, before the measured run.
     let acked = report.fixes_per_s * 4.0 + 20.0;
@@ -195,9 +206,8 @@ async fn loadtest_measures(app: TestApp) {
     })
     .await
     .unwrap();
-    assert_eq!(batched.errors_total, 0, "{batched:?}");
+    assert_accounted(&batched);
     assert!(batched.requests > 0);
-    assert_eq!(batched.achieved_ratio, 1.0);
     let ws = measure(LoadtestArgs {
         ws: true,
         watchers: 1,
@@ -206,9 +216,8 @@ async fn loadtest_measures(app: TestApp) {
     })
     .await
     .unwrap();
-    assert_eq!(ws.errors_total, 0, "{ws:?}");
+    assert_accounted(&ws);
     assert!(ws.requests >= 18, "{ws:?}");
-    assert_eq!(ws.achieved_ratio, 1.0);
     // The batched run warmed its 6 activities up with a fix each over
     // HTTP; WebSocket sessions warm up by connecting.
     let sent = (batched.fixes_per_s + ws.fixes_per_s) * 4.0 + 6.0;
