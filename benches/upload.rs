@@ -1,6 +1,6 @@
 //! Upload processing throughput: parse + stats (+ summary polyline and
 //! splits), i.e. everything `POST /api/v1/uploads` does besides I/O, for a
-//! 10-hour 1 Hz ride as FIT and as GPX, and a real device FIT file.
+//! 10-hour 1 Hz ride as FIT, GPX and TCX, and a real device FIT file.
 //! `cargo bench --bench upload`.
 
 #[path = "support/gen.rs"]
@@ -17,18 +17,29 @@ fn upload(c: &mut Criterion) {
     let fixes = gen::ride(POINTS);
     let fit = gen::fit(&fixes);
     let gpx = gen::gpx(&fixes);
+    let tcx = gen::tcx(&fixes);
     // The generated files must decode to every point.
-    for (t, bytes) in [(DataType::Fit, &fit), (DataType::Gpx, &gpx)] {
+    for (t, bytes) in [
+        (DataType::Fit, &fit),
+        (DataType::Gpx, &gpx),
+        (DataType::Tcx, &tcx),
+    ] {
         let parsed = parse(t, bytes).map(|p| p.fixes.len());
         assert_eq!(parsed, Ok(POINTS), "{t:?}");
     }
-    println!("FIT {} bytes, GPX {} bytes", fit.len(), gpx.len());
+    println!(
+        "FIT {} bytes, GPX {} bytes, TCX {} bytes",
+        fit.len(),
+        gpx.len(),
+        tcx.len()
+    );
     let mut group = c.benchmark_group("upload");
     group.sample_size(10);
     group.throughput(Throughput::Elements(POINTS as u64));
     for (name, t, bytes) in [
         ("fit_10h_1hz", DataType::Fit, &fit),
         ("gpx_10h_1hz", DataType::Gpx, &gpx),
+        ("tcx_10h_1hz", DataType::Tcx, &tcx),
     ] {
         group.bench_function(format!("{name}/parse"), |b| {
             b.iter(|| black_box(parse(t, black_box(bytes))))

@@ -51,6 +51,7 @@ fn main() {
     let files = [
         ("FIT", DataType::Fit, gen::fit(&fixes)),
         ("GPX", DataType::Gpx, gen::gpx(&fixes)),
+        ("TCX", DataType::Tcx, gen::tcx(&fixes)),
     ];
     drop(fixes);
     for (name, t, bytes) in &files {

@@ -1,6 +1,7 @@
 //! Synthetic activity files for the upload benchmark and the memory
 //! example: a 10-hour 1 Hz ride as FIT (written by the small encoder
-//! below) and as GPX (Pacer's own exporter).
+//! below), as GPX (Pacer's own exporter) and as TCX (written below: the
+//! `tcx` crate only reads).
 #![allow(dead_code)]
 
 use pacer::domain::{Fix, Sport};
@@ -31,6 +32,86 @@ pub fn ride(n: usize) -> Vec<Fix> {
 
 pub fn gpx(fixes: &[Fix]) -> Vec<u8> {
     pacer::formats::to_gpx(Some("Bench ride"), Some(Sport::Ride), fixes).unwrap_or_default()
+}
+
+/// A Garmin TCX file: one activity, one lap with the totals, one
+/// trackpoint per fix with position, altitude, distance, heart rate,
+/// cadence, and speed and power in the TPX extension.
+pub fn tcx(fixes: &[Fix]) -> Vec<u8> {
+    use std::fmt::Write;
+    let iso = |t_ms: i64| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(t_ms) * 1_000_000)
+            .ok()
+            .and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+            .unwrap_or_default()
+    };
+    let (first, last) = (fixes[0].t_ms, fixes[fixes.len() - 1].t_ms);
+    let total: f64 = fixes
+        .iter()
+        .skip(1)
+        .map(|f| f64::from(f.speed.unwrap_or(0.0)))
+        .sum();
+    let mut x = String::with_capacity(fixes.len() * 420);
+    let _ = write!(
+        x,
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<TrainingCenterDatabase xmlns="http://www.garmin.com/xmlschemas/TrainingCenterDatabase/v2" xmlns:ns3="http://www.garmin.com/xmlschemas/ActivityExtension/v2">
+  <Activities>
+    <Activity Sport="Biking">
+      <Id>{start}</Id>
+      <Lap StartTime="{start}">
+        <TotalTimeSeconds>{secs}</TotalTimeSeconds>
+        <DistanceMeters>{total:.1}</DistanceMeters>
+        <Calories>0</Calories>
+        <Intensity>Active</Intensity>
+        <TriggerMethod>Manual</TriggerMethod>
+        <Track>
+"#,
+        start = iso(first),
+        secs = (last - first) / 1_000,
+    );
+    let mut distance = 0.0_f64;
+    for (i, f) in fixes.iter().enumerate() {
+        if i > 0 {
+            distance += f64::from(f.speed.unwrap_or(0.0));
+        }
+        let _ = write!(
+            x,
+            r#"          <Trackpoint>
+            <Time>{t}</Time>
+            <Position>
+              <LatitudeDegrees>{lat}</LatitudeDegrees>
+              <LongitudeDegrees>{lng}</LongitudeDegrees>
+            </Position>
+            <AltitudeMeters>{alt}</AltitudeMeters>
+            <DistanceMeters>{distance:.2}</DistanceMeters>
+            <HeartRateBpm>
+              <Value>{hr}</Value>
+            </HeartRateBpm>
+            <Cadence>{cad}</Cadence>
+            <Extensions>
+              <ns3:TPX>
+                <ns3:Speed>{speed}</ns3:Speed>
+                <ns3:Watts>{watts}</ns3:Watts>
+              </ns3:TPX>
+            </Extensions>
+          </Trackpoint>
+"#,
+            t = iso(f.t_ms),
+            lat = f.lat,
+            lng = f.lng,
+            alt = f.alt.unwrap_or(0.0),
+            hr = f.heartrate.unwrap_or(0),
+            cad = f.cadence.unwrap_or(0),
+            speed = f.speed.unwrap_or(0.0),
+            watts = f.power.unwrap_or(0),
+        );
+    }
+    x.push_str("        </Track>\n      </Lap>\n    </Activity>\n  </Activities>\n</TrainingCenterDatabase>\n");
+    x.into_bytes()
 }
 
 const CRC_TABLE: [u16; 16] = [
