@@ -48,6 +48,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether `at` is after the measured run (a one-shot plan has no end).
+    fn past_end(&self, at: Instant) -> bool {
+        !self.once && at >= self.end
+    }
+
     fn period_ms(&self) -> u64 {
         self.interval_ms * self.batch as u64
     }
@@ -103,7 +108,7 @@ pub async fn http_worker(
     let interval_s = plan.interval_ms as f64 / 1000.0;
     for (i, due_ms) in sends {
         let due = plan.t0 + Duration::from_millis(due_ms);
-        if !plan.once && due >= plan.end {
+        if plan.past_end(due) {
             break;
         }
         tokio::time::sleep_until(due.into()).await;
@@ -111,7 +116,7 @@ pub async fn http_worker(
         let times = plan.fix_times(due_ms);
         stats.offered_fixes += times.len() as u64;
         // Behind schedule at the end: offered, never sent.
-        if !plan.once && Instant::now() >= plan.end {
+        if plan.past_end(Instant::now()) {
             continue;
         }
         let body = fix_body(&mut slot.walker, &times, interval_s, &mut rng);
@@ -147,14 +152,7 @@ pub async fn http_worker(
         };
         match tokio::time::timeout(Duration::from_secs(30), outcome).await {
             Ok(Ok(status)) if status.is_success() => {
-                let acked = Instant::now();
-                stats.acked_fixes += times.len() as u64;
-                record(&mut stats, sent, due, acked);
-                if let (Some(book), Some(&last), false) =
-                    (&slot.watched, times.last(), plan.warm_up)
-                {
-                    book.acked(last, acked);
-                }
+                acknowledged(&mut stats, &plan, slot, &times, sent, due);
             }
             Ok(Ok(status)) => stats.error(status.as_str().to_string()),
             Ok(Err(_)) => {
@@ -168,6 +166,24 @@ pub async fn http_worker(
         }
     }
     (stats, slots)
+}
+
+/// A send was acknowledged: counts its fixes and latencies and, outside
+/// the warm-up, tells the slot's watcher when its last fix was acked.
+fn acknowledged(
+    stats: &mut IngestStats,
+    plan: &Plan,
+    slot: &Slot,
+    times: &[i64],
+    sent: Instant,
+    due: Instant,
+) {
+    let acked = Instant::now();
+    stats.acked_fixes += times.len() as u64;
+    record(stats, sent, due, acked);
+    if let (Some(book), Some(&last), false) = (&slot.watched, times.last(), plan.warm_up) {
+        book.acked(last, acked);
+    }
 }
 
 fn record(stats: &mut IngestStats, sent: Instant, due: Instant, acked: Instant) {
@@ -228,13 +244,13 @@ pub async fn ws_session(plan: Arc<Plan>, mut slot: Slot, seed: u64) -> IngestSta
     let limit = if plan.once { 1 } else { usize::MAX };
     for (_, due_ms) in schedule.take(limit) {
         let due = plan.t0 + Duration::from_millis(due_ms);
-        if !plan.once && due >= plan.end {
+        if plan.past_end(due) {
             break;
         }
         tokio::time::sleep_until(due.into()).await;
         let times = plan.fix_times(due_ms);
         stats.offered_fixes += times.len() as u64;
-        if !plan.once && Instant::now() >= plan.end {
+        if plan.past_end(Instant::now()) {
             continue;
         }
         let body = fix_body(&mut slot.walker, &times, interval_s, &mut rng);
@@ -262,16 +278,7 @@ pub async fn ws_session(plan: Arc<Plan>, mut slot: Slot, seed: u64) -> IngestSta
         })
         .await;
         match answer {
-            Ok(Some(Ok(()))) => {
-                let acked = Instant::now();
-                stats.acked_fixes += times.len() as u64;
-                record(&mut stats, sent, due, acked);
-                if let (Some(book), Some(&last), false) =
-                    (&slot.watched, times.last(), plan.warm_up)
-                {
-                    book.acked(last, acked);
-                }
-            }
+            Ok(Some(Ok(()))) => acknowledged(&mut stats, &plan, &slot, &times, sent, due),
             Ok(Some(Err(status))) => stats.error(status),
             Ok(None) => {
                 stats.error("io");
