@@ -1,5 +1,7 @@
-//! Compares Pacer's stats with the device's own totals for every recording
-//! in a folder: `cargo run --release --example accuracy [-- DIR]`.
+//! Compares Pacer's upload stats with the device's own totals for every
+//! recording in a folder and its `corpus/` subfolder, next to plain
+//! haversine over the same fixes:
+//! `cargo run --release --example accuracy [-- DIR] [-- --markdown]`.
 
 #[path = "../tests/common/eval.rs"]
 mod eval;
@@ -11,43 +13,70 @@ fn pct(e: Option<f64>) -> String {
 }
 
 fn main() {
-    let dir = std::env::args()
-        .nth(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let markdown = args.iter().any(|a| a == "--markdown");
+    let dir = args
+        .iter()
+        .find(|a| !a.starts_with("--"))
         .map_or_else(|| PathBuf::from("tests/fixtures/recordings"), PathBuf::from);
     let (cases, errors) = eval::evaluate(&dir);
-    println!(
-        "{:<48} {:>5} {:>6} {:>10} {:>10} {:>8} {:>7} {:>7} {:>8}",
-        "file", "sport", "points", "dist m", "device m", "dist err", "move s", "device", "move err"
-    );
-    for c in &cases {
+    if markdown {
+        println!("| file | sport | points | distance m | device m | error | haversine error | moving s | device s | error |");
+        println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    } else {
         println!(
-            "{:<48} {:>5} {:>6} {:>10.1} {:>10} {:>8} {:>7} {:>7} {:>8}",
-            c.name,
-            c.sport.as_str(),
-            c.points,
-            c.distance,
-            c.device.distance.map_or("-".into(), |d| format!("{d:.1}")),
-            pct(c.distance_error()),
-            c.moving_time,
-            c.device_moving().map_or("-".into(), |t| format!("{t:.0}")),
-            pct(c.moving_error()),
+            "{:<56} {:>5} {:>6} {:>10} {:>10} {:>8} {:>8} {:>7} {:>7} {:>8}",
+            "file", "sport", "points", "dist m", "device m", "dist err", "hav err", "move s", "device", "move err"
         );
+    }
+    for c in &cases {
+        let device_m = c.device.distance.map_or("-".into(), |d| format!("{d:.1}"));
+        let device_s = c.device_moving().map_or("-".into(), |t| format!("{t:.0}"));
+        if markdown {
+            println!(
+                "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} |",
+                c.name,
+                c.sport.as_str(),
+                c.points,
+                c.distance,
+                device_m,
+                pct(c.distance_error()),
+                pct(c.haversine_error()),
+                c.moving_time,
+                device_s,
+                pct(c.moving_error()),
+            );
+        } else {
+            println!(
+                "{:<56} {:>5} {:>6} {:>10.1} {:>10} {:>8} {:>8} {:>7} {:>7} {:>8}",
+                c.name,
+                c.sport.as_str(),
+                c.points,
+                c.distance,
+                device_m,
+                pct(c.distance_error()),
+                pct(c.haversine_error()),
+                c.moving_time,
+                device_s,
+                pct(c.moving_error()),
+            );
+        }
     }
     for e in &errors {
         println!("skipped {e}");
     }
-    let dist: Vec<f64> = cases
-        .iter()
-        .filter_map(eval::Case::distance_error)
-        .collect();
+    let dist: Vec<f64> = cases.iter().filter_map(eval::Case::distance_error).collect();
+    let hav: Vec<f64> = cases.iter().filter_map(eval::Case::haversine_error).collect();
     let moving: Vec<f64> = cases.iter().filter_map(eval::Case::moving_error).collect();
-    for (label, errs) in [("distance", dist), ("moving time", moving)] {
+    for (label, errs) in [("distance", dist), ("haversine", hav), ("moving time", moving)] {
         match eval::summary(&errs) {
-            Some((median, worst)) => println!(
-                "{label}: n={} median |error| {:.2}%, worst {:.2}%",
-                errs.len(),
-                median * 100.0,
-                worst * 100.0
+            Some(s) => println!(
+                "{label}: n={} signed median {:+.2}%, median |error| {:.2}%, p90 {:.2}%, worst {:.2}%",
+                s.n,
+                s.signed_median * 100.0,
+                s.abs_median * 100.0,
+                s.abs_p90 * 100.0,
+                s.abs_max * 100.0
             ),
             None => println!("{label}: no device totals"),
         }

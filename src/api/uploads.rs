@@ -14,11 +14,10 @@ use serde::Serialize;
 use crate::api::activities::default_name;
 use crate::auth::Caller;
 use crate::domain::activity::{ActivityState, StatusLog, Visibility};
-use crate::domain::stats::compute_with_pauses;
+use crate::domain::completion::complete;
 use crate::domain::{now_ms, AthleteId, DomainError, Sport};
 use crate::error::{ApiError, Code, FieldError};
 use crate::formats::{self, DataType, FormatError, ParsedActivity};
-use crate::live::actor::summary_polyline;
 use crate::startup::AppState;
 use crate::store::{ActivityProgress, ImportedActivity, NewActivityRow, NewUploadRow, UploadRow};
 
@@ -253,9 +252,9 @@ fn status_log(start: i64, end: i64, pauses: &[(i64, i64)]) -> Result<StatusLog, 
     Ok(log)
 }
 
-/// Turns a parsed file into a completed activity: the one stats code path
-/// (`compute_with_pauses`), times from the status log built from the
-/// file's timer pauses. CPU work: runs on the blocking pool.
+/// Turns a parsed file into a completed activity: the one completion
+/// (`domain::completion::complete`) over the fixes and the status log
+/// built from the file's timer pauses. CPU work: runs on the blocking pool.
 pub fn build_activity(
     athlete: AthleteId,
     parsed: ParsedActivity,
@@ -279,14 +278,8 @@ pub fn build_activity(
         .max(last);
     let pauses = clean_pauses(parsed.pauses, start, end);
     let log = status_log(start, end, &pauses)?;
-    let (stats, splits) = compute_with_pauses(sport, &parsed.fixes, &log.pauses());
-    let active_time = log.active_time(end);
-    let moving_time = stats.moving_time.min(active_time);
-    let average_speed = if moving_time > 0 {
-        stats.distance / moving_time as f64
-    } else {
-        0.0
-    };
+    let done = complete(sport, &parsed.fixes, &log);
+    let totals = done.totals;
     let entries = serde_json::to_string(log.entries()).unwrap_or_else(|_| "[]".into());
     let name = name
         .or(parsed.name)
@@ -308,17 +301,17 @@ pub fn build_activity(
             state: ActivityState::Complete.as_str().to_string(),
             completed_ms: Some(end),
             status_log: entries,
-            distance: stats.distance,
-            moving_time,
-            active_time,
-            elapsed_time: log.elapsed_time(end),
-            total_elevation_gain: stats.total_elevation_gain,
-            max_speed: stats.max_speed,
-            average_speed,
-            elev_high: stats.elev_high,
-            elev_low: stats.elev_low,
-            splits: serde_json::to_string(&splits).unwrap_or_else(|_| "[]".into()),
-            summary_polyline: summary_polyline(&parsed.fixes),
+            distance: totals.distance,
+            moving_time: totals.moving_time,
+            active_time: totals.active_time,
+            elapsed_time: totals.elapsed_time,
+            total_elevation_gain: totals.total_elevation_gain,
+            max_speed: totals.max_speed,
+            average_speed: totals.average_speed,
+            elev_high: totals.elev_high,
+            elev_low: totals.elev_low,
+            splits: serde_json::to_string(&done.splits).unwrap_or_else(|_| "[]".into()),
+            summary_polyline: done.summary_polyline,
             point_count: parsed.fixes.len() as i64,
             now_ms: now,
         },

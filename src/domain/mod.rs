@@ -2,6 +2,7 @@
 
 pub mod activity;
 pub mod athlete;
+pub mod completion;
 mod error;
 pub mod feed;
 pub mod fix;

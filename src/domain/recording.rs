@@ -10,7 +10,8 @@ use serde::Serialize;
 
 use super::activity::{ActivityState, Applied, StatusLog};
 use super::smoothing::{SmoothedPoint, Smoother};
-use super::stats::{compute_with_pauses, walk, RollingStats, Split, StatsAccumulator};
+use super::completion::{self, CompletedActivity};
+use super::stats::{replay, PausedStats, Split};
 use super::{ActivityId, AthleteId, DomainError, Fix, Sport};
 
 /// Fixes this far (in fix time) behind the newest are put in order before
@@ -102,7 +103,8 @@ pub struct Recording {
     pending: Vec<Fix>,
     /// Time of the last fix released to the stats and display.
     released_ms: i64,
-    stats: StatsAccumulator,
+    /// The same pause-aware walk as the final stats, fed as fixes release.
+    stats: PausedStats,
     /// Created on the first fix after start or after `compact`.
     smoother: Option<Box<Smoother>>,
     last_point: Option<SmoothedPoint>,
@@ -140,7 +142,7 @@ impl Recording {
             unsaved: Vec::new(),
             pending: Vec::new(),
             released_ms: i64::MIN,
-            stats: StatsAccumulator::new(sport),
+            stats: PausedStats::new(sport),
             smoother: None,
             last_point: None,
             last_point_seq: 0,
@@ -269,7 +271,7 @@ impl Recording {
     fn rebuild_stats(&mut self) {
         let upto = self.released_ms;
         let n = self.route.partition_point(|f| f.t_ms <= upto);
-        self.stats = walk(
+        self.stats = replay(
             self.sport,
             &self.route[..n],
             &self.log.pauses(),
@@ -317,22 +319,10 @@ impl Recording {
 
     /// Feeds one in-order fix to the stats (unless paused) and the display.
     fn release_one(&mut self, fix: &Fix, pauses: &[(i64, i64)]) -> Option<SmoothedPoint> {
-        let previous_ms = self.released_ms;
         self.released_ms = fix.t_ms;
-        if pauses
-            .iter()
-            .any(|&(from, to)| fix.t_ms >= from && fix.t_ms < to)
-        {
+        if !self.stats.push(fix, pauses) {
             return None;
         }
-        // A pause since the previous fix: the gap adds no distance.
-        if pauses
-            .iter()
-            .any(|&(from, to)| from < fix.t_ms && to > previous_ms)
-        {
-            self.stats.segment_break();
-        }
-        self.stats.push(fix);
         let point = self
             .smoother
             .get_or_insert_with(|| Box::new(Smoother::new()))
@@ -455,11 +445,11 @@ impl Recording {
 
     /// Completed splits and the partial one.
     pub fn splits(&self) -> Vec<Split> {
-        self.stats.all_splits()
+        self.stats.stats().all_splits()
     }
 
     pub fn live_stats(&self, now_ms: i64) -> LiveStats {
-        let s = self.stats.snapshot();
+        let s = self.stats.stats().snapshot();
         let active_time = self.log.active_time(now_ms);
         LiveStats {
             state: self.log.state(),
@@ -529,11 +519,11 @@ impl Recording {
         self.log = previous;
     }
 
-    /// The final stats: recomputed over the whole ordered route, honouring
-    /// pauses, so stragglers count and the result does not depend on the
-    /// order fixes arrived in.
-    pub fn final_stats(&self) -> (RollingStats, Vec<Split>) {
-        compute_with_pauses(self.sport, &self.route, &self.log.pauses())
+    /// The final activity: [`completion::complete`] over the whole ordered
+    /// route and the status log, so stragglers count and the result does
+    /// not depend on the order fixes arrived in.
+    pub fn final_stats(&self) -> CompletedActivity {
+        completion::complete(self.sport, &self.route, &self.log)
     }
 
     /// The `complete` event, sent last.
@@ -738,11 +728,67 @@ mod tests {
         r.ingest(&resumed, T0 + 110_000);
         r.apply_state(ActivityState::Complete, Some(T0 + 110_000), T0 + 110_000)
             .unwrap();
-        let (stats, _) = r.final_stats();
+        let stats = r.final_stats().totals;
         let live = r.live_stats(T0 + 110_000);
         assert!(stats.distance < 80.0, "{}", stats.distance);
         assert!((live.distance - stats.distance).abs() < 1.0);
         assert_eq!(live.active_time, 20);
         assert_eq!(live.elapsed_time, 110);
+    }
+
+    /// A real ride streamed live (mixed batches, neighbours swapped, a
+    /// pause and a resume) gives rolling stats equal to the final ones,
+    /// and those equal an upload of the same fixes with the same log.
+    #[test]
+    fn live_rolling_stats_equal_the_final_and_the_upload() {
+        let bytes = include_bytes!("../../tests/fixtures/recordings/corpus/sweat_4801048867_ride.fit");
+        let parsed = crate::formats::parse(crate::formats::DataType::Fit, bytes).unwrap();
+        let fixes = parsed.fixes;
+        let t0 = fixes[0].t_ms;
+        let mut r = Recording::resume(
+            ActivityId(1),
+            AthleteId(1),
+            Sport::Ride,
+            StatusLog::start(t0),
+            Vec::new(),
+            1,
+        );
+        let pause_at = fixes[fixes.len() / 3].t_ms - 500;
+        let resume_at = fixes[fixes.len() / 2].t_ms - 500;
+        let mut paused = false;
+        let mut resumed = false;
+        let mut i = 0;
+        let mut size = 1;
+        while i < fixes.len() {
+            let end = (i + size).min(fixes.len());
+            let mut batch = fixes[i..end].to_vec();
+            batch.reverse();
+            let now = fixes[end - 1].t_ms;
+            if !paused && now >= pause_at {
+                r.apply_state(ActivityState::Paused, Some(pause_at), now).unwrap();
+                paused = true;
+            }
+            if !resumed && now >= resume_at {
+                r.apply_state(ActivityState::Started, Some(resume_at), now).unwrap();
+                resumed = true;
+            }
+            r.ingest(&batch, now);
+            i = end;
+            size = size % 13 + 1;
+        }
+        let end = fixes[fixes.len() - 1].t_ms;
+        r.apply_state(ActivityState::Complete, Some(end), end).unwrap();
+        let live = r.live_stats(end);
+        let done = r.final_stats();
+        assert!(done.totals.distance > 10_000.0, "{}", done.totals.distance);
+        assert!(
+            (live.distance - done.totals.distance).abs() < 1e-6,
+            "live {} final {}",
+            live.distance,
+            done.totals.distance
+        );
+        assert_eq!(live.moving_time, done.totals.moving_time);
+        let upload = crate::domain::completion::complete(Sport::Ride, &fixes, r.log());
+        assert_eq!(upload, done);
     }
 }

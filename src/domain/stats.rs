@@ -342,6 +342,16 @@ impl StatsAccumulator {
         };
     }
 
+    /// Metres counted so far.
+    pub fn distance(&self) -> f64 {
+        self.distance
+    }
+
+    /// Moving milliseconds counted so far.
+    pub fn moving_ms(&self) -> i64 {
+        self.moving_ms
+    }
+
     /// Completed kilometre splits.
     pub fn splits(&self) -> &[Split] {
         &self.splits
@@ -404,6 +414,64 @@ pub fn compute_with_pauses(
     (acc.snapshot(), acc.all_splits())
 }
 
+/// An accumulator fed in time order that honours timer pauses
+/// (`(stop_ms, start_ms)`, sorted by start): fixes recorded while the timer
+/// was stopped are skipped, and the first fix after a pause begins a new
+/// segment. The live recording keeps one and [`walk`] replays one, so the
+/// rolling stats and the final ones are the same computation.
+#[derive(Debug, Clone)]
+pub struct PausedStats {
+    acc: StatsAccumulator,
+    /// The first pause that has not ended before the last fix.
+    next: usize,
+    prev_ms: i64,
+}
+
+impl PausedStats {
+    pub fn new(sport: Sport) -> Self {
+        PausedStats {
+            acc: StatsAccumulator::new(sport),
+            next: 0,
+            prev_ms: i64::MIN,
+        }
+    }
+
+    /// Feeds the next fix (later than any before); `pauses` may have grown
+    /// at the end since the last call. Answers whether the fix counted
+    /// (false while the timer was stopped).
+    pub fn push(&mut self, fix: &Fix, pauses: &[(i64, i64)]) -> bool {
+        // Pauses that ended before this fix: break if one began after the
+        // previous fix (or while skipping).
+        while let Some(&(stop, start)) = pauses.get(self.next) {
+            if start > fix.t_ms {
+                break;
+            }
+            if stop >= self.prev_ms {
+                self.acc.segment_break();
+            }
+            self.next += 1;
+        }
+        if let Some(&(stop, _)) = pauses.get(self.next) {
+            if stop < fix.t_ms {
+                // Recorded while the timer was stopped.
+                self.acc.segment_break();
+                return false;
+            }
+        }
+        self.prev_ms = fix.t_ms;
+        self.acc.push(fix);
+        true
+    }
+
+    pub fn stats(&self) -> &StatsAccumulator {
+        &self.acc
+    }
+
+    pub fn into_stats(self) -> StatsAccumulator {
+        self.acc
+    }
+}
+
 /// Feeds `fixes` to an accumulator exactly as [`compute_with_pauses`]
 /// does, calling `each(index, accumulator, counted)` after every fix
 /// (`counted` is false for a fix recorded while the timer was stopped).
@@ -413,34 +481,22 @@ pub fn walk(
     pauses: &[(i64, i64)],
     mut each: impl FnMut(usize, &StatsAccumulator, bool),
 ) -> StatsAccumulator {
-    let mut acc = StatsAccumulator::new(sport);
-    let mut next = 0;
-    let mut prev_ms = i64::MIN;
+    replay(sport, fixes, pauses, |i, acc, counted| each(i, acc, counted)).into_stats()
+}
+
+/// As [`walk`], answering the paused accumulator itself (to keep feeding).
+pub fn replay(
+    sport: Sport,
+    fixes: &[Fix],
+    pauses: &[(i64, i64)],
+    mut each: impl FnMut(usize, &StatsAccumulator, bool),
+) -> PausedStats {
+    let mut paused = PausedStats::new(sport);
     for (i, fix) in fixes.iter().enumerate() {
-        // Pauses that ended before this fix: break if one began after the
-        // previous fix (or while skipping).
-        while let Some(&(stop, start)) = pauses.get(next) {
-            if start > fix.t_ms {
-                break;
-            }
-            if stop >= prev_ms {
-                acc.segment_break();
-            }
-            next += 1;
-        }
-        if let Some(&(stop, _)) = pauses.get(next) {
-            if stop < fix.t_ms {
-                // Recorded while the timer was stopped.
-                acc.segment_break();
-                each(i, &acc, false);
-                continue;
-            }
-        }
-        prev_ms = fix.t_ms;
-        acc.push(fix);
-        each(i, &acc, true);
+        let counted = paused.push(fix, pauses);
+        each(i, &paused.acc, counted);
     }
-    acc
+    paused
 }
 
 /// Per-fix series for Strava-style streams, computed by the same code as

@@ -1,10 +1,10 @@
 //! Activity export: GPX 1.1 (for other apps) and GeoJSON (for web maps).
 
-use ::gpx::{Gpx, GpxVersion, Time, Track, TrackSegment, Waypoint};
-use geo::Point;
+use std::fmt::Write as _;
+
 use geojson::{Feature, Geometry, JsonObject};
+use quick_xml::escape::escape;
 use serde_json::json;
-use time::OffsetDateTime;
 
 use super::FormatError;
 use crate::domain::{Fix, Sport};
@@ -17,10 +17,10 @@ fn gpx_type(sport: Sport) -> &'static str {
     }
 }
 
-fn gpx_time(t_ms: i64) -> Result<Time, FormatError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(t_ms) * 1_000_000)
-        .map(Time::from)
-        .map_err(|e| FormatError::Export(e.to_string()))
+fn gpx_time(t_ms: i64) -> Result<String, FormatError> {
+    chrono::DateTime::from_timestamp_millis(t_ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .ok_or_else(|| FormatError::Export(format!("time {t_ms} out of range")))
 }
 
 /// Writes a GPX 1.1 document with one track, times and elevation.
@@ -30,6 +30,38 @@ pub fn to_gpx(
     fixes: &[Fix],
 ) -> Result<Vec<u8>, FormatError> {
     to_gpx_with_pauses(name, sport, fixes, &[])
+}
+
+/// One track point, with heart rate and cadence in Garmin's
+/// TrackPointExtension and power as the bare `<power>` other apps read.
+fn write_point(out: &mut String, f: &Fix) -> Result<(), FormatError> {
+    let _ = write!(out, "<trkpt lat=\"{}\" lon=\"{}\">", f.lat, f.lng);
+    if let Some(alt) = f.alt {
+        let _ = write!(out, "<ele>{alt}</ele>");
+    }
+    let _ = write!(out, "<time>{}</time>", gpx_time(f.t_ms)?);
+    if f.heartrate.is_some() || f.cadence.is_some() || f.power.is_some() || f.speed.is_some() {
+        out.push_str("<extensions>");
+        if let Some(p) = f.power {
+            let _ = write!(out, "<power>{p}</power>");
+        }
+        if f.heartrate.is_some() || f.cadence.is_some() || f.speed.is_some() {
+            out.push_str("<gpxtpx:TrackPointExtension>");
+            if let Some(hr) = f.heartrate {
+                let _ = write!(out, "<gpxtpx:hr>{hr}</gpxtpx:hr>");
+            }
+            if let Some(cad) = f.cadence {
+                let _ = write!(out, "<gpxtpx:cad>{cad}</gpxtpx:cad>");
+            }
+            if let Some(speed) = f.speed {
+                let _ = write!(out, "<gpxtpx:speed>{speed}</gpxtpx:speed>");
+            }
+            out.push_str("</gpxtpx:TrackPointExtension>");
+        }
+        out.push_str("</extensions>");
+    }
+    out.push_str("</trkpt>\n");
+    Ok(())
 }
 
 /// As [`to_gpx`], starting a new track segment after each timer pause
@@ -42,10 +74,21 @@ pub fn to_gpx_with_pauses(
     fixes: &[Fix],
     pauses: &[(i64, i64)],
 ) -> Result<Vec<u8>, FormatError> {
-    let mut track = Track::new();
-    track.name = name.map(str::to_owned);
-    track.type_ = sport.map(|s| gpx_type(s).to_owned());
-    let mut segment = TrackSegment::new();
+    let mut out = String::with_capacity(200 + fixes.len() * 160);
+    out.push_str(concat!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
+        "<gpx version=\"1.1\" creator=\"Pacer\" ",
+        "xmlns=\"http://www.topografix.com/GPX/1/1\" ",
+        "xmlns:gpxtpx=\"http://www.garmin.com/xmlschemas/TrackPointExtension/v2\">\n<trk>"
+    ));
+    if let Some(name) = name {
+        let _ = write!(out, "<name>{}</name>", escape(name));
+    }
+    if let Some(sport) = sport {
+        let _ = write!(out, "<type>{}</type>", gpx_type(sport));
+    }
+    out.push_str("\n<trkseg>\n");
+    let mut in_segment = 0usize;
     let mut pause = pauses.iter().peekable();
     for f in fixes {
         let mut split = false;
@@ -61,8 +104,9 @@ pub fn to_gpx_with_pauses(
             split = true;
             pause.next();
         }
-        if split && !segment.points.is_empty() {
-            track.segments.push(std::mem::take(&mut segment));
+        if split && in_segment > 0 {
+            out.push_str("</trkseg>\n<trkseg>\n");
+            in_segment = 0;
         }
         if pause
             .peek()
@@ -70,23 +114,11 @@ pub fn to_gpx_with_pauses(
         {
             continue;
         }
-        let mut wpt = Waypoint::new(Point::new(f.lng, f.lat));
-        wpt.elevation = f.alt.map(f64::from);
-        wpt.time = Some(gpx_time(f.t_ms)?);
-        segment.points.push(wpt);
+        write_point(&mut out, f)?;
+        in_segment += 1;
     }
-    if !segment.points.is_empty() || track.segments.is_empty() {
-        track.segments.push(segment);
-    }
-    let doc = Gpx {
-        version: GpxVersion::Gpx11,
-        creator: Some("Pacer".to_owned()),
-        tracks: vec![track],
-        ..Gpx::default()
-    };
-    let mut out = Vec::new();
-    ::gpx::write(&doc, &mut out).map_err(|e| FormatError::Export(e.to_string()))?;
-    Ok(out)
+    out.push_str("</trkseg>\n</trk>\n</gpx>\n");
+    Ok(out.into_bytes())
 }
 
 /// An RFC 7946 Feature whose geometry is the track as a LineString
@@ -130,6 +162,10 @@ mod tests {
                     -0.1 + (i as f64 * 0.05).sin() * 0.0002,
                 );
                 f.alt = Some(20.0 + (i as f32 * 0.1).sin());
+                f.heartrate = Some(120 + (i % 40) as u8);
+                f.cadence = Some(80 + (i % 10) as u8);
+                f.power = (i % 3 != 0).then_some(200 + i as u16);
+                f.speed = Some(3.25);
                 f
             })
             .collect()
@@ -145,6 +181,7 @@ mod tests {
         assert_eq!(back.fixes.len(), fixes.len());
         assert_eq!(back.fixes[7].t_ms, fixes[7].t_ms);
         assert!(back.fixes[7].alt.is_some());
+        assert_eq!(back.fixes[8], fixes[8], "every field survives");
         let (a, _) = compute(Sport::Run, &fixes);
         let (b, _) = compute(Sport::Run, &back.fixes);
         assert!(a.distance > 900.0);

@@ -5,6 +5,7 @@
 mod export;
 mod fit;
 mod gpx;
+mod xml;
 mod tcx;
 
 use std::io::Read;
@@ -300,5 +301,61 @@ mod tests {
             fixes.iter().map(|f| f.t_ms).collect::<Vec<_>>(),
             vec![1_000, 2_000]
         );
+    }
+
+    /// One real ride (an Edge 530, via the `sweat` package) as the device's
+    /// FIT and as Garmin Connect's GPX and TCX exports: every GPX and TCX
+    /// fix keeps the FIT record's position and sensors.
+    #[test]
+    fn the_same_ride_as_fit_gpx_and_tcx_agrees() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/recordings/");
+        let read = |p: &str| std::fs::read(format!("{dir}{p}")).unwrap();
+        let fit = parse(DataType::Fit, &read("corpus/sweat_2020-06-01-16-52-40_ride.fit")).unwrap();
+        let by_time: std::collections::HashMap<i64, Fix> =
+            fit.fixes.iter().map(|f| (f.t_ms, *f)).collect();
+        for (t, file) in [
+            (DataType::Gpx, "formats/sweat_5039744860_garmin.gpx"),
+            (DataType::Tcx, "formats/sweat_5039744860_garmin.tcx"),
+        ] {
+            let other = parse(t, &read(file)).unwrap();
+            assert_eq!(other.sport, Some(Sport::Ride), "{file}");
+            assert!(other.fixes.len() >= fit.fixes.len() - 1, "{file}");
+            let mut matched = 0;
+            for f in &other.fixes {
+                let Some(g) = by_time.get(&f.t_ms) else { continue };
+                matched += 1;
+                assert!((f.lat - g.lat).abs() < 1e-6 && (f.lng - g.lng).abs() < 1e-6, "{file}");
+                assert_eq!((f.heartrate, f.cadence), (g.heartrate, g.cadence), "{file}");
+                if t == DataType::Tcx {
+                    assert_eq!(f.power, g.power, "{file}");
+                    let (a, b) = (f.speed.unwrap(), g.speed.unwrap());
+                    assert!((a - b).abs() < 0.01, "{file}: {a} {b}");
+                }
+            }
+            assert!(matched >= fit.fixes.len() - 1, "{file}: {matched}");
+            assert!(other.fixes.iter().all(|f| f.heartrate.is_some() && f.cadence.is_some()));
+        }
+    }
+
+    /// Strava's GPX export writes power as a bare `<power>` in
+    /// `<extensions>` next to the TrackPointExtension (gzipped here).
+    #[test]
+    fn strava_gpx_keeps_power_heart_rate_and_cadence() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/recordings/");
+        let read = |p: &str| std::fs::read(format!("{dir}{p}")).unwrap();
+        let gpx = parse(DataType::GpxGz, &read("formats/sweat_4078723797_strava.gpx.gz")).unwrap();
+        let fit = parse(DataType::Fit, &read("corpus/sweat_4078723797_ride.fit")).unwrap();
+        assert_eq!(gpx.sport, Some(Sport::Ride));
+        let by_time: std::collections::HashMap<i64, Fix> =
+            fit.fixes.iter().map(|f| (f.t_ms, *f)).collect();
+        let mut same_power = 0;
+        for f in &gpx.fixes {
+            assert!(f.power.is_some() && f.heartrate.is_some() && f.cadence.is_some());
+            if let Some(g) = by_time.get(&f.t_ms) {
+                assert_eq!(f.heartrate, g.heartrate);
+                same_power += usize::from(f.power == g.power);
+            }
+        }
+        assert!(same_power > gpx.fixes.len() * 9 / 10, "{same_power} of {}", gpx.fixes.len());
     }
 }

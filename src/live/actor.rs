@@ -137,99 +137,50 @@ impl ActivityActor {
         }
     }
 
-    /// The row to write for the current state (the stats are final when
-    /// complete, rolling otherwise).
+    /// The row to write for the current state: the one completion
+    /// (`domain::completion`) when complete, the rolling stats otherwise.
     pub(super) fn progress(&self, now: i64) -> ActivityProgress {
         let log = self.rec.log();
         let live = self.rec.live_stats(now);
-        let complete = log.state() == ActivityState::Complete;
-        let (
-            distance,
-            moving_time,
-            elevation,
-            max_speed,
-            average_speed,
-            elev_high,
-            elev_low,
-            splits,
-        ) = if complete {
-            let (s, splits) = self.rec.final_stats();
-            let moving = if s.point_count == 0 {
-                live.active_time
-            } else {
-                s.moving_time.min(live.active_time)
-            };
-            let avg = if moving > 0 {
-                s.distance / moving as f64
-            } else {
-                0.0
-            };
-            (
-                s.distance,
-                moving,
-                s.total_elevation_gain,
-                s.max_speed,
-                avg,
-                s.elev_high,
-                s.elev_low,
-                splits,
-            )
-        } else {
-            (
-                live.distance,
-                live.moving_time,
-                live.total_elevation_gain,
-                live.max_speed,
-                live.average_speed,
-                None,
-                None,
-                self.rec.splits(),
-            )
-        };
-        let polyline = complete
-            .then(|| summary_polyline(self.rec.route()))
-            .flatten();
-        ActivityProgress {
+        let mut progress = ActivityProgress {
             id: self.rec.id,
             state: log.state().as_str().to_string(),
             completed_ms: log.completed_ms(),
             status_log: serde_json::to_string(log.entries()).unwrap_or_else(|_| "[]".to_string()),
-            distance,
-            moving_time,
+            distance: live.distance,
+            moving_time: live.moving_time,
             active_time: live.active_time,
             elapsed_time: live.elapsed_time,
-            total_elevation_gain: elevation,
-            max_speed,
-            average_speed,
-            elev_high,
-            elev_low,
-            splits: serde_json::to_string(&splits).unwrap_or_else(|_| "[]".to_string()),
-            summary_polyline: polyline,
+            total_elevation_gain: live.total_elevation_gain,
+            max_speed: live.max_speed,
+            average_speed: live.average_speed,
+            elev_high: None,
+            elev_low: None,
+            splits: String::new(),
+            summary_polyline: None,
             point_count: self.rec.route().len() as i64,
             now_ms: now,
-        }
+        };
+        let splits = if log.state() == ActivityState::Complete {
+            let done = self.rec.final_stats();
+            let t = done.totals;
+            progress.distance = t.distance;
+            progress.moving_time = t.moving_time;
+            progress.active_time = t.active_time;
+            progress.elapsed_time = t.elapsed_time;
+            progress.total_elevation_gain = t.total_elevation_gain;
+            progress.max_speed = t.max_speed;
+            progress.average_speed = t.average_speed;
+            progress.elev_high = t.elev_high;
+            progress.elev_low = t.elev_low;
+            progress.summary_polyline = done.summary_polyline;
+            done.splits
+        } else {
+            self.rec.splits()
+        };
+        progress.splits = serde_json::to_string(&splits).unwrap_or_else(|_| "[]".to_string());
+        progress
     }
-}
-
-/// Google's encoded polyline (precision 5) of the route, thinned to keep it
-/// a summary.
-pub fn summary_polyline(route: &[crate::domain::Fix]) -> Option<String> {
-    const MAX_POINTS: usize = 1_000;
-    if route.is_empty() {
-        return None;
-    }
-    let step = route.len().div_ceil(MAX_POINTS).max(1);
-    let mut coords: Vec<geo::Coord<f64>> = route
-        .iter()
-        .step_by(step)
-        .map(|f| geo::coord! { x: f.lng, y: f.lat })
-        .collect();
-    if let Some(last) = route.last() {
-        if !(route.len() - 1).is_multiple_of(step) {
-            coords.push(geo::coord! { x: last.lng, y: last.lat });
-        }
-    }
-    polyline::encode_coordinates(coords, 5).ok()
 }
 
 impl Actor for ActivityActor {
