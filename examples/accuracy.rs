@@ -26,7 +26,16 @@ fn main() {
     } else {
         println!(
             "{:<56} {:>5} {:>6} {:>10} {:>10} {:>8} {:>8} {:>7} {:>7} {:>8}",
-            "file", "sport", "points", "dist m", "device m", "dist err", "hav err", "move s", "device", "move err"
+            "file",
+            "sport",
+            "points",
+            "dist m",
+            "device m",
+            "dist err",
+            "hav err",
+            "move s",
+            "device",
+            "move err"
         );
     }
     for c in &cases {
@@ -65,10 +74,27 @@ fn main() {
     for e in &errors {
         println!("skipped {e}");
     }
-    let dist: Vec<f64> = cases.iter().filter_map(eval::Case::distance_error).collect();
-    let hav: Vec<f64> = cases.iter().filter_map(eval::Case::haversine_error).collect();
+    let dist: Vec<f64> = cases
+        .iter()
+        .filter_map(eval::Case::distance_error)
+        .collect();
+    let hav: Vec<f64> = cases
+        .iter()
+        .filter_map(eval::Case::haversine_error)
+        .collect();
     let moving: Vec<f64> = cases.iter().filter_map(eval::Case::moving_error).collect();
-    for (label, errs) in [("distance", dist), ("haversine", hav), ("moving time", moving)] {
+    let target: Vec<&eval::Case> = cases.iter().filter(|c| c.in_target_set()).collect();
+    let t_dist: Vec<f64> = target.iter().filter_map(|c| c.distance_error()).collect();
+    let t_hav: Vec<f64> = target.iter().filter_map(|c| c.haversine_error()).collect();
+    let t_moving: Vec<f64> = target.iter().filter_map(|c| c.moving_error()).collect();
+    for (label, errs) in [
+        ("all files: distance", dist),
+        ("all files: haversine", hav),
+        ("all files: moving time", moving),
+        ("runs and rides >= 1 km: distance", t_dist),
+        ("runs and rides >= 1 km: haversine", t_hav),
+        ("runs and rides >= 1 km: moving time", t_moving),
+    ] {
         match eval::summary(&errs) {
             Some(s) => println!(
                 "{label}: n={} signed median {:+.2}%, median |error| {:.2}%, p90 {:.2}%, worst {:.2}%",

@@ -164,7 +164,10 @@ mod tests {
         );
         let t = done.totals;
         assert!((t.distance - 2_400.0).abs() < 3.0, "{}", t.distance);
-        assert_eq!((t.moving_time, t.active_time, t.elapsed_time), (600, 600, 600));
+        assert_eq!(
+            (t.moving_time, t.active_time, t.elapsed_time),
+            (600, 600, 600)
+        );
         assert!((t.average_speed - 4.0).abs() < 0.01);
         assert_eq!(t.point_count, 601);
         assert_eq!(t.completed_ms, T0 + 600_000);
@@ -177,9 +180,12 @@ mod tests {
         let last = done.efforts[600];
         assert!((last.distance - t.distance).abs() < 1e-9);
         assert_eq!((last.moving_ms + 500) / 1_000, t.moving_time);
-        assert!(done.efforts.windows(2).all(|w| w[0].distance <= w[1].distance));
-        let decoded = polyline::decode_polyline(done.summary_polyline.as_deref().unwrap(), 5)
-            .unwrap();
+        assert!(done
+            .efforts
+            .windows(2)
+            .all(|w| w[0].distance <= w[1].distance));
+        let decoded =
+            polyline::decode_polyline(done.summary_polyline.as_deref().unwrap(), 5).unwrap();
         assert_eq!(decoded.0.len(), 601);
     }
 
@@ -198,7 +204,10 @@ mod tests {
         assert_eq!(t.moving_time, 399);
         assert_eq!(t.active_time, 400);
         assert_eq!(t.elapsed_time, 600);
-        assert!(done.efforts.iter().all(|e| e.t_ms < T0 + 199_500 || e.t_ms >= T0 + 400_000));
+        assert!(done
+            .efforts
+            .iter()
+            .all(|e| e.t_ms < T0 + 199_500 || e.t_ms >= T0 + 400_000));
     }
 
     #[test]

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::activity::{ActivityState, Applied, StatusLog};
-use super::smoothing::{SmoothedPoint, Smoother};
 use super::completion::{self, CompletedActivity};
+use super::smoothing::{SmoothedPoint, Smoother};
 use super::stats::{replay, PausedStats, Split};
 use super::{ActivityId, AthleteId, DomainError, Fix, Sport};
 
@@ -741,7 +741,8 @@ mod tests {
     /// and those equal an upload of the same fixes with the same log.
     #[test]
     fn live_rolling_stats_equal_the_final_and_the_upload() {
-        let bytes = include_bytes!("../../tests/fixtures/recordings/corpus/sweat_4801048867_ride.fit");
+        let bytes =
+            include_bytes!("../../tests/fixtures/recordings/corpus/sweat_4801048867_ride.fit");
         let parsed = crate::formats::parse(crate::formats::DataType::Fit, bytes).unwrap();
         let fixes = parsed.fixes;
         let t0 = fixes[0].t_ms;
@@ -765,11 +766,13 @@ mod tests {
             batch.reverse();
             let now = fixes[end - 1].t_ms;
             if !paused && now >= pause_at {
-                r.apply_state(ActivityState::Paused, Some(pause_at), now).unwrap();
+                r.apply_state(ActivityState::Paused, Some(pause_at), now)
+                    .unwrap();
                 paused = true;
             }
             if !resumed && now >= resume_at {
-                r.apply_state(ActivityState::Started, Some(resume_at), now).unwrap();
+                r.apply_state(ActivityState::Started, Some(resume_at), now)
+                    .unwrap();
                 resumed = true;
             }
             r.ingest(&batch, now);
@@ -777,7 +780,8 @@ mod tests {
             size = size % 13 + 1;
         }
         let end = fixes[fixes.len() - 1].t_ms;
-        r.apply_state(ActivityState::Complete, Some(end), end).unwrap();
+        r.apply_state(ActivityState::Complete, Some(end), end)
+            .unwrap();
         let live = r.live_stats(end);
         let done = r.final_stats();
         assert!(done.totals.distance > 10_000.0, "{}", done.totals.distance);

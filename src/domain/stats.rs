@@ -130,6 +130,8 @@ pub struct StatsAccumulator {
     limits: Thresholds,
     /// Last fix that counted for distance.
     anchor: Option<Anchor>,
+    /// Last plausible fix (set with the anchor): where a stop ended.
+    prev: Anchor,
     first_ms: Option<i64>,
     last_ms: i64,
     distance: f64,
@@ -170,6 +172,11 @@ impl StatsAccumulator {
         StatsAccumulator {
             limits,
             anchor: None,
+            prev: Anchor {
+                t_ms: 0,
+                lat: 0.0,
+                lng: 0.0,
+            },
             first_ms: None,
             last_ms: 0,
             distance: 0.0,
@@ -239,6 +246,14 @@ impl StatsAccumulator {
         self.rejects = 0;
         let sample = fix.speed.map_or(interval_speed, f64::from);
         self.sample_speed(sample, dt);
+        let prev = std::mem::replace(
+            &mut self.prev,
+            Anchor {
+                t_ms: fix.t_ms,
+                lat: fix.lat,
+                lng: fix.lng,
+            },
+        );
         if d < self.limits.min_step_m {
             // Within the jitter gate: wait for real displacement.
             return;
@@ -246,6 +261,17 @@ impl StatsAccumulator {
         if interval_speed >= self.limits.moving_speed {
             self.distance += d;
             self.moving_ms += dt_ms;
+        } else if prev.t_ms > anchor.t_ms {
+            // Slow since the anchor: a stop. If the last step was at moving
+            // speed the athlete has just set off, and the way from where
+            // they stood is real distance (dropping it cut a few metres
+            // at every stop); only that step's time was moving.
+            let step_ms = fix.t_ms - prev.t_ms;
+            let step = haversine(prev.lat, prev.lng, fix.lat, fix.lng);
+            if step >= self.limits.moving_speed * step_ms as f64 / 1000.0 {
+                self.distance += d;
+                self.moving_ms += step_ms;
+            }
         }
         self.anchor = Some(Anchor {
             t_ms: fix.t_ms,
@@ -256,11 +282,13 @@ impl StatsAccumulator {
     }
 
     fn reanchor(&mut self, fix: &Fix) {
-        self.anchor = Some(Anchor {
+        let here = Anchor {
             t_ms: fix.t_ms,
             lat: fix.lat,
             lng: fix.lng,
-        });
+        };
+        self.anchor = Some(here);
+        self.prev = here;
         self.break_pending = false;
         self.rejects = 0;
         self.recent_len = 0;
@@ -481,7 +509,10 @@ pub fn walk(
     pauses: &[(i64, i64)],
     mut each: impl FnMut(usize, &StatsAccumulator, bool),
 ) -> StatsAccumulator {
-    replay(sport, fixes, pauses, |i, acc, counted| each(i, acc, counted)).into_stats()
+    replay(sport, fixes, pauses, |i, acc, counted| {
+        each(i, acc, counted)
+    })
+    .into_stats()
 }
 
 /// As [`walk`], answering the paused accumulator itself (to keep feeding).
@@ -578,6 +609,47 @@ mod tests {
         assert_eq!(s.moving_time, before.moving_time);
         assert_eq!(s.elapsed_time, 179);
         assert_eq!(s.current_pace, None);
+    }
+
+    /// Ten stops at traffic lights (30 s, wandering ~1 m), each followed
+    /// by setting off at 1, 2, 3, 4, 5 m/s: the way out of every stop is
+    /// real distance. Dropping the first gate-length of each departure
+    /// (the interval from the stop's anchor is "slow") made city rides
+    /// systematically short.
+    #[test]
+    fn setting_off_from_a_stop_keeps_its_distance() {
+        let mut fixes = Vec::new();
+        let (mut t, mut north, mut truth) = (T0, 0.0_f64, 0.0_f64);
+        let mut push = |t: i64, north: f64, east: f64| {
+            fixes.push(Fix::new(t, 51.0 + north / M, east / (M * 0.629)));
+        };
+        for stop in 0..10 {
+            for v in [
+                1.0, 2.0, 3.0, 4.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0, 3.0, 1.0,
+            ] {
+                t += 1_000;
+                north += v;
+                truth += v;
+                push(t, north, 0.0);
+            }
+            for i in 0..30 {
+                t += 1_000;
+                let wobble = (((i * 37 + stop) % 7) as f64 - 3.0) * 0.3;
+                push(t, north + wobble, wobble);
+            }
+        }
+        let s = run(Sport::Ride, &fixes).snapshot();
+        assert!(
+            (s.distance - truth).abs() < 0.01 * truth,
+            "{:.1} m of {truth:.1} m",
+            s.distance
+        );
+        // The stops are not moving time: 14 s of riding per stop, at most.
+        assert!(
+            s.moving_time <= 140 && s.moving_time >= 120,
+            "{}",
+            s.moving_time
+        );
     }
 
     #[test]

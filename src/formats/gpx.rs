@@ -220,7 +220,9 @@ pub(super) fn parse(bytes: &[u8]) -> Result<ParsedActivity, FormatError> {
                 let (top, parent) = (stack.top(), stack.parent());
                 if top != Tag::Other {
                     let raw = e.into_inner();
-                    state.value(top, parent, &raw, || String::from_utf8_lossy(&raw).into_owned());
+                    state.value(top, parent, &raw, || {
+                        String::from_utf8_lossy(&raw).into_owned()
+                    });
                 }
             }
             Event::Eof => break,
@@ -327,8 +329,14 @@ mod tests {
             vec![t0, t0 + 1_500, t0 + 30_000]
         );
         let (p, q, r) = (a.fixes[0], a.fixes[1], a.fixes[2]);
-        assert_eq!((p.heartrate, p.cadence, p.power), (Some(140), Some(85), Some(250)));
-        assert_eq!((q.heartrate, q.cadence, q.power), (Some(141), Some(86), None));
+        assert_eq!(
+            (p.heartrate, p.cadence, p.power),
+            (Some(140), Some(85), Some(250))
+        );
+        assert_eq!(
+            (q.heartrate, q.cadence, q.power),
+            (Some(141), Some(86), None)
+        );
         // The extension's speed is the later, more precise one.
         assert_eq!(q.speed, Some(5.5));
         assert_eq!(r.heartrate, Some(150));

@@ -5,8 +5,8 @@
 mod export;
 mod fit;
 mod gpx;
-mod xml;
 mod tcx;
+mod xml;
 
 use std::io::Read;
 
@@ -310,7 +310,11 @@ mod tests {
     fn the_same_ride_as_fit_gpx_and_tcx_agrees() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/recordings/");
         let read = |p: &str| std::fs::read(format!("{dir}{p}")).unwrap();
-        let fit = parse(DataType::Fit, &read("corpus/sweat_2020-06-01-16-52-40_ride.fit")).unwrap();
+        let fit = parse(
+            DataType::Fit,
+            &read("corpus/sweat_2020-06-01-16-52-40_ride.fit"),
+        )
+        .unwrap();
         let by_time: std::collections::HashMap<i64, Fix> =
             fit.fixes.iter().map(|f| (f.t_ms, *f)).collect();
         for (t, file) in [
@@ -322,9 +326,14 @@ mod tests {
             assert!(other.fixes.len() >= fit.fixes.len() - 1, "{file}");
             let mut matched = 0;
             for f in &other.fixes {
-                let Some(g) = by_time.get(&f.t_ms) else { continue };
+                let Some(g) = by_time.get(&f.t_ms) else {
+                    continue;
+                };
                 matched += 1;
-                assert!((f.lat - g.lat).abs() < 1e-6 && (f.lng - g.lng).abs() < 1e-6, "{file}");
+                assert!(
+                    (f.lat - g.lat).abs() < 1e-6 && (f.lng - g.lng).abs() < 1e-6,
+                    "{file}"
+                );
                 assert_eq!((f.heartrate, f.cadence), (g.heartrate, g.cadence), "{file}");
                 if t == DataType::Tcx {
                     assert_eq!(f.power, g.power, "{file}");
@@ -333,7 +342,10 @@ mod tests {
                 }
             }
             assert!(matched >= fit.fixes.len() - 1, "{file}: {matched}");
-            assert!(other.fixes.iter().all(|f| f.heartrate.is_some() && f.cadence.is_some()));
+            assert!(other
+                .fixes
+                .iter()
+                .all(|f| f.heartrate.is_some() && f.cadence.is_some()));
         }
     }
 
@@ -343,7 +355,11 @@ mod tests {
     fn strava_gpx_keeps_power_heart_rate_and_cadence() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/recordings/");
         let read = |p: &str| std::fs::read(format!("{dir}{p}")).unwrap();
-        let gpx = parse(DataType::GpxGz, &read("formats/sweat_4078723797_strava.gpx.gz")).unwrap();
+        let gpx = parse(
+            DataType::GpxGz,
+            &read("formats/sweat_4078723797_strava.gpx.gz"),
+        )
+        .unwrap();
         let fit = parse(DataType::Fit, &read("corpus/sweat_4078723797_ride.fit")).unwrap();
         assert_eq!(gpx.sport, Some(Sport::Ride));
         let by_time: std::collections::HashMap<i64, Fix> =
@@ -356,6 +372,10 @@ mod tests {
                 same_power += usize::from(f.power == g.power);
             }
         }
-        assert!(same_power > gpx.fixes.len() * 9 / 10, "{same_power} of {}", gpx.fixes.len());
+        assert!(
+            same_power > gpx.fixes.len() * 9 / 10,
+            "{same_power} of {}",
+            gpx.fixes.len()
+        );
     }
 }

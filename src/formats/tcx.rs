@@ -6,7 +6,9 @@
 use quick_xml::events::{BytesStart, Event};
 
 use super::xml::{self, attribute, local, number, timestamp_ms};
-use super::{looks_like_fit, sport_from_name, xml_mentions, DeviceTotals, FormatError, ParsedActivity};
+use super::{
+    looks_like_fit, sport_from_name, xml_mentions, DeviceTotals, FormatError, ParsedActivity,
+};
 use crate::domain::Fix;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,8 +94,7 @@ impl State {
     fn begin_activity(&mut self, e: &BytesStart<'_>) {
         self.activities += 1;
         if self.activities == 1 {
-            self.sport =
-                attribute(e, b"Sport").map(|v| String::from_utf8_lossy(&v).into_owned());
+            self.sport = attribute(e, b"Sport").map(|v| String::from_utf8_lossy(&v).into_owned());
         }
     }
 
@@ -184,10 +185,7 @@ pub(super) fn parse(bytes: &[u8]) -> Result<ParsedActivity, FormatError> {
             Event::Text(e) => {
                 let top = stack.last().copied().unwrap_or(Tag::Other);
                 if top != Tag::Other {
-                    let parent = stack
-                        .len()
-                        .checked_sub(2)
-                        .map_or(Tag::Other, |i| stack[i]);
+                    let parent = stack.len().checked_sub(2).map_or(Tag::Other, |i| stack[i]);
                     state.value(top, parent, &e, || xml::text(&e));
                 }
             }

@@ -50,7 +50,10 @@ pub(super) fn number(bytes: &[u8]) -> Option<f64> {
 }
 
 /// An attribute's raw value by local name (numbers need no unescaping).
-pub(super) fn attribute<'a>(e: &'a BytesStart<'_>, name: &[u8]) -> Option<std::borrow::Cow<'a, [u8]>> {
+pub(super) fn attribute<'a>(
+    e: &'a BytesStart<'_>,
+    name: &[u8],
+) -> Option<std::borrow::Cow<'a, [u8]>> {
     e.attributes()
         .with_checks(false)
         .flatten()
@@ -165,10 +168,14 @@ mod tests {
         assert_eq!(timestamp_ms(b"2024-01-01T03:30:00-0430"), Some(utc));
         assert_eq!(timestamp_ms(b"2024-01-01T09:00:00+01"), Some(utc));
         assert_eq!(timestamp_ms(b"2024-01-01T08:00:00.25Z"), Some(utc + 250));
-        assert_eq!(timestamp_ms(b"2024-01-01T08:00:00.123456Z"), Some(utc + 123));
+        assert_eq!(
+            timestamp_ms(b"2024-01-01T08:00:00.123456Z"),
+            Some(utc + 123)
+        );
         // Leap day and the end of a year.
         assert_eq!(
-            timestamp_ms(b"2024-03-01T00:00:00Z").unwrap() - timestamp_ms(b"2024-02-28T00:00:00Z").unwrap(),
+            timestamp_ms(b"2024-03-01T00:00:00Z").unwrap()
+                - timestamp_ms(b"2024-02-28T00:00:00Z").unwrap(),
             2 * 86_400_000
         );
         assert_eq!(timestamp_ms(b"1970-01-01T00:00:00Z"), Some(0));

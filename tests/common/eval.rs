@@ -13,6 +13,8 @@ use pacer::formats::{parse, DataType, DeviceTotals, ParsedActivity};
 pub struct Case {
     pub name: String,
     pub sport: Sport,
+    /// The file names the sport (Run or Ride) rather than Pacer guessing.
+    pub named_sport: bool,
     pub points: usize,
     pub distance: f64,
     /// Plain haversine over consecutive fixes, skipping the file's pauses:
@@ -35,6 +37,12 @@ impl Case {
             .distance
             .filter(|d| *d > 0.0)
             .map(|d| (self.haversine - d) / d)
+    }
+    /// What the targets are about: a run or ride (named as such by
+    /// the file) of at least 1 km, with a device total. Shorter files are
+    /// dominated by where the first and last fix fall.
+    pub fn in_target_set(&self) -> bool {
+        self.named_sport && self.device.distance.is_some_and(|d| d >= 1_000.0)
     }
     /// The device's moving time, or its timer time (auto-pause) if it has
     /// no separate moving time.
@@ -61,6 +69,7 @@ fn plain_haversine(fixes: &[Fix], pauses: &[(i64, i64)]) -> f64 {
 /// One activity as an upload creates it.
 fn case(name: String, parsed: ParsedActivity) -> Result<Case, String> {
     // Unknown sport (e.g. a hike): foot thresholds, as uploads do.
+    let named_sport = parsed.sport.is_some();
     let sport = parsed.sport.unwrap_or(Sport::Run);
     let device = parsed.device;
     let haversine = plain_haversine(&parsed.fixes, &parsed.pauses);
@@ -70,6 +79,7 @@ fn case(name: String, parsed: ParsedActivity) -> Result<Case, String> {
     Ok(Case {
         name,
         sport,
+        named_sport,
         points,
         distance: imported.progress.distance,
         haversine,
