@@ -90,6 +90,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         mailbox_capacity: 64,
         watcher_queue: 256,
         arbiters: 2,
+        shutdown_db_wait: Duration::from_secs(5),
     };
     let arbiters: Vec<actix::Arbiter> = (0..config.arbiters)
         .map(|_| actix::Arbiter::new())
@@ -97,7 +98,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store: pacer::store::DynStore = sqlite_store.clone();
     let hub = Arc::new(LiveHub::new(
         store.clone(),
-        Checkpointer::start(store.clone()),
+        Checkpointer::start(
+            store.clone(),
+            pacer::live::spill::SpillFile::new(dir.path().to_path_buf(), &url),
+        ),
         config,
         Arc::new(Metrics::new()?),
         arbiters.iter().map(actix::Arbiter::handle).collect(),

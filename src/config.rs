@@ -104,6 +104,17 @@ pub struct Config {
     #[arg(long, env = "PACER_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// Where fixes that cannot be written at shutdown (the database is
+    /// down) are spilled, to be written on the next start. Default: the
+    /// SQLite file's folder, or `data` for Postgres.
+    #[arg(long, env = "PACER_SPILL_DIR")]
+    pub spill_dir: Option<PathBuf>,
+
+    /// Seconds the final checkpoint keeps retrying a database that is down
+    /// on shutdown before spilling the unsaved fixes.
+    #[arg(long, env = "PACER_SHUTDOWN_DB_WAIT_S", default_value_t = 5)]
+    pub shutdown_db_wait_s: u64,
+
     /// Log filter (tracing's EnvFilter syntax), e.g. `info,pacer=debug`.
     #[arg(long, env = "PACER_LOG", default_value = "info")]
     pub log: String,
@@ -120,6 +131,7 @@ impl Config {
             mailbox_capacity: self.mailbox_capacity.max(1),
             watcher_queue: self.watcher_queue.max(1),
             arbiters: self.arbiters.unwrap_or(cores / 2).max(1),
+            shutdown_db_wait: Duration::from_secs(self.shutdown_db_wait_s),
         }
     }
 
@@ -143,6 +155,30 @@ impl Config {
             mailbox_capacity: 64,
             watcher_queue: 256,
             arbiters: Some(2),
+            spill_dir: None,
+            shutdown_db_wait_s: 5,
+        }
+    }
+
+    /// The spill folder: `PACER_SPILL_DIR`, else the SQLite file's folder,
+    /// else `data`.
+    pub fn spill_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.spill_dir {
+            return dir.clone();
+        }
+        let sqlite = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"));
+        match sqlite {
+            Some(rest) => {
+                let file = rest.split('?').next().unwrap_or(rest);
+                match std::path::Path::new(file).parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                    _ => PathBuf::from("."),
+                }
+            }
+            None => PathBuf::from("data"),
         }
     }
 }

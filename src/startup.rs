@@ -13,6 +13,7 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::TokenCache;
 use crate::config::Config;
 use crate::live::checkpointer::Checkpointer;
+use crate::live::spill::SpillFile;
 use crate::live::LiveHub;
 use crate::metrics::Metrics;
 use crate::store::{self, DynStore};
@@ -24,6 +25,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub live: Arc<LiveHub>,
     pub config: Arc<Config>,
+    /// Bounds the long routes answered at once (`api::export`).
+    pub heavy_responses: Arc<tokio::sync::Semaphore>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,39 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("cannot replay the fixes spilled at the last shutdown: {0}")]
+    Spill(#[from] crate::live::spill::SpillError),
+}
+
+/// Seconds in-flight requests get to finish on shutdown (streams are ended
+/// at once, so only ordinary requests wait).
+const SHUTDOWN_TIMEOUT_S: u64 = 30;
+
+/// Resolves on SIGTERM or SIGINT.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                tracing::error!("cannot listen for SIGTERM; stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 pub struct Application {
@@ -68,6 +104,16 @@ fn start_sweeper(hub: Arc<LiveHub>) {
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         let store = store::connect(&config.database_url, config.db_max_connections).await?;
+        // Fixes spilled at the last shutdown go in before anything is served
+        // (a rehydrated actor continues after the stored chunks).
+        let spill = SpillFile::new(config.spill_dir(), &config.database_url);
+        let replayed = spill.replay(&store).await?;
+        if replayed > 0 {
+            tracing::info!(
+                chunks = replayed,
+                "replayed fixes spilled at the last shutdown"
+            );
+        }
         let listener = TcpListener::bind(&config.bind).map_err(|source| StartupError::Bind {
             addr: config.bind.clone(),
             source,
@@ -76,7 +122,7 @@ impl Application {
         let metrics = Arc::new(Metrics::new()?);
         let live_config = config.live();
         let arbiters: Vec<Arbiter> = (0..live_config.arbiters).map(|_| Arbiter::new()).collect();
-        let checkpointer = Checkpointer::start(store.clone());
+        let checkpointer = Checkpointer::start(store.clone(), spill);
         let live = Arc::new(LiveHub::new(
             store.clone(),
             checkpointer,
@@ -91,6 +137,7 @@ impl Application {
             metrics,
             live,
             config: Arc::new(config.clone()),
+            heavy_responses: crate::api::export::heavy_responses(),
         });
         let app_state = state.clone();
         let json_limit = config.json_limit;
@@ -106,7 +153,9 @@ impl Application {
                 .service(actix_files::Files::new("/", &static_dir).index_file("index.html"))
         })
         .listen(listener)?
-        .shutdown_timeout(30);
+        // `run_until_stopped` handles SIGTERM/SIGINT: streams end first.
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_S);
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }
@@ -131,15 +180,31 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM/SIGINT (graceful: in-flight requests finish),
-    /// then checkpoints every live activity before returning.
+    /// Serves until SIGTERM/SIGINT, then shuts down: stops accepting, ends
+    /// the live streams (clients reconnect elsewhere with Last-Event-ID),
+    /// lets in-flight requests finish (at most `SHUTDOWN_TIMEOUT_S`), then
+    /// checkpoints every live activity. With the database down, the final
+    /// checkpoint retries for `PACER_SHUTDOWN_DB_WAIT_S`, then spills the
+    /// unsaved fixes to the spill file that the next start replays.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
+        let handle = self.server.handle();
+        let live = self.state.live.clone();
+        let mut server = self.server;
+        let result = tokio::select! {
+            result = &mut server => result,
+            _ = stop_signal() => {
+                tracing::info!("shutting down: no new connections; live streams end");
+                live.begin_shutdown();
+                // The server future processes the stop command: keep polling it.
+                actix_web::rt::spawn(async move { handle.stop(true).await });
+                server.await
+            }
+        };
         tracing::info!(
-            live = self.state.live.len(),
+            live = live.len(),
             "checkpointing live activities before exit"
         );
-        self.state.live.shutdown().await;
+        live.shutdown().await;
         for arbiter in &self.arbiters {
             arbiter.stop();
         }

@@ -1,16 +1,25 @@
 //! An activity's route out of Pacer: GPX 1.1, GeoJSON and Strava-style
 //! streams. Same visibility as the activity (404). While an activity is
 //! recorded the live actor's route is used, else the checkpointed one.
+//!
+//! Routes can be long (a 300,000-point ride), so the JSON answers are
+//! written piece by piece as the client reads them, never built whole, and
+//! at most `MAX_HEAVY_RESPONSES` long routes are served at once (more get
+//! 503 + Retry-After).
+
+use std::sync::Arc;
 
 use actix_web::http::header;
+use actix_web::web::Bytes;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::api::activities::visible_activity;
 use crate::auth::Caller;
 use crate::domain::activity::{ActivityState, StatusLog};
-use crate::domain::stats::series;
+use crate::domain::stats::{series, Series};
 use crate::domain::{ActivityId, Fix, Sport};
 use crate::error::ApiError;
 use crate::formats;
@@ -32,16 +41,40 @@ pub const STREAM_KEYS: [&str; 9] = [
     "moving",
 ];
 
+/// Long routes served at once; more get 503 + Retry-After.
+pub const MAX_HEAVY_RESPONSES: usize = 4;
+/// A route longer than this is a heavy response.
+pub const HEAVY_POINTS: i64 = 20_000;
+/// Points written per piece of a streamed answer.
+const POINTS_PER_PIECE: usize = 4_096;
+
+/// The semaphore bounding heavy responses (one per server).
+pub fn heavy_responses() -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(MAX_HEAVY_RESPONSES))
+}
+
 struct Route {
     row: ActivityRow,
     sport: Sport,
     fixes: Vec<Fix>,
     pauses: Vec<(i64, i64)>,
+    /// Held while a long route is being answered.
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 async fn route(state: &AppState, caller: &Caller, id: i64) -> Result<Route, ApiError> {
     let id = ActivityId(id);
     let (row, _) = visible_activity(state, caller, id).await?;
+    let permit = if row.point_count > HEAVY_POINTS {
+        let permit = state
+            .heavy_responses
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::unavailable(1))?;
+        Some(permit)
+    } else {
+        None
+    };
     let sport = Sport::parse(&row.sport_type).map_err(ApiError::internal)?;
     if row.state != ActivityState::Complete.as_str() {
         if let Some(addr) = state.live.get(id) {
@@ -51,6 +84,7 @@ async fn route(state: &AppState, caller: &Caller, id: i64) -> Result<Route, ApiE
                     sport,
                     fixes: live.route,
                     pauses: live.pauses,
+                    _permit: permit,
                 });
             }
         }
@@ -63,6 +97,19 @@ async fn route(state: &AppState, caller: &Caller, id: i64) -> Result<Route, ApiE
         sport,
         fixes,
         pauses: log.pauses(),
+        _permit: permit,
+    })
+}
+
+/// A body written piece by piece: `next` answers the next piece, or None
+/// at the end. `hold` (the route and its permit) lives until the end.
+fn pieces<H: 'static>(
+    hold: H,
+    mut next: impl FnMut(&H) -> Option<Vec<u8>> + 'static,
+) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> {
+    futures_util::stream::unfold(hold, move |hold| {
+        let piece = next(&hold);
+        async move { piece.map(|p| (Ok(Bytes::from(p)), hold)) }
     })
 }
 
@@ -91,38 +138,25 @@ pub async fn gpx(
 }
 
 /// `GET /api/v1/activities/{id}/route.geojson`: an RFC 7946 Feature whose
-/// geometry is the route as a LineString.
+/// geometry is the route as a LineString, streamed.
 pub async fn geojson(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let r = route(&state, &caller, id.into_inner()).await?;
-    let mut feature = formats::to_geojson(Some(&r.row.name), Some(r.sport), &r.fixes);
-    if let Some(props) = feature.get_mut("properties").and_then(Value::as_object_mut) {
-        props.insert("activity_id".into(), json!(r.row.id));
-    }
+    let mut extra = serde_json::Map::new();
+    extra.insert("activity_id".into(), json!(r.row.id));
+    let mut writer =
+        formats::GeoJsonWriter::new(Some(&r.row.name), Some(r.sport), extra, POINTS_PER_PIECE);
     Ok(HttpResponse::Ok()
         .content_type("application/geo+json")
-        .json(feature))
+        .streaming(pieces(r, move |r| writer.next_piece(&r.fixes))))
 }
 
 #[derive(Deserialize)]
 pub struct StreamsQuery {
     keys: Option<String>,
-}
-
-fn stream(data: Value, n: usize) -> Value {
-    json!({"data": data, "series_type": "distance", "original_size": n, "resolution": "high"})
-}
-
-/// A stream of an optional per-fix value: omitted when no fix has one,
-/// `null` where a fix lacks it.
-fn optional<T: serde::Serialize>(fixes: &[Fix], get: impl Fn(&Fix) -> Option<T>) -> Option<Value> {
-    if !fixes.iter().any(|f| get(f).is_some()) {
-        return None;
-    }
-    Some(json!(fixes.iter().map(&get).collect::<Vec<_>>()))
 }
 
 /// Rounds to centimetres or centi-metres-per-second: streams are for charts.
@@ -132,14 +166,16 @@ fn round2(v: f64) -> f64 {
 
 /// `GET /api/v1/activities/{id}/streams?keys=latlng,time,...`: a Strava
 /// StreamSet keyed by type. Without `keys`, every type. Distance, moving
-/// and velocity come from the same code as the activity's stats.
+/// and velocity come from the same code as the activity's stats. Written
+/// piece by piece.
 pub async fn streams(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
     query: web::Query<StreamsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let keys: Vec<String> = match query.keys.as_deref() {
+    let mut keys: Vec<String> = Vec::new();
+    let wanted: Vec<String> = match query.keys.as_deref() {
         Some(k) => k
             .split(',')
             .map(|s| s.trim().to_string())
@@ -147,56 +183,121 @@ pub async fn streams(
             .collect(),
         None => STREAM_KEYS.iter().map(|s| s.to_string()).collect(),
     };
-    if let Some(bad) = keys.iter().find(|k| !STREAM_KEYS.contains(&k.as_str())) {
-        tracing::debug!(key = %bad, "unknown stream type");
-        return Err(ApiError::bad_request("Stream", "keys", "invalid"));
+    for k in wanted {
+        if !STREAM_KEYS.contains(&k.as_str()) {
+            tracing::debug!(key = %k, "unknown stream type");
+            return Err(ApiError::bad_request("Stream", "keys", "invalid"));
+        }
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
     }
     let r = route(&state, &caller, id.into_inner()).await?;
-    let body = web::block(move || stream_set(&r, &keys))
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(HttpResponse::Ok().json(body))
-}
-
-fn stream_set(r: &Route, keys: &[String]) -> Value {
-    let fixes = &r.fixes;
-    let n = fixes.len();
     let needs_series = keys
         .iter()
         .any(|k| matches!(k.as_str(), "distance" | "moving" | "velocity_smooth"));
-    let s = needs_series.then(|| series(r.sport, fixes, &r.pauses));
-    let start = r.row.start_ms;
-    let mut out = Map::new();
-    for key in keys {
-        let data = match (key.as_str(), &s) {
-            ("latlng", _) => Some(json!(fixes
-                .iter()
-                .map(|f| [f.lat, f.lng])
-                .collect::<Vec<_>>())),
-            ("time", _) => Some(json!(fixes
-                .iter()
-                .map(|f| (f.t_ms - start).div_euclid(1000))
-                .collect::<Vec<_>>())),
-            ("distance", Some(s)) => Some(json!(s
-                .distance
-                .iter()
-                .map(|d| round2(*d))
-                .collect::<Vec<_>>())),
-            ("velocity_smooth", Some(s)) => Some(json!(s
-                .velocity_smooth
-                .iter()
-                .map(|v| round2(*v))
-                .collect::<Vec<_>>())),
-            ("moving", Some(s)) => Some(json!(s.moving)),
-            ("altitude", _) => optional(fixes, |f| f.alt.map(|a| round2(f64::from(a)))),
-            ("heartrate", _) => optional(fixes, |f| f.heartrate),
-            ("cadence", _) => optional(fixes, |f| f.cadence),
-            ("watts", _) => optional(fixes, |f| f.power),
-            _ => None,
-        };
-        if let Some(data) = data {
-            out.insert(key.clone(), stream(data, n));
+    let set = web::block(move || {
+        let series = needs_series.then(|| series(r.sport, &r.fixes, &r.pauses));
+        // Optional streams are left out when no fix has the value.
+        let keys: Vec<String> = keys
+            .into_iter()
+            .filter(|k| match k.as_str() {
+                "altitude" => r.fixes.iter().any(|f| f.alt.is_some()),
+                "heartrate" => r.fixes.iter().any(|f| f.heartrate.is_some()),
+                "cadence" => r.fixes.iter().any(|f| f.cadence.is_some()),
+                "watts" => r.fixes.iter().any(|f| f.power.is_some()),
+                _ => true,
+            })
+            .collect();
+        StreamSet {
+            r,
+            series,
+            keys,
+            key: 0,
+            at: 0,
+            opened: false,
         }
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .streaming(pieces(std::cell::RefCell::new(set), |set| {
+            set.borrow_mut().next_piece()
+        })))
+}
+
+/// A StreamSet, written a key and `POINTS_PER_PIECE` values at a time.
+struct StreamSet {
+    r: Route,
+    series: Option<Series>,
+    keys: Vec<String>,
+    key: usize,
+    at: usize,
+    opened: bool,
+}
+
+impl StreamSet {
+    fn next_piece(&mut self) -> Option<Vec<u8>> {
+        let n = self.r.fixes.len();
+        let mut out = Vec::with_capacity(64 * 1024);
+        if !self.opened {
+            self.opened = true;
+            out.push(b'{');
+        }
+        let Some(key) = self.keys.get(self.key) else {
+            if self.key == self.keys.len() {
+                self.key += 1;
+                out.push(b'}');
+                return Some(out);
+            }
+            return None;
+        };
+        if self.at == 0 {
+            if self.key > 0 {
+                out.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut out, key);
+            out.extend_from_slice(b":{\"data\":[");
+        }
+        let end = (self.at + POINTS_PER_PIECE).min(n);
+        for i in self.at..end {
+            if i > 0 {
+                out.push(b',');
+            }
+            self.value(key, i, &mut out);
+        }
+        self.at = end;
+        if end == n {
+            let tail = json!({"series_type": "distance", "original_size": n, "resolution": "high"});
+            out.extend_from_slice(b"],");
+            let tail = tail.to_string();
+            // `{"original_size":…}` without its braces, after the data.
+            out.extend_from_slice(&tail.as_bytes()[1..]);
+            self.key += 1;
+            self.at = 0;
+        }
+        Some(out)
     }
-    Value::Object(out)
+
+    fn value(&self, key: &str, i: usize, out: &mut Vec<u8>) {
+        let f = &self.r.fixes[i];
+        let s = self.series.as_ref();
+        let _ = match key {
+            "latlng" => serde_json::to_writer(&mut *out, &[f.lat, f.lng]),
+            "time" => {
+                serde_json::to_writer(&mut *out, &(f.t_ms - self.r.row.start_ms).div_euclid(1000))
+            }
+            "distance" => serde_json::to_writer(&mut *out, &s.map(|s| round2(s.distance[i]))),
+            "velocity_smooth" => {
+                serde_json::to_writer(&mut *out, &s.map(|s| round2(s.velocity_smooth[i])))
+            }
+            "moving" => serde_json::to_writer(&mut *out, &s.map(|s| s.moving[i])),
+            "altitude" => serde_json::to_writer(&mut *out, &f.alt.map(|a| round2(f64::from(a)))),
+            "heartrate" => serde_json::to_writer(&mut *out, &f.heartrate),
+            "cadence" => serde_json::to_writer(&mut *out, &f.cadence),
+            "watts" => serde_json::to_writer(&mut *out, &f.power),
+            _ => serde_json::to_writer(&mut *out, &Value::Null),
+        };
+    }
 }

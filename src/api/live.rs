@@ -5,7 +5,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Addr;
 use actix_web::http::header;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
@@ -20,10 +19,10 @@ use crate::domain::fix::RawFixBatch;
 use crate::domain::recording::LiveEvent;
 use crate::domain::{now_ms, ActivityId};
 use crate::error::ApiError;
-use crate::live::hub::ask;
+use crate::live::hub::{ask, ActorRef};
 use crate::live::ingest::Ingest;
 use crate::live::watch::{Poll, Subscribe};
-use crate::live::{ActivityActor, LiveError, LiveHub, BUSY_RETRY_AFTER_S};
+use crate::live::{LiveError, LiveHub, BUSY_RETRY_AFTER_S};
 use crate::startup::AppState;
 
 /// SSE comment sent when nothing else was, so proxies keep the stream open.
@@ -37,7 +36,7 @@ pub async fn with_actor<R, F, Fut>(
     call: F,
 ) -> Result<R, LiveError>
 where
-    F: Fn(Addr<ActivityActor>) -> Fut,
+    F: Fn(ActorRef) -> Fut,
     Fut: std::future::Future<Output = Result<R, LiveError>>,
 {
     let addr = hub.get_or_spawn(id).await?;
@@ -205,7 +204,13 @@ impl SseStream {
                 return Some(self.emit(event));
             }
             let rx = self.rx.as_mut()?;
-            match tokio::time::timeout(SSE_HEARTBEAT, rx.recv()).await {
+            // Shutdown ends the stream, so the server's graceful stop does
+            // not wait on it (the client reconnects with Last-Event-ID).
+            let next = tokio::select! {
+                _ = self.hub.shutting_down() => return None,
+                next = tokio::time::timeout(SSE_HEARTBEAT, rx.recv()) => next,
+            };
+            match next {
                 Err(_) => return Some(Bytes::from_static(b": heartbeat\n\n")),
                 Ok(Some(event)) => return Some(self.emit(event)),
                 // Dropped for being slow, or the actor stopped.

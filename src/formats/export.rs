@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use geojson::{Feature, Geometry, JsonObject};
+use geojson::JsonObject;
 use quick_xml::escape::escape;
 use serde_json::json;
 
@@ -125,26 +125,108 @@ pub fn to_gpx_with_pauses(
 /// (`[lng, lat]`, plus altitude when every fix has one). Timestamps go in
 /// the `times` property (epoch ms), parallel to the coordinates.
 pub fn to_geojson(name: Option<&str>, sport: Option<Sport>, fixes: &[Fix]) -> serde_json::Value {
-    let with_alt = !fixes.is_empty() && fixes.iter().all(|f| f.alt.is_some());
-    let coords: Vec<Vec<f64>> = fixes
-        .iter()
-        .map(|f| match f.alt {
-            Some(a) if with_alt => vec![f.lng, f.lat, f64::from(a)],
-            _ => vec![f.lng, f.lat],
-        })
-        .collect();
-    let mut props = JsonObject::new();
-    props.insert("name".into(), json!(name));
-    props.insert("sport_type".into(), json!(sport.map(Sport::as_str)));
-    props.insert(
-        "times".into(),
-        json!(fixes.iter().map(|f| f.t_ms).collect::<Vec<_>>()),
-    );
-    let feature = Feature {
-        properties: Some(props),
-        ..Feature::from(Geometry::new_line_string(coords))
-    };
-    serde_json::to_value(&feature).unwrap_or(serde_json::Value::Null)
+    let mut writer = GeoJsonWriter::new(name, sport, JsonObject::new(), fixes.len().max(1));
+    let mut out = Vec::new();
+    while let Some(piece) = writer.next_piece(fixes) {
+        out.extend_from_slice(&piece);
+    }
+    serde_json::from_slice(&out).unwrap_or(serde_json::Value::Null)
+}
+
+/// Writes the GeoJSON Feature of [`to_geojson`] piece by piece (`points`
+/// coordinates or times per piece), so that a long route is streamed
+/// rather than built whole.
+pub struct GeoJsonWriter {
+    /// `"name":…,"sport_type":…` and any extra properties.
+    properties: Vec<u8>,
+    points: usize,
+    step: GeoJsonStep,
+}
+
+enum GeoJsonStep {
+    Start,
+    Coordinates(usize),
+    Times(usize),
+    Done,
+}
+
+impl GeoJsonWriter {
+    pub fn new(
+        name: Option<&str>,
+        sport: Option<Sport>,
+        mut extra: JsonObject,
+        points: usize,
+    ) -> GeoJsonWriter {
+        extra.insert("name".into(), json!(name));
+        extra.insert("sport_type".into(), json!(sport.map(Sport::as_str)));
+        let mut properties = Vec::new();
+        for (i, (k, v)) in extra.iter().enumerate() {
+            if i > 0 {
+                properties.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut properties, k);
+            properties.push(b':');
+            let _ = serde_json::to_writer(&mut properties, v);
+        }
+        GeoJsonWriter {
+            properties,
+            points: points.max(1),
+            step: GeoJsonStep::Start,
+        }
+    }
+
+    /// The next piece of the document, or None after the last.
+    pub fn next_piece(&mut self, fixes: &[Fix]) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(64 * 1024);
+        match self.step {
+            GeoJsonStep::Start => {
+                out.extend_from_slice(
+                    br#"{"type":"Feature","geometry":{"type":"LineString","coordinates":["#,
+                );
+                self.step = GeoJsonStep::Coordinates(0);
+            }
+            GeoJsonStep::Coordinates(at) => {
+                let with_alt = !fixes.is_empty() && fixes.iter().all(|f| f.alt.is_some());
+                let end = (at + self.points).min(fixes.len());
+                for (i, f) in fixes[at..end].iter().enumerate() {
+                    if at + i > 0 {
+                        out.push(b',');
+                    }
+                    let _ = match f.alt {
+                        Some(a) if with_alt => {
+                            serde_json::to_writer(&mut out, &[f.lng, f.lat, f64::from(a)])
+                        }
+                        _ => serde_json::to_writer(&mut out, &[f.lng, f.lat]),
+                    };
+                }
+                if end == fixes.len() {
+                    out.extend_from_slice(b"]},\"properties\":{");
+                    out.extend_from_slice(&self.properties);
+                    out.extend_from_slice(b",\"times\":[");
+                    self.step = GeoJsonStep::Times(0);
+                } else {
+                    self.step = GeoJsonStep::Coordinates(end);
+                }
+            }
+            GeoJsonStep::Times(at) => {
+                let end = (at + self.points).min(fixes.len());
+                for (i, f) in fixes[at..end].iter().enumerate() {
+                    if at + i > 0 {
+                        out.push(b',');
+                    }
+                    let _ = serde_json::to_writer(&mut out, &f.t_ms);
+                }
+                if end == fixes.len() {
+                    out.extend_from_slice(b"]}}");
+                    self.step = GeoJsonStep::Done;
+                } else {
+                    self.step = GeoJsonStep::Times(end);
+                }
+            }
+            GeoJsonStep::Done => return None,
+        }
+        Some(out)
+    }
 }
 
 #[cfg(test)]

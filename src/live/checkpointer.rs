@@ -1,13 +1,23 @@
 //! The single writer for live activities. Actors hand it their new fixes
 //! and status changes; it writes whatever has queued up in one transaction,
 //! so checkpoints are batched across actors and no arbiter waits on I/O.
-//! A failed batch is kept and retried; writes that wait for a reply
-//! (status changes, completion) fail fast with the store's error.
+//!
+//! Deadlines: every write is bounded (`WRITE_DEADLINE`; a status change
+//! `STATE_CHANGE_DEADLINE`), so a database that silently holds bytes never
+//! hangs the writer or an actor. Failed route chunks are kept and retried;
+//! a status change that failed (or ran out of time) was answered with an
+//! error and is dropped: it is never written later. A status change can be
+//! withdrawn by its waiter until the writer claims it, and a claimed one is
+//! written within its own deadline, so the answer always matches the store.
 
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
+use super::spill;
 use crate::domain::Fix;
 use crate::store::{ActivityProgress, DynStore, RouteChunk, StoreError, StoreResult};
 
@@ -16,14 +26,52 @@ pub const QUEUE_CAPACITY: usize = 65_536;
 /// Most operations written in one transaction.
 const MAX_BATCH: usize = 2_048;
 const RETRY_EVERY: Duration = Duration::from_secs(1);
+/// A status change (pause, resume, complete) is written within this, or
+/// refused (503) and never written.
+pub const STATE_CHANGE_DEADLINE: Duration = Duration::from_secs(3);
+/// A claimed status change still gets at least this long to commit.
+const MIN_STATUS_WRITE: Duration = Duration::from_millis(500);
+/// Any checkpoint transaction is abandoned (rolled back) after this.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 
 type Reply = oneshot::Sender<StoreResult<()>>;
 
+const PENDING: u8 = 0;
+const CLAIMED: u8 = 1;
+const WITHDRAWN: u8 = 2;
+
+/// A write someone waits for: pending until the writer claims it (then it
+/// is written within its deadline) or the waiter withdraws it (then it is
+/// never written).
+struct Waiter {
+    reply: Reply,
+    state: Arc<AtomicU8>,
+    deadline: Instant,
+}
+
+impl Waiter {
+    /// The writer takes it on; false if it was withdrawn or is too late
+    /// (then the waiter is told and it is dropped).
+    fn claim(&self) -> bool {
+        Instant::now() < self.deadline
+            && self
+                .state
+                .compare_exchange(PENDING, CLAIMED, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+
+    fn answer(self, result: StoreResult<()>) {
+        let _ = self.reply.send(result);
+    }
+}
+
 enum Op {
     Chunk(RouteChunk),
-    Progress(ActivityProgress, Option<Reply>),
-    Complete(Box<ActivityProgress>, Vec<Fix>, Reply),
+    Status(Box<ActivityProgress>, Waiter),
+    Complete(Box<ActivityProgress>, Vec<Fix>, Waiter),
     Flush(Reply),
+    /// Final write: retry for the given time, then spill what is left.
+    Shutdown(Duration, oneshot::Sender<()>),
 }
 
 #[derive(Clone)]
@@ -31,11 +79,16 @@ pub struct Checkpointer {
     tx: mpsc::Sender<Op>,
 }
 
+fn timed_out() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::PoolTimedOut)
+}
+
 impl Checkpointer {
-    /// Starts the writer on the current runtime.
-    pub fn start(store: DynStore) -> Checkpointer {
+    /// Starts the writer on the current runtime. `spill` is where route
+    /// chunks that cannot be written at shutdown are saved.
+    pub fn start(store: DynStore, spill: spill::SpillFile) -> Checkpointer {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        actix::spawn(run(store, rx));
+        actix::spawn(run(store, rx, spill));
         Checkpointer { tx }
     }
 
@@ -51,28 +104,65 @@ impl Checkpointer {
         }
     }
 
-    /// Writes a status change (after any queued chunks) and waits for it.
+    /// Writes a status change (after any queued chunks) and waits for it,
+    /// at most about `STATE_CHANGE_DEADLINE`. An error means it was not
+    /// written and never will be.
     pub async fn save_progress(&self, progress: ActivityProgress) -> StoreResult<()> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Op::Progress(progress, Some(reply)), rx).await
+        self.wait(|waiter| Op::Status(Box::new(progress), waiter))
+            .await
     }
 
-    /// Writes the completed activity in one transaction and waits for it.
+    /// Writes the completed activity in one transaction and waits for it,
+    /// as `save_progress`.
     pub async fn complete(&self, progress: ActivityProgress, route: Vec<Fix>) -> StoreResult<()> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Op::Complete(Box::new(progress), route, reply), rx)
+        self.wait(|waiter| Op::Complete(Box::new(progress), route, waiter))
             .await
+    }
+
+    async fn wait(&self, op: impl FnOnce(Waiter) -> Op) -> StoreResult<()> {
+        let deadline = Instant::now() + STATE_CHANGE_DEADLINE;
+        let (reply, mut rx) = oneshot::channel();
+        let state = Arc::new(AtomicU8::new(PENDING));
+        let op = op(Waiter {
+            reply,
+            state: state.clone(),
+            deadline,
+        });
+        match tokio::time::timeout_at(deadline, self.tx.send(op)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(stopped()),
+            // Not even queued: it can never be written.
+            Err(_) => return Err(timed_out()),
+        }
+        if let Ok(result) = tokio::time::timeout_at(deadline, &mut rx).await {
+            return result.map_err(|_| stopped())?;
+        }
+        // Out of time: withdraw it, unless the writer has it in hand (then
+        // its write ends within its own deadline and that is the answer).
+        match state.compare_exchange(PENDING, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => Err(timed_out()),
+            Err(_) => rx.await.map_err(|_| stopped())?,
+        }
     }
 
     /// Writes everything queued so far.
     pub async fn flush(&self) -> StoreResult<()> {
         let (reply, rx) = oneshot::channel();
-        self.send(Op::Flush(reply), rx).await
+        self.tx
+            .send(Op::Flush(reply))
+            .await
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
     }
 
-    async fn send(&self, op: Op, rx: oneshot::Receiver<StoreResult<()>>) -> StoreResult<()> {
-        self.tx.send(op).await.map_err(|_| stopped())?;
-        rx.await.map_err(|_| stopped())?
+    /// The final write on shutdown: everything queued so far is written,
+    /// retrying for up to `db_wait` while the database is down; what still
+    /// cannot be written is spilled to the spill file.
+    pub async fn shutdown(&self, db_wait: Duration) {
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Op::Shutdown(db_wait, reply)).await.is_ok() {
+            let _ = rx.await;
+        }
     }
 }
 
@@ -80,87 +170,185 @@ fn stopped() -> StoreError {
     StoreError::Corrupt("the checkpoint writer stopped".to_string())
 }
 
-/// Chunks and progress not yet written, kept across failures.
+/// What is not yet written. Route chunks are kept across failures; status
+/// changes live for one attempt only.
 #[derive(Default)]
 struct Backlog {
     chunks: Vec<RouteChunk>,
-    progress: Vec<ActivityProgress>,
-    replies: Vec<Reply>,
+    status: Vec<(ActivityProgress, Waiter)>,
+    flushes: Vec<Reply>,
 }
 
 impl Backlog {
     fn is_empty(&self) -> bool {
-        self.chunks.is_empty() && self.progress.is_empty() && self.replies.is_empty()
+        self.chunks.is_empty() && self.status.is_empty() && self.flushes.is_empty()
     }
 
-    /// Writes the backlog. On failure the data stays for the next try and
-    /// the waiting callers are told.
-    async fn write(&mut self, store: &DynStore) -> StoreResult<()> {
-        if self.chunks.is_empty() && self.progress.is_empty() {
-            for reply in self.replies.drain(..) {
+    /// Writes the backlog in one transaction. Chunks that fail stay for the
+    /// next try; status changes are answered either way and dropped.
+    async fn write(&mut self, store: &DynStore, cap: Duration) -> StoreResult<()> {
+        let mut status = Vec::with_capacity(self.status.len());
+        for (progress, waiter) in self.status.drain(..) {
+            if waiter.claim() {
+                status.push((progress, waiter));
+            } else {
+                waiter.answer(Err(timed_out()));
+            }
+        }
+        if self.chunks.is_empty() && status.is_empty() {
+            for reply in self.flushes.drain(..) {
                 let _ = reply.send(Ok(()));
             }
             return Ok(());
         }
-        let result = store.checkpoint(&self.progress, &self.chunks).await;
+        // A status change in the batch bounds it by its own deadline.
+        let limit = status
+            .iter()
+            .map(|(_, w)| {
+                w.deadline
+                    .saturating_duration_since(Instant::now())
+                    .max(MIN_STATUS_WRITE)
+            })
+            .min()
+            .unwrap_or(WRITE_DEADLINE)
+            .min(cap);
+        let progress: Vec<ActivityProgress> = status.iter().map(|(p, _)| p.clone()).collect();
+        let result = deadline(limit, store.checkpoint(&progress, &self.chunks)).await;
         let result = match result {
             Err(StoreError::Unavailable(e)) => Err(StoreError::Unavailable(e)),
             // A bad row (say, its activity was deleted) must not block the
             // rest: write them one by one and drop what fails.
             Err(e) => {
                 tracing::warn!(error = %e, "batched checkpoint failed; writing one by one");
-                self.write_each(store).await
+                self.write_each(store, status).await;
+                return self.finish(Ok(()));
             }
             ok => ok,
         };
+        for (_, waiter) in status {
+            waiter.answer(match &result {
+                Ok(()) => Ok(()),
+                Err(_) => Err(timed_out()),
+            });
+        }
+        self.finish(result)
+    }
+
+    fn finish(&mut self, result: StoreResult<()>) -> StoreResult<()> {
         match &result {
             Ok(()) => {
                 self.chunks.clear();
-                self.progress.clear();
-                for reply in self.replies.drain(..) {
+                for reply in self.flushes.drain(..) {
                     let _ = reply.send(Ok(()));
                 }
             }
             Err(e) => {
                 tracing::warn!(error = %e, chunks = self.chunks.len(), "checkpoint failed; will retry");
-                for reply in self.replies.drain(..) {
-                    let _ = reply.send(Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut)));
+                for reply in self.flushes.drain(..) {
+                    let _ = reply.send(Err(timed_out()));
                 }
             }
         }
         result
     }
 
-    async fn write_each(&mut self, store: &DynStore) -> StoreResult<()> {
-        for p in std::mem::take(&mut self.progress) {
-            match store.checkpoint(std::slice::from_ref(&p), &[]).await {
-                Err(StoreError::Unavailable(e)) => {
-                    self.progress.push(p);
-                    return Err(StoreError::Unavailable(e));
-                }
-                Err(e) => {
-                    tracing::error!(activity_id = %p.id, error = %e, "dropping progress that cannot be written")
-                }
-                Ok(()) => {}
+    async fn write_each(&mut self, store: &DynStore, status: Vec<(ActivityProgress, Waiter)>) {
+        for (p, waiter) in status {
+            let limit = waiter
+                .deadline
+                .saturating_duration_since(Instant::now())
+                .max(MIN_STATUS_WRITE);
+            let result = deadline(limit, store.checkpoint(std::slice::from_ref(&p), &[])).await;
+            if let Err(e) = &result {
+                tracing::warn!(activity_id = %p.id, error = %e, "status change not written");
             }
+            waiter.answer(result);
         }
+        let mut kept = Vec::new();
         for c in std::mem::take(&mut self.chunks) {
-            match store.checkpoint(&[], std::slice::from_ref(&c)).await {
-                Err(StoreError::Unavailable(e)) => {
-                    self.chunks.push(c);
-                    return Err(StoreError::Unavailable(e));
-                }
+            match deadline(
+                WRITE_DEADLINE,
+                store.checkpoint(&[], std::slice::from_ref(&c)),
+            )
+            .await
+            {
+                Err(StoreError::Unavailable(_)) => kept.push(c),
                 Err(e) => {
                     tracing::error!(activity_id = %c.activity_id, error = %e, "dropping a chunk that cannot be written")
                 }
                 Ok(()) => {}
             }
         }
-        Ok(())
+        self.chunks = kept;
     }
 }
 
-async fn run(store: DynStore, mut rx: mpsc::Receiver<Op>) {
+/// Runs a store call within `limit`; past it the call is abandoned (its
+/// transaction rolls back) and the store counts as unavailable.
+async fn deadline<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = StoreResult<T>>,
+) -> StoreResult<T> {
+    tokio::time::timeout(limit, call)
+        .await
+        .unwrap_or_else(|_| Err(timed_out()))
+}
+
+async fn complete(
+    store: &DynStore,
+    backlog: &mut Backlog,
+    progress: &ActivityProgress,
+    route: &[Fix],
+    waiter: Waiter,
+) {
+    if !waiter.claim() {
+        waiter.answer(Err(timed_out()));
+        return;
+    }
+    let left = || {
+        waiter
+            .deadline
+            .saturating_duration_since(Instant::now())
+            .max(MIN_STATUS_WRITE)
+    };
+    // Everything queued before the completion goes first.
+    let result = match backlog.write(store, left()).await {
+        Ok(()) => deadline(left(), store.complete_activity(progress, route)).await,
+        Err(e) => Err(e),
+    };
+    waiter.answer(result);
+}
+
+/// The final write: retries for `db_wait`, then spills the route chunks it
+/// could not write, so that nothing acknowledged is lost.
+async fn shutdown(
+    store: &DynStore,
+    backlog: &mut Backlog,
+    db_wait: Duration,
+    file: &spill::SpillFile,
+) {
+    let give_up = Instant::now() + db_wait;
+    loop {
+        if backlog.write(store, WRITE_DEADLINE).await.is_ok() || backlog.chunks.is_empty() {
+            return;
+        }
+        if Instant::now() + RETRY_EVERY >= give_up {
+            break;
+        }
+        tokio::time::sleep(RETRY_EVERY).await;
+    }
+    match file.save(&backlog.chunks) {
+        Ok(path) => {
+            tracing::warn!(chunks = backlog.chunks.len(), path = %path.display(), "database unavailable at shutdown; unsaved fixes spilled, replayed on the next start");
+            backlog.chunks.clear();
+        }
+        Err(e) => {
+            tracing::error!(error = %e, chunks = backlog.chunks.len(), "database unavailable at shutdown and the spill file cannot be written: unsaved fixes lost")
+        }
+    }
+}
+
+async fn run(store: DynStore, mut rx: mpsc::Receiver<Op>, file: spill::SpillFile) {
     let mut backlog = Backlog::default();
     loop {
         let op = if backlog.is_empty() {
@@ -172,7 +360,7 @@ async fn run(store: DynStore, mut rx: mpsc::Receiver<Op>) {
             tokio::select! {
                 op = rx.recv() => match op { Some(op) => op, None => return },
                 _ = tokio::time::sleep(RETRY_EVERY) => {
-                    let _ = backlog.write(&store).await;
+                    let _ = backlog.write(&store, WRITE_DEADLINE).await;
                     continue;
                 }
             }
@@ -187,21 +375,17 @@ async fn run(store: DynStore, mut rx: mpsc::Receiver<Op>) {
         for op in ops {
             match op {
                 Op::Chunk(chunk) => backlog.chunks.push(chunk),
-                Op::Progress(progress, reply) => {
-                    backlog.progress.push(progress);
-                    backlog.replies.extend(reply);
+                Op::Status(progress, waiter) => backlog.status.push((*progress, waiter)),
+                Op::Flush(reply) => backlog.flushes.push(reply),
+                Op::Complete(progress, route, waiter) => {
+                    complete(&store, &mut backlog, &progress, &route, waiter).await;
                 }
-                Op::Flush(reply) => backlog.replies.push(reply),
-                Op::Complete(progress, route, reply) => {
-                    // Everything queued before the completion goes first.
-                    let result = match backlog.write(&store).await {
-                        Ok(()) => store.complete_activity(&progress, &route).await,
-                        Err(e) => Err(e),
-                    };
-                    let _ = reply.send(result);
+                Op::Shutdown(db_wait, reply) => {
+                    shutdown(&store, &mut backlog, db_wait, &file).await;
+                    let _ = reply.send(());
                 }
             }
         }
-        let _ = backlog.write(&store).await;
+        let _ = backlog.write(&store, WRITE_DEADLINE).await;
     }
 }

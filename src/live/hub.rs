@@ -6,7 +6,7 @@ use std::sync::Arc;
 use actix::{Actor, Addr, ArbiterHandle, Handler, Message};
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
 use super::checkpointer::Checkpointer;
 use super::{ActivityActor, LiveConfig, LiveError};
@@ -17,7 +17,7 @@ use crate::metrics::Metrics;
 use crate::store::DynStore;
 
 pub struct LiveHub {
-    registry: DashMap<ActivityId, Addr<ActivityActor>>,
+    registry: DashMap<ActivityId, ActorRef>,
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: AtomicUsize,
     /// Where the auto-complete sweep goes on from (an activity id).
@@ -26,23 +26,129 @@ pub struct LiveHub {
     pub checkpointer: Checkpointer,
     pub config: LiveConfig,
     pub metrics: Arc<Metrics>,
+    /// Flips to true when the server begins to shut down: streams end.
+    shutdown: watch::Sender<bool>,
+}
+
+/// An actor's address with its own count of messages sent and not yet
+/// handled. actix's mailbox bound is its buffer plus one per sender, and
+/// every request clones the address (a new sender), so it bounds nothing;
+/// this count is the real bound (`PACER_MAILBOX_CAPACITY`).
+#[derive(Clone)]
+pub struct ActorRef {
+    pub addr: Addr<ActivityActor>,
+    in_flight: Arc<AtomicUsize>,
+    capacity: usize,
+}
+
+impl ActorRef {
+    pub fn connected(&self) -> bool {
+        self.addr.connected()
+    }
+
+    /// Messages sent to the actor and not yet handled.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// A slot in the mailbox, or None when it is full.
+    fn permit(&self) -> Option<Permit> {
+        let taken = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.capacity).then_some(n + 1)
+            })
+            .is_ok();
+        taken.then(|| Permit(self.in_flight.clone()))
+    }
+
+    /// A slot even when the mailbox is full: for the server's own
+    /// messages (shutdown), never for requests.
+    fn permit_always(&self) -> Permit {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        Permit(self.in_flight.clone())
+    }
+}
+
+/// One counted message: released when the message is handled or dropped
+/// (the actor stopped), so the count cannot leak.
+pub struct Permit(Arc<AtomicUsize>);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A message with its mailbox slot.
+pub struct Counted<M> {
+    msg: M,
+    _permit: Permit,
+}
+
+impl<M: Message<Result = ()>> Message for Counted<M> {
+    type Result = ();
+}
+
+impl<M> Handler<Counted<M>> for ActivityActor
+where
+    M: Message<Result = ()>,
+    ActivityActor: Handler<M>,
+{
+    type Result = ();
+
+    fn handle(&mut self, counted: Counted<M>, ctx: &mut actix::Context<Self>) {
+        // The slot is freed when `counted._permit` drops, after the handler.
+        <ActivityActor as Handler<M>>::handle(self, counted.msg, ctx);
+    }
 }
 
 /// Sends a message without waiting for mailbox space: a full mailbox is
-/// `Busy` (503), never a growing queue.
+/// `Busy` (503 + Retry-After) at once, never a growing queue.
 pub async fn ask<M, R>(
-    addr: &Addr<ActivityActor>,
+    actor: &ActorRef,
     make: impl FnOnce(oneshot::Sender<R>) -> M,
 ) -> Result<R, LiveError>
 where
     M: Message<Result = ()> + Send + 'static,
     ActivityActor: Handler<M>,
 {
+    let permit = actor.permit().ok_or(LiveError::Busy)?;
+    send(actor, make, permit).await
+}
+
+/// As `ask`, past a full mailbox: the server's own messages (shutdown).
+async fn ask_always<M, R>(
+    actor: &ActorRef,
+    make: impl FnOnce(oneshot::Sender<R>) -> M,
+) -> Result<R, LiveError>
+where
+    M: Message<Result = ()> + Send + 'static,
+    ActivityActor: Handler<M>,
+{
+    let permit = actor.permit_always();
+    send(actor, make, permit).await
+}
+
+async fn send<M, R>(
+    actor: &ActorRef,
+    make: impl FnOnce(oneshot::Sender<R>) -> M,
+    permit: Permit,
+) -> Result<R, LiveError>
+where
+    M: Message<Result = ()> + Send + 'static,
+    ActivityActor: Handler<M>,
+{
     let (tx, rx) = oneshot::channel();
-    addr.try_send(make(tx)).map_err(|e| match e {
-        actix::dev::SendError::Full(_) => LiveError::Busy,
-        actix::dev::SendError::Closed(_) => LiveError::Gone,
-    })?;
+    let counted = Counted {
+        msg: make(tx),
+        _permit: permit,
+    };
+    // `do_send` ignores actix's own (ineffective) bound: ours is above.
+    if !actor.addr.connected() {
+        return Err(LiveError::Gone);
+    }
+    actor.addr.do_send::<Counted<M>>(counted);
     rx.await.map_err(|_| LiveError::Gone)
 }
 
@@ -55,6 +161,7 @@ impl LiveHub {
         arbiters: Vec<ArbiterHandle>,
     ) -> LiveHub {
         LiveHub {
+            shutdown: watch::channel(false).0,
             registry: DashMap::new(),
             arbiters,
             next_arbiter: AtomicUsize::new(0),
@@ -66,7 +173,7 @@ impl LiveHub {
         }
     }
 
-    pub fn get(&self, id: ActivityId) -> Option<Addr<ActivityActor>> {
+    pub fn get(&self, id: ActivityId) -> Option<ActorRef> {
         self.registry.get(&id).map(|e| e.value().clone())
     }
 
@@ -79,10 +186,7 @@ impl LiveHub {
     }
 
     /// The activity's actor, rehydrated from the store if it has none.
-    pub async fn get_or_spawn(
-        self: &Arc<Self>,
-        id: ActivityId,
-    ) -> Result<Addr<ActivityActor>, LiveError> {
+    pub async fn get_or_spawn(self: &Arc<Self>, id: ActivityId) -> Result<ActorRef, LiveError> {
         if let Some(addr) = self.get(id) {
             if addr.connected() {
                 return Ok(addr);
@@ -117,25 +221,24 @@ impl LiveHub {
     }
 
     /// Starts an actor for a recording unless its activity already has one.
-    pub fn adopt(
-        self: &Arc<Self>,
-        recording: Recording,
-        next_chunk_seq: i64,
-    ) -> Addr<ActivityActor> {
+    pub fn adopt(self: &Arc<Self>, recording: Recording, next_chunk_seq: i64) -> ActorRef {
         // No await here: the entry guard is held only to insert.
         match self.registry.entry(recording.id) {
             Entry::Occupied(e) => e.get().clone(),
             Entry::Vacant(slot) => {
                 let arbiter = self.pick_arbiter();
                 let hub = self.clone();
-                let capacity = self.config.mailbox_capacity;
-                let addr = ActivityActor::start_in_arbiter(&arbiter, move |ctx| {
-                    ctx.set_mailbox_capacity(capacity);
+                let addr = ActivityActor::start_in_arbiter(&arbiter, move |_| {
                     ActivityActor::new(recording, hub, next_chunk_seq)
                 });
                 self.metrics.live_activities.inc();
-                slot.insert(addr.clone());
-                addr
+                let actor = ActorRef {
+                    addr,
+                    in_flight: Arc::new(AtomicUsize::new(0)),
+                    capacity: self.config.mailbox_capacity.max(1),
+                };
+                slot.insert(actor.clone());
+                actor
             }
         }
     }
@@ -150,31 +253,61 @@ impl LiveHub {
 
     /// Called from the actor's `stopped()`: removes its own entry only.
     pub fn deregister(&self, id: ActivityId, addr: &Addr<ActivityActor>) {
-        if self.registry.remove_if(&id, |_, a| a == addr).is_some() {
+        if self
+            .registry
+            .remove_if(&id, |_, a| &a.addr == addr)
+            .is_some()
+        {
             self.metrics.live_activities.dec();
         }
     }
 
+    /// Tells every stream to end: the server is shutting down.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Resolves once the server begins to shut down (at once if it has).
+    pub fn shutting_down(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.shutdown.subscribe();
+        async move {
+            let _ = rx.wait_for(|down| *down).await;
+        }
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
     /// Every actor hands its unsaved fixes to the checkpointer, which then
-    /// writes them all. Used on SIGTERM.
+    /// writes them all, trying for up to `shutdown_db_wait` while the database is
+    /// down; whatever it still cannot write is spilled to the local spill
+    /// file (replayed on the next start). Used on SIGTERM.
     pub async fn shutdown(&self) {
+        self.begin_shutdown();
         let addrs: Vec<_> = self.registry.iter().map(|e| e.value().clone()).collect();
         for addr in addrs {
-            if let Err(e) = ask(&addr, |reply| super::flush::Flush { reply }).await {
+            if let Err(e) = ask_always(&addr, |reply| super::flush::Flush { reply }).await {
                 tracing::warn!(error = %e, "actor did not flush on shutdown");
             }
         }
-        if let Err(e) = self.checkpointer.flush().await {
-            tracing::error!(error = %e, "final checkpoint failed");
-        }
+        self.checkpointer
+            .shutdown(self.config.shutdown_db_wait)
+            .await;
     }
 
     /// Asks every actor whether it has been idle past `auto_pause_after`.
     /// A full mailbox is skipped: that actor is anything but idle.
     pub fn scan_idle(&self) {
         let addrs: Vec<_> = self.registry.iter().map(|e| e.value().clone()).collect();
-        for addr in addrs {
-            let _ = addr.try_send(super::flush::CheckIdle);
+        for actor in addrs {
+            // Counted like any message; a full mailbox is not idle anyway.
+            if let Some(permit) = actor.permit() {
+                actor.addr.do_send(Counted {
+                    msg: super::flush::CheckIdle,
+                    _permit: permit,
+                });
+            }
         }
     }
 

@@ -20,6 +20,7 @@ pub mod expire;
 pub mod flush;
 pub mod hub;
 pub mod ingest;
+pub mod spill;
 pub mod watch;
 pub mod ws;
 
@@ -42,6 +43,9 @@ pub struct LiveConfig {
     pub watcher_queue: usize,
     /// Arbiters (threads) the actors are spread over.
     pub arbiters: usize,
+    /// How long the final checkpoint retries a database that is down
+    /// before spilling the unsaved fixes to the spill file.
+    pub shutdown_db_wait: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]

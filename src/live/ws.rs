@@ -7,13 +7,13 @@
 
 use std::time::{Duration, Instant};
 
-use actix::{Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, StreamHandler, WrapFuture};
+use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, StreamHandler, WrapFuture};
 use actix_web::{HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
-use super::hub::ask;
+use super::hub::{ask, ActorRef};
 use super::ingest::Ingest;
-use super::{ActivityActor, LiveError};
+use super::LiveError;
 use crate::domain::fix::RawFixBatch;
 use crate::domain::{now_ms, AthleteId};
 use crate::error::ApiError;
@@ -24,7 +24,7 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 
 pub struct WsSession {
-    activity: Addr<ActivityActor>,
+    activity: ActorRef,
     athlete: AthleteId,
     last_heard: Instant,
 }
@@ -33,7 +33,7 @@ pub struct WsSession {
 pub fn start(
     req: &HttpRequest,
     payload: actix_web::web::Payload,
-    activity: Addr<ActivityActor>,
+    activity: ActorRef,
     athlete: AthleteId,
 ) -> Result<HttpResponse, actix_web::Error> {
     let session = WsSession {

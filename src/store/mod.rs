@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use crate::domain::feed::{FeedCursor, FeedMode};
 use crate::domain::{ActivityId, AthleteId, Fix};
 
+pub mod deadline;
 pub mod postgres;
 pub mod route_codec;
 pub mod sqlite;
@@ -34,6 +35,26 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Unavailable(e)
             }
             Database(db) if db.is_unique_violation() => StoreError::Conflict("unique"),
+            // SQLite busy or locked past `busy_timeout`: another writer holds
+            // the lock; retryable, like a pool timeout.
+            Database(db)
+                if db
+                    .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                    .and_then(sqlx::error::DatabaseError::code)
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(|c| matches!(c & 0xff, 5 | 6)) =>
+            {
+                StoreError::Unavailable(e)
+            }
+            // Postgres: statement timeout (57014), lock timeout (55P03),
+            // serialization failure and deadlock (40001, 40P01): retryable.
+            Database(db)
+                if db.code().is_some_and(|c| {
+                    matches!(c.as_ref(), "57014" | "55P03" | "40001" | "40P01")
+                }) =>
+            {
+                StoreError::Unavailable(e)
+            }
             // Postgres shutting down or connection lost (SQLSTATE classes 08 and 57P).
             Database(db)
                 if db
@@ -48,6 +69,12 @@ impl From<sqlx::Error> for StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The longest one statement may run (Postgres `statement_timeout`, SQLite
+/// `busy_timeout`); the store's own deadline on each call is `CALL_DEADLINE`.
+pub const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The longest a request waits for a pooled connection (connecting included).
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AthleteRow {
@@ -338,15 +365,14 @@ pub trait Store: Send + Sync + 'static {
 
 pub type DynStore = Arc<dyn Store>;
 
-/// Opens the store the URL names (`postgres://` or `sqlite://`) and migrates it.
+/// Opens the store the URL names (`postgres://` or `sqlite://`) and
+/// migrates it. Every call on it has a deadline (`deadline.rs`).
 pub async fn connect(database_url: &str, max_connections: u32) -> StoreResult<DynStore> {
-    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        Ok(Arc::new(
-            postgres::connect(database_url, max_connections).await?,
-        ))
-    } else {
-        Ok(Arc::new(
-            sqlite::connect(database_url, max_connections).await?,
-        ))
-    }
+    let store: DynStore =
+        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+            Arc::new(postgres::connect(database_url, max_connections).await?)
+        } else {
+            Arc::new(sqlite::connect(database_url, max_connections).await?)
+        };
+    Ok(Arc::new(deadline::Deadline(store)))
 }

@@ -1,8 +1,8 @@
 //! Postgres, for production.
 
-use std::time::Duration;
+use std::str::FromStr;
 
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use super::StoreResult;
 
@@ -16,11 +16,26 @@ mod sql;
 
 pub use sql::SqlStore as PgStore;
 
+async fn begin_write(pool: &sqlx::Pool<Db>) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+    pool.begin().await
+}
+
 pub async fn connect(url: &str, max_connections: u32) -> StoreResult<PgStore> {
+    let statement_ms = super::STATEMENT_TIMEOUT.as_millis().to_string();
+    let options = PgConnectOptions::from_str(url)?.options([
+        // The server cancels a statement (or a lock wait) past this.
+        ("statement_timeout", statement_ms.as_str()),
+        ("idle_in_transaction_session_timeout", statement_ms.as_str()),
+        // The server probes a silent client and ends its session (releasing
+        // its locks) after about 30 s; our side is bounded by deadlines.
+        ("tcp_keepalives_idle", "10"),
+        ("tcp_keepalives_interval", "5"),
+        ("tcp_keepalives_count", "4"),
+    ]);
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(url)
+        .acquire_timeout(super::ACQUIRE_TIMEOUT)
+        .connect_with(options)
         .await?;
     sqlx::migrate!("./migrations/postgres").run(&pool).await?;
     Ok(PgStore::new(pool))

@@ -59,6 +59,54 @@ impl SqlStore {
     pub fn pool(&self) -> &Pool<Db> {
         &self.pool
     }
+
+    /// One attempt at `import_activity`; `Conflict` when a concurrent
+    /// upload of the same activity committed first.
+    async fn try_import(
+        &self,
+        upload: &NewUploadRow,
+        imported: &ImportedActivity,
+    ) -> StoreResult<UploadRow> {
+        let new = &imported.activity;
+        let mut tx = super::begin_write(&self.pool).await?;
+        if let Some(existing) = find_duplicate(&mut tx, new).await? {
+            let error = format!("duplicate of activity {existing}");
+            let row = insert_upload(&mut tx, upload, Some(&error), None).await?;
+            tx.commit().await?;
+            return Ok(row);
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO activities (athlete_id, external_id, name, sport_type, visibility, state, \
+             start_ms, status_log, created_ms, updated_ms, import_key) \
+             VALUES ($1, $2, $3, $4, $5, 'COMPLETE', $6, $7, $8, $8, $9) RETURNING id",
+        )
+        .bind(new.athlete_id.0)
+        .bind(&new.external_id)
+        .bind(&new.name)
+        .bind(&new.sport_type)
+        .bind(&new.visibility)
+        .bind(new.start_ms)
+        .bind(&new.status_log)
+        .bind(new.now_ms)
+        .bind(import_key(new))
+        .fetch_one(&mut *tx)
+        .await?;
+        let progress = ActivityProgress {
+            id: ActivityId(id),
+            ..imported.progress.clone()
+        };
+        write_progress(&mut tx, &progress).await?;
+        insert_chunks(&mut tx, &route_rows(progress.id, &imported.route)).await?;
+        let row = insert_upload(&mut tx, upload, None, Some(id)).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+}
+
+/// What makes two uploads the same activity when neither names an
+/// external id: the sport and the start (unique per athlete).
+fn import_key(new: &NewActivityRow) -> String {
+    format!("{}@{}", new.sport_type, new.start_ms)
 }
 
 async fn write_progress(
@@ -288,7 +336,7 @@ impl Store for SqlStore {
         to: AthleteId,
         now_ms: i64,
     ) -> StoreResult<FriendOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool).await?;
         let inserted = sqlx::query(
             "INSERT INTO friend_edges (from_id, to_id, created_ms) VALUES ($1, $2, $3) \
              ON CONFLICT (from_id, to_id) DO NOTHING",
@@ -428,7 +476,7 @@ impl Store for SqlStore {
     }
 
     async fn delete_activity(&self, id: ActivityId) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool).await?;
         sqlx::query("DELETE FROM route_chunks WHERE activity_id = $1")
             .bind(id.0)
             .execute(&mut *tx)
@@ -528,7 +576,7 @@ impl Store for SqlStore {
         if progress.is_empty() && chunks.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool).await?;
         for p in progress {
             write_progress(&mut tx, p).await?;
         }
@@ -546,7 +594,7 @@ impl Store for SqlStore {
         progress: &ActivityProgress,
         route: &[Fix],
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool).await?;
         write_progress(&mut tx, progress).await?;
         sqlx::query("DELETE FROM route_chunks WHERE activity_id = $1")
             .bind(progress.id.0)
@@ -581,42 +629,20 @@ impl Store for SqlStore {
         upload: &NewUploadRow,
         imported: &ImportedActivity,
     ) -> StoreResult<UploadRow> {
-        let new = &imported.activity;
-        let mut tx = self.pool.begin().await?;
-        if let Some(existing) = find_duplicate(&mut tx, new).await? {
-            let error = format!("duplicate of activity {existing}");
-            let row = insert_upload(&mut tx, upload, Some(&error), None).await?;
-            tx.commit().await?;
-            return Ok(row);
+        // A concurrent identical upload commits first: the unique index
+        // refuses this one, and the retry finds the other as its duplicate.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.try_import(upload, imported).await {
+                Err(StoreError::Conflict(_)) if attempts < 3 => continue,
+                other => return other,
+            }
         }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO activities (athlete_id, external_id, name, sport_type, visibility, state, \
-             start_ms, status_log, created_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, 'COMPLETE', $6, $7, $8, $8) RETURNING id",
-        )
-        .bind(new.athlete_id.0)
-        .bind(&new.external_id)
-        .bind(&new.name)
-        .bind(&new.sport_type)
-        .bind(&new.visibility)
-        .bind(new.start_ms)
-        .bind(&new.status_log)
-        .bind(new.now_ms)
-        .fetch_one(&mut *tx)
-        .await?;
-        let progress = ActivityProgress {
-            id: ActivityId(id),
-            ..imported.progress.clone()
-        };
-        write_progress(&mut tx, &progress).await?;
-        insert_chunks(&mut tx, &route_rows(progress.id, &imported.route)).await?;
-        let row = insert_upload(&mut tx, upload, None, Some(id)).await?;
-        tx.commit().await?;
-        Ok(row)
     }
 
     async fn failed_upload(&self, upload: &NewUploadRow, error: &str) -> StoreResult<UploadRow> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool).await?;
         let row = insert_upload(&mut tx, upload, Some(error), None).await?;
         tx.commit().await?;
         Ok(row)
@@ -631,7 +657,7 @@ impl Store for SqlStore {
     }
 
     async fn provision(&self, batch: &ProvisionBatch) -> StoreResult<Vec<Provisioned>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool).await?;
         let mut ids = std::collections::HashMap::with_capacity(batch.athletes.len());
         for rows in batch.athletes.chunks(PROVISION_ROWS_PER_INSERT) {
             let mut insert = sqlx::QueryBuilder::<Db>::new(

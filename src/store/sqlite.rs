@@ -1,7 +1,6 @@
 //! SQLite, the embedded default: one file in WAL mode.
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -17,6 +16,13 @@ mod sql;
 
 pub use sql::SqlStore as SqliteStore;
 
+/// Write transactions take the write lock up front (`BEGIN IMMEDIATE`): a
+/// deferred one that reads and then writes fails with "database is locked"
+/// when another writer committed in between, without waiting.
+async fn begin_write(pool: &sqlx::Pool<Db>) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
 pub async fn connect(url: &str, max_connections: u32) -> StoreResult<SqliteStore> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
@@ -24,7 +30,8 @@ pub async fn connect(url: &str, max_connections: u32) -> StoreResult<SqliteStore
         // FULL: a committed transaction survives power loss, as a 2xx promises.
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10));
+        // A statement waits at most this long for another writer's lock.
+        .busy_timeout(super::STATEMENT_TIMEOUT);
     if let Some(dir) = options.get_filename().parent() {
         if !dir.as_os_str().is_empty() {
             std::fs::create_dir_all(dir)
@@ -33,7 +40,7 @@ pub async fn connect(url: &str, max_connections: u32) -> StoreResult<SqliteStore
     }
     let pool = SqlitePoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(super::ACQUIRE_TIMEOUT)
         .connect_with(options)
         .await?;
     sqlx::migrate!("./migrations/sqlite").run(&pool).await?;

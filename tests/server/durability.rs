@@ -1,7 +1,7 @@
 //! Crashes, shutdowns and database outages: nothing acknowledged is lost.
 
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,19 +27,30 @@ struct ServerProcess {
 
 impl ServerProcess {
     async fn start(database_url: &str, checkpoint_ms: u64) -> ServerProcess {
+        ServerProcess::start_with(database_url, checkpoint_ms, &[]).await
+    }
+
+    async fn start_with(
+        database_url: &str,
+        checkpoint_ms: u64,
+        env: &[(&str, String)],
+    ) -> ServerProcess {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_pacer"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pacer"));
+        command
             .env("DATABASE_URL", database_url)
             .env("PACER_BIND", format!("127.0.0.1:{port}"))
             .env("PACER_CHECKPOINT_INTERVAL_MS", checkpoint_ms.to_string())
             .env("PACER_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
+            .stdout(Stdio::null());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().unwrap();
         let base = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
         eventually(Duration::from_secs(20), "the server to start", || async {
@@ -59,13 +70,32 @@ impl ServerProcess {
         self.child.wait().unwrap();
     }
 
-    fn terminate(mut self) -> std::process::ExitStatus {
+    fn terminate(self) -> std::process::ExitStatus {
+        self.send_term();
+        self.wait_exit()
+    }
+
+    fn send_term(&self) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
-        self.child.wait().unwrap()
+    }
+
+    /// Waits for the process to exit (a minute at most: then it hangs).
+    fn wait_exit(mut self) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not exit within a minute of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -224,7 +254,30 @@ async fn sigterm_checkpoints_every_actor() {
         client.post_fixes(id, &track(start, n)).await;
         ids.push((id, n));
     }
-    let status = server.terminate();
+    // A watcher's stream ends on shutdown instead of holding the graceful
+    // stop (30 s) until it times out.
+    let res = client
+        .http
+        .get(format!(
+            "{}/api/v1/activities/{}/live/sse",
+            client.base, ids[0].0
+        ))
+        .bearer_auth(&client.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut sse = res.bytes_stream();
+    use futures_util::StreamExt;
+    // The stream is open: its first frames arrive.
+    assert!(sse.next().await.is_some());
+    server.send_term();
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(_)) = sse.next().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the SSE stream did not end on SIGTERM");
+    let status = server.wait_exit();
     assert!(status.success(), "{status:?}");
 
     let server = ServerProcess::start(&url, 600_000).await;
@@ -245,29 +298,74 @@ async fn sigterm_checkpoints_every_actor() {
     server.kill_9();
 }
 
-/// A TCP proxy in front of the real Postgres that can be cut and restored.
-struct Proxy {
-    port: u16,
-    up: Arc<AtomicBool>,
+const UP: u8 = 0;
+const REFUSE: u8 = 1;
+const HOLD: u8 = 2;
+
+/// A TCP proxy in front of the real Postgres that can refuse connections
+/// (`cut`), silently hold every byte in both directions like a network
+/// partition (`blackhole`), and be restored (held bytes then flow on).
+pub struct Proxy {
+    pub port: u16,
+    mode: Arc<AtomicU8>,
     connections: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
+/// Copies bytes one way, holding them while the proxy is blackholed.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mode: Arc<AtomicU8>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        while mode.load(Ordering::SeqCst) == HOLD {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
 impl Proxy {
-    async fn start(target: String) -> Proxy {
+    pub async fn start(target: String) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let up = Arc::new(AtomicBool::new(true));
+        let mode = Arc::new(AtomicU8::new(UP));
         let connections = Arc::new(Mutex::new(Vec::new()));
-        let (flag, conns) = (up.clone(), connections.clone());
+        let (flag, conns) = (mode.clone(), connections.clone());
         tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if !flag.load(Ordering::SeqCst) {
+            while let Ok((inbound, _)) = listener.accept().await {
+                if flag.load(Ordering::SeqCst) == REFUSE {
                     continue; // dropped: the database is "down"
                 }
                 let target = target.clone();
+                let mode = flag.clone();
                 let handle = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    if let Ok(outbound) = TcpStream::connect(target).await {
+                        let (in_read, in_write) = inbound.into_split();
+                        let (out_read, out_write) = outbound.into_split();
+                        let up = tokio::spawn(pump(in_read, out_write, mode.clone()));
+                        let down = tokio::spawn(pump(out_read, in_write, mode));
+                        // Aborting this task drops both directions.
+                        struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+                        impl Drop for AbortOnDrop {
+                            fn drop(&mut self) {
+                                for h in &self.0 {
+                                    h.abort();
+                                }
+                            }
+                        }
+                        let both = AbortOnDrop(vec![up, down]);
+                        while both.0.iter().any(|h| !h.is_finished()) {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
                     }
                 });
                 conns.lock().unwrap().push(handle);
@@ -275,20 +373,45 @@ impl Proxy {
         });
         Proxy {
             port,
-            up,
+            mode,
             connections,
         }
     }
 
-    fn cut(&self) {
-        self.up.store(false, Ordering::SeqCst);
+    /// In front of the test server's Postgres.
+    pub async fn for_postgres() -> Proxy {
+        let admin = url::Url::parse(&postgres_admin_url()).unwrap();
+        let target = format!(
+            "{}:{}",
+            admin.host_str().unwrap(),
+            admin.port().unwrap_or(5432)
+        );
+        Proxy::start(target).await
+    }
+
+    /// `url` with its port pointed at the proxy.
+    pub fn url(&self, url: &str) -> String {
+        let mut via_proxy = url::Url::parse(url).unwrap();
+        via_proxy.set_port(Some(self.port)).unwrap();
+        via_proxy.to_string()
+    }
+
+    /// The database refuses connections; open ones are cut.
+    pub fn cut(&self) {
+        self.mode.store(REFUSE, Ordering::SeqCst);
         for handle in self.connections.lock().unwrap().drain(..) {
             handle.abort();
         }
     }
 
-    fn restore(&self) {
-        self.up.store(true, Ordering::SeqCst);
+    /// The link silently holds every byte (a partition): nothing is
+    /// refused and nothing answers.
+    pub fn blackhole(&self) {
+        self.mode.store(HOLD, Ordering::SeqCst);
+    }
+
+    pub fn restore(&self) {
+        self.mode.store(UP, Ordering::SeqCst);
     }
 }
 
@@ -300,16 +423,13 @@ async fn postgres_outage_during_complete_answers_503_then_succeeds() {
     let DbGuard::Postgres { .. } = &db else {
         unreachable!()
     };
-    let admin = url::Url::parse(&postgres_admin_url()).unwrap();
-    let target = format!(
-        "{}:{}",
-        admin.host_str().unwrap(),
-        admin.port().unwrap_or(5432)
-    );
-    let proxy = Proxy::start(target).await;
-    let mut via_proxy = url::Url::parse(&direct_url).unwrap();
-    via_proxy.set_port(Some(proxy.port)).unwrap();
-    let app = spawn_with(Config::for_tests(via_proxy.as_str()), Backend::Postgres, db).await;
+    let proxy = Proxy::for_postgres().await;
+    let app = spawn_with(
+        Config::for_tests(&proxy.url(&direct_url)),
+        Backend::Postgres,
+        db,
+    )
+    .await;
 
     let ann = app.signup("ann").await;
     let start = now_ms() - 3_600_000;
@@ -373,4 +493,65 @@ async fn postgres_outage_during_complete_answers_503_then_succeeds() {
     assert!((done["distance"].as_f64().unwrap() - expected.distance).abs() < 1e-6);
     let (_, feed) = app.get("/api/v1/activities?mode=USER", &ann.token).await;
     assert_eq!(feed["activities"][0]["id"], id);
+}
+
+/// SIGTERM while Postgres refuses connections: the final checkpoint cannot
+/// be written, so the unsaved fixes are spilled to the spill file, and the
+/// next start (database back) writes them: every acknowledged fix is there.
+#[actix_web::test]
+async fn sigterm_during_postgres_outage_loses_nothing_acknowledged() {
+    let Some((direct_url, _db)) = fresh_database(Backend::Postgres).await else {
+        return;
+    };
+    let proxy = Proxy::for_postgres().await;
+    let url = proxy.url(&direct_url);
+    let spill = tempfile::tempdir().unwrap();
+    let env = [
+        ("PACER_SPILL_DIR", spill.path().display().to_string()),
+        ("PACER_SHUTDOWN_DB_WAIT_S", "1".to_string()),
+    ];
+    let checkpoint_ms = 300;
+    let server = ServerProcess::start_with(&url, checkpoint_ms, &env).await;
+    let mut client = sign_up(&server.base).await;
+    let start = now_ms() - 3_600_000;
+    let (_, activity) = client
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/activities",
+            Some(json!({"sport_type": "Run", "start_date": rfc3339(start)})),
+        )
+        .await;
+    let id = activity["id"].as_i64().unwrap();
+    let fixes = track(start, 300);
+    client.post_fixes(id, &fixes[..100]).await;
+    tokio::time::sleep(Duration::from_millis(4 * checkpoint_ms)).await;
+
+    proxy.cut();
+    // Acknowledged while the database is down (they live in memory).
+    client.post_fixes(id, &fixes[100..200]).await;
+    tokio::time::sleep(Duration::from_millis(4 * checkpoint_ms)).await;
+    client.post_fixes(id, &fixes[200..]).await;
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+
+    proxy.restore();
+    let server = ServerProcess::start_with(&url, checkpoint_ms, &env).await;
+    client.base = server.base.clone();
+    let (status, back) = client
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/activities/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{back}");
+    assert_eq!(back["point_count"], 300, "{back}");
+    let reply = client.post_fixes(id, &fixes).await;
+    assert_eq!(reply["duplicates"], 300, "{reply}");
+    assert_eq!(
+        std::fs::read_dir(spill.path()).unwrap().count(),
+        0,
+        "the spill file is removed once replayed"
+    );
+    server.kill_9();
 }

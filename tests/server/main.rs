@@ -9,6 +9,7 @@ mod activities;
 mod bad_input;
 mod durability;
 mod export;
+mod faults;
 mod feed;
 mod friends;
 mod live;

@@ -1,0 +1,83 @@
+//! Every store call has a deadline. The database bounds a statement
+//! itself (`STATEMENT_TIMEOUT`), but a link that silently holds bytes
+//! leaves the client waiting for an answer that never comes (no client
+//! keepalive in sqlx): past its deadline a call is dropped (its transaction
+//! rolls back) and the store counts as unavailable (503).
+//!
+//! A new `Store` method gets one line in the list below.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::*;
+
+/// A call's deadline: a little over one statement's timeout, so that the
+/// database's own timeout (with its clear error) normally comes first.
+pub const CALL_DEADLINE: Duration = Duration::from_secs(8);
+/// Bulk writes (an upload's import, a completion, provisioning) run several
+/// large statements in one transaction.
+pub const BULK_DEADLINE: Duration = Duration::from_secs(60);
+
+pub struct Deadline(pub DynStore);
+
+async fn within<T>(limit: Duration, call: impl Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(
+                limit_ms = limit.as_millis() as u64,
+                "database call ran past its deadline"
+            );
+            Err(StoreError::Unavailable(sqlx::Error::PoolTimedOut))
+        }
+    }
+}
+
+macro_rules! with_deadlines {
+    ($( $limit:ident fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
+        #[async_trait]
+        impl Store for Deadline {
+            fn backend(&self) -> &'static str {
+                self.0.backend()
+            }
+            $(
+                async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    within($limit, self.0.$name($($arg),*)).await
+                }
+            )*
+        }
+    };
+}
+
+with_deadlines! {
+    CALL_DEADLINE fn ping(&self) -> StoreResult<()>;
+    CALL_DEADLINE fn create_athlete(&self, new: &NewAthleteRow) -> StoreResult<AthleteRow>;
+    CALL_DEADLINE fn athlete(&self, id: AthleteId) -> StoreResult<Option<AthleteRow>>;
+    CALL_DEADLINE fn credentials(&self, username: &str) -> StoreResult<Option<(AthleteRow, String)>>;
+    CALL_DEADLINE fn insert_token(&self, token_hash: &str, athlete: AthleteId, now_ms: i64) -> StoreResult<()>;
+    CALL_DEADLINE fn token_owner(&self, token_hash: &str) -> StoreResult<Option<AthleteId>>;
+    CALL_DEADLINE fn revoke_token(&self, token_hash: &str) -> StoreResult<()>;
+    CALL_DEADLINE fn request_friend(&self, from: AthleteId, to: AthleteId, now_ms: i64) -> StoreResult<FriendOutcome>;
+    CALL_DEADLINE fn friends(&self, id: AthleteId) -> StoreResult<Vec<AthleteRow>>;
+    CALL_DEADLINE fn incoming_friend_requests(&self, id: AthleteId) -> StoreResult<Vec<AthleteRow>>;
+    CALL_DEADLINE fn remove_friend(&self, a: AthleteId, b: AthleteId) -> StoreResult<bool>;
+    CALL_DEADLINE fn are_friends(&self, a: AthleteId, b: AthleteId) -> StoreResult<bool>;
+    CALL_DEADLINE fn create_activity(&self, new: &NewActivityRow) -> StoreResult<(ActivityRow, bool)>;
+    CALL_DEADLINE fn activity(&self, id: ActivityId) -> StoreResult<Option<ActivityRow>>;
+    CALL_DEADLINE fn update_activity_meta(&self, id: ActivityId, name: &str, visibility: &str, now_ms: i64) -> StoreResult<()>;
+    CALL_DEADLINE fn delete_activity(&self, id: ActivityId) -> StoreResult<()>;
+    CALL_DEADLINE fn in_progress_activities(&self) -> StoreResult<Vec<ActivityRow>>;
+    CALL_DEADLINE fn stale_in_progress(&self, before_ms: i64, after_id: i64, limit: u32) -> StoreResult<Vec<ActivityId>>;
+    CALL_DEADLINE fn live_activities_of_friends(&self, viewer: AthleteId) -> StoreResult<Vec<ActivityRow>>;
+    CALL_DEADLINE fn feed(&self, viewer: AthleteId, mode: FeedMode, after: Option<FeedCursor>, limit: u32) -> StoreResult<Vec<ActivityRow>>;
+    CALL_DEADLINE fn checkpoint(&self, progress: &[ActivityProgress], chunks: &[RouteChunk]) -> StoreResult<()>;
+    BULK_DEADLINE fn complete_activity(&self, progress: &ActivityProgress, route: &[Fix]) -> StoreResult<()>;
+    CALL_DEADLINE fn route(&self, id: ActivityId) -> StoreResult<Vec<Fix>>;
+    CALL_DEADLINE fn checkpointed_route(&self, id: ActivityId) -> StoreResult<(Vec<Fix>, i64)>;
+    BULK_DEADLINE fn import_activity(&self, upload: &NewUploadRow, imported: &ImportedActivity) -> StoreResult<UploadRow>;
+    CALL_DEADLINE fn failed_upload(&self, upload: &NewUploadRow, error: &str) -> StoreResult<UploadRow>;
+    CALL_DEADLINE fn upload(&self, id: i64) -> StoreResult<Option<UploadRow>>;
+    BULK_DEADLINE fn provision(&self, batch: &ProvisionBatch) -> StoreResult<Vec<Provisioned>>;
+}
