@@ -24,6 +24,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub live: Arc<LiveHub>,
     pub config: Arc<Config>,
+    /// Announces lost rights to open streams and sockets.
+    pub access: crate::live::access::AccessNotifier,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +93,7 @@ impl Application {
             metrics,
             live,
             config: Arc::new(config.clone()),
+            access: Default::default(),
         });
         let app_state = state.clone();
         let json_limit = config.json_limit;
