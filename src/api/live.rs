@@ -231,6 +231,13 @@ fn sse_frame(event: &LiveEvent) -> Bytes {
     ))
 }
 
+/// The stream's last frame when access ended. No id: there is nothing to
+/// resume.
+fn revoked_frame(id: ActivityId) -> Bytes {
+    let data = serde_json::json!({"activity_id": id.0});
+    Bytes::from(format!("event: revoked\ndata: {data}\n\n"))
+}
+
 struct SseStream {
     state: web::Data<AppState>,
     caller: Caller,
@@ -258,10 +265,7 @@ impl SseStream {
             Verdict::Allowed => Ok(()),
             Verdict::Denied => {
                 self.done = true;
-                let data = serde_json::json!({"activity_id": self.id.0});
-                Err(Some(Bytes::from(format!(
-                    "event: revoked\ndata: {data}\n\n"
-                ))))
+                Err(Some(revoked_frame(self.id)))
             }
             Verdict::Unknown => {
                 self.done = true;
@@ -332,10 +336,16 @@ impl SseStream {
     }
 
     fn emit(&mut self, event: LiveEvent) -> Bytes {
-        self.last_seq = Some(event.seq);
-        if event.kind == "complete" {
-            self.done = true;
+        match event.kind {
+            // Sent by the actor when the activity is deleted.
+            "revoked" => {
+                self.done = true;
+                return revoked_frame(self.id);
+            }
+            "complete" => self.done = true,
+            _ => {}
         }
+        self.last_seq = Some(event.seq);
         sse_frame(&event)
     }
 }

@@ -509,7 +509,7 @@ async fn a_poller_that_falls_behind_gets_the_trail(app: TestApp) {
     post_fixes(&app, &ann.token, id, &fixes[..20]).await;
     let path = format!("/api/v1/activities/{id}/live");
     let (_, first) = app.get(&format!("{path}?after=0"), &bob.token).await;
-    assert_eq!(first["reset"], false);
+    assert_ne!(first["reset"], true);
     let next = first["next"].as_u64().unwrap();
     for chunk in fixes[20..].chunks(100) {
         let (status, _) = post_fixes(&app, &ann.token, id, chunk).await;
