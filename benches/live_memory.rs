@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pacer::domain::{now_ms, ActivityId, AthleteId, Fix};
+use pacer::live::access::Waker;
 use pacer::live::checkpointer::Checkpointer;
 use pacer::live::hub::ask;
 use pacer::live::ingest::Ingest;
@@ -112,7 +113,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = std::time::Instant::now();
     for i in 1..=n {
         let id = ActivityId(i);
-        let addr = hub.get_or_spawn(id).await?;
+        let addr = hub.get_or_spawn(id, Waker::Server).await?;
         let fix = Fix::new(now - 30_000, 59.9 + i as f64 * 1e-6, 10.7);
         ask(&addr, |reply| Ingest {
             athlete: AthleteId(1),

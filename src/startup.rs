@@ -27,6 +27,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Bounds the long routes answered at once (`api::export`).
     pub heavy_responses: Arc<tokio::sync::Semaphore>,
+    /// Announces lost rights to open streams and sockets.
+    pub access: crate::live::access::AccessNotifier,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +140,7 @@ impl Application {
             live,
             config: Arc::new(config.clone()),
             heavy_responses: crate::api::export::heavy_responses(),
+            access: Default::default(),
         });
         let app_state = state.clone();
         let json_limit = config.json_limit;

@@ -10,7 +10,7 @@ use crate::domain::feed::{parse_per_page, FeedCursor, FeedMode};
 use crate::domain::fix::{RawTime, MAX_FUTURE_SKEW_MS};
 use crate::domain::{now_ms, ActivityId, AthleteId, DomainError, Sport};
 use crate::error::{invalid, ApiError, Code};
-use crate::live::{self, hub::ask, LiveError};
+use crate::live::{self, access::Waker, hub::ask, LiveError};
 use crate::startup::AppState;
 use crate::store::{ActivityRow, NewActivityRow};
 
@@ -210,7 +210,7 @@ pub async fn change_state(
         .transpose()
         .map_err(invalid("Activity"))?;
     let athlete = caller.id;
-    let result = with_actor(&state.live, id, |addr| async move {
+    let result = with_actor(&state.live, id, Waker::Owner(athlete), |addr| async move {
         ask(&addr, |reply| live::change_state::ChangeState {
             athlete,
             state: target,
@@ -289,6 +289,7 @@ pub async fn update(
         .store
         .update_activity_meta(id, &name, &visibility, now_ms())
         .await?;
+    state.access.activity_changed(id);
     let row = state
         .store
         .activity(id)
@@ -309,6 +310,7 @@ pub async fn delete(
         let _ = ask(&addr, |reply| live::flush::Discard { reply }).await;
     }
     state.store.delete_activity(id).await?;
+    state.access.activity_changed(id);
     Ok(HttpResponse::NoContent().finish())
 }
 

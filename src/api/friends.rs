@@ -67,11 +67,9 @@ pub async fn remove(
     caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    if state
-        .store
-        .remove_friend(caller.id, AthleteId(id.into_inner()))
-        .await?
-    {
+    let other = AthleteId(id.into_inner());
+    if state.store.remove_friend(caller.id, other).await? {
+        state.access.unfriended(caller.id, other);
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::not_found("Friend"))

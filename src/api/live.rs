@@ -14,35 +14,80 @@ use tokio::sync::mpsc;
 use crate::api::activities::{owned_activity, visible_activity};
 use crate::api::views::ActivityView;
 use crate::auth::Caller;
-use crate::domain::activity::ActivityState;
+use crate::domain::activity::{ActivityState, Relation};
 use crate::domain::fix::RawFixBatch;
 use crate::domain::recording::LiveEvent;
-use crate::domain::{now_ms, ActivityId};
+use crate::domain::{now_ms, ActivityId, AthleteId};
 use crate::error::ApiError;
+use crate::live::access::{AccessScope, AccessWatch, Verdict, Waker};
 use crate::live::hub::{ask, ActorRef};
 use crate::live::ingest::Ingest;
 use crate::live::watch::{Poll, Subscribe};
 use crate::live::{LiveError, LiveHub, BUSY_RETRY_AFTER_S};
 use crate::startup::AppState;
+use crate::store::ActivityRow;
 
 /// SSE comment sent when nothing else was, so proxies keep the stream open.
 pub const SSE_HEARTBEAT: Duration = Duration::from_secs(15);
 
-/// Runs `call` against the activity's actor, spawning it if needed, and
-/// once more if the actor stopped in between (idle reaping).
+/// Runs `call` against the activity's actor, spawning it if needed (for
+/// `waker` only), and once more if the actor stopped in between (idle
+/// reaping).
 pub async fn with_actor<R, F, Fut>(
     hub: &Arc<LiveHub>,
     id: ActivityId,
+    waker: Waker,
     call: F,
 ) -> Result<R, LiveError>
 where
     F: Fn(ActorRef) -> Fut,
     Fut: std::future::Future<Output = Result<R, LiveError>>,
 {
-    let addr = hub.get_or_spawn(id).await?;
+    let addr = hub.get_or_spawn(id, waker).await?;
     match call(addr).await {
-        Err(LiveError::Gone) => call(hub.get_or_spawn(id).await?).await,
+        Err(LiveError::Gone) => call(hub.get_or_spawn(id, waker).await?).await,
         other => other,
+    }
+}
+
+/// Whether the caller may watch the activity now: their token still stands
+/// and the activity is visible to them. The one check a stream or socket
+/// runs when it opens, when it resubscribes and when access changes.
+pub async fn watch_access(
+    state: &AppState,
+    caller: &Caller,
+    id: ActivityId,
+) -> Result<(ActivityRow, Relation), ApiError> {
+    // The cache forgets a revoked token; otherwise the store decides.
+    if state.tokens.get(&caller.token_hash) != Some(caller.id)
+        && state.store.token_owner(&caller.token_hash).await? != Some(caller.id)
+    {
+        return Err(ApiError::unauthorized());
+    }
+    visible_activity(state, caller, id).await
+}
+
+/// `watch_access` as a verdict (for the owner alone with `owner_only`).
+async fn verdict(state: &AppState, caller: &Caller, id: ActivityId, owner_only: bool) -> Verdict {
+    match watch_access(state, caller, id).await {
+        Ok((_, relation)) if !owner_only || relation == Relation::Owner => Verdict::Allowed,
+        Ok(_) => Verdict::Denied,
+        Err(e) if e.code.status().is_client_error() => Verdict::Denied,
+        Err(e) => {
+            tracing::warn!(error = %e, "access recheck failed");
+            Verdict::Unknown
+        }
+    }
+}
+
+/// What an open stream watches for: changes to the caller's token, their
+/// friendship with the owner and the activity itself.
+fn scope(caller: &Caller, owner: i64, id: ActivityId) -> AccessScope {
+    AccessScope {
+        viewer: caller.id,
+        owner: AthleteId(owner),
+        activity: id,
+        token_hash: caller.token_hash.clone(),
     }
 }
 
@@ -70,7 +115,7 @@ pub async fn ingest(
     let id = ActivityId(id.into_inner());
     let (fixes, rejected) = body.into_inner().parse(now_ms())?;
     let athlete = caller.id;
-    let result = with_actor(&state.live, id, |addr| {
+    let result = with_actor(&state.live, id, Waker::Owner(athlete), |addr| {
         let fixes = fixes.clone();
         async move {
             ask(&addr, |reply| Ingest {
@@ -102,12 +147,29 @@ pub async fn websocket(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let id = ActivityId(id.into_inner());
+    // Subscribed before the check, so no change in between is missed.
+    let (changes, frame_changes) = (state.access.subscribe(), state.access.subscribe());
     let row = owned_activity(&state, &caller, id).await?;
     if row.state == ActivityState::Complete.as_str() {
         return Err(ApiError::conflict("Activity", "state", "complete").into());
     }
-    let addr = state.live.get_or_spawn(id).await.map_err(ApiError::from)?;
-    crate::live::ws::start(&req, payload, addr, caller.id)
+    let addr = state
+        .live
+        .get_or_spawn(id, Waker::Owner(caller.id))
+        .await
+        .map_err(ApiError::from)?;
+    let scope = scope(&caller, row.athlete_id, id);
+    let athlete = caller.id;
+    let (checker, caller) = (state.clone(), caller);
+    let access = crate::live::ws::SessionAccess {
+        changes: AccessWatch::new(changes, scope.clone()),
+        frame_changes: AccessWatch::new(frame_changes, scope),
+        recheck: Box::new(move || {
+            let (state, caller) = (checker.clone(), caller.clone());
+            Box::pin(async move { verdict(&state, &caller, id, true).await })
+        }),
+    };
+    crate::live::ws::start(&req, payload, addr, athlete, access)
 }
 
 #[derive(Deserialize)]
@@ -141,14 +203,14 @@ pub async fn poll(
     query: web::Query<PollQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ActivityId(id.into_inner());
-    let (row, _) = visible_activity(&state, &caller, id).await?;
+    let (row, _) = watch_access(&state, &caller, id).await?;
     let after = query.after.unwrap_or(0);
     if row.state == ActivityState::Complete.as_str() {
         return Ok(HttpResponse::Ok().json(serde_json::json!({
             "state": row.state, "stats": final_stats(&row), "points": [], "next": after, "poll_after_ms": null,
         })));
     }
-    let reply = with_actor(&state.live, id, |addr| async move {
+    let reply = with_actor(&state.live, id, Waker::Watcher, |addr| async move {
         ask(&addr, |reply| Poll { after, reply }).await
     })
     .await
@@ -168,30 +230,65 @@ fn sse_frame(event: &LiveEvent) -> Bytes {
     ))
 }
 
+/// The stream's last frame when access ended. No id: there is nothing to
+/// resume.
+fn revoked_frame(id: ActivityId) -> Bytes {
+    let data = serde_json::json!({"activity_id": id.0});
+    Bytes::from(format!("event: revoked\ndata: {data}\n\n"))
+}
+
 struct SseStream {
-    hub: Arc<LiveHub>,
+    state: web::Data<AppState>,
+    caller: Caller,
     id: ActivityId,
+    access: AccessWatch,
     backlog: VecDeque<LiveEvent>,
     rx: Option<mpsc::Receiver<LiveEvent>>,
     last_seq: Option<u64>,
     done: bool,
 }
 
+/// What an SSE stream waits for.
+enum Wake {
+    Access,
+    Event(Option<LiveEvent>),
+    Heartbeat,
+}
+
 impl SseStream {
-    /// Joins the actor's watchers again after falling behind.
-    async fn resubscribe(&mut self) -> bool {
-        let Some(addr) = self.hub.get(self.id) else {
-            return false;
+    /// Runs the access check again. `Err` carries the stream's last frame:
+    /// `revoked` when the right is gone, nothing when it could not be
+    /// checked (the client reconnects and is checked then).
+    async fn recheck(&mut self) -> Result<(), Option<Bytes>> {
+        match verdict(&self.state, &self.caller, self.id, false).await {
+            Verdict::Allowed => Ok(()),
+            Verdict::Denied => {
+                self.done = true;
+                Err(Some(revoked_frame(self.id)))
+            }
+            Verdict::Unknown => {
+                self.done = true;
+                Err(None)
+            }
+        }
+    }
+
+    /// Joins the actor's watchers again after falling behind, if the
+    /// caller may still watch.
+    async fn resubscribe(&mut self) -> Result<(), Option<Bytes>> {
+        self.recheck().await?;
+        let Some(addr) = self.state.live.get(self.id) else {
+            return Err(None);
         };
-        let (tx, rx) = mpsc::channel(self.hub.config.watcher_queue);
+        let (tx, rx) = mpsc::channel(self.state.live.config.watcher_queue);
         let after = self.last_seq;
         match ask(&addr, |reply| Subscribe { after, tx, reply }).await {
             Ok(Some(backlog)) => {
                 self.backlog.extend(backlog);
                 self.rx = Some(rx);
-                true
+                Ok(())
             }
-            _ => false,
+            _ => Err(None),
         }
     }
 
@@ -200,23 +297,40 @@ impl SseStream {
             if self.done {
                 return None;
             }
+            // A change announced before an event was sent is seen first.
+            if self.access.try_changed() {
+                if let Err(end) = self.recheck().await {
+                    return end;
+                }
+            }
             if let Some(event) = self.backlog.pop_front() {
                 return Some(self.emit(event));
             }
             let rx = self.rx.as_mut()?;
-            // Shutdown ends the stream, so the server's graceful stop does
-            // not wait on it (the client reconnects with Last-Event-ID).
-            let next = tokio::select! {
+            let wake = tokio::select! {
+                biased;
+                // Shutdown ends the stream, so the server's graceful stop does
+                // not wait on it (the client reconnects with Last-Event-ID).
                 _ = self.hub.shutting_down() => return None,
-                next = tokio::time::timeout(SSE_HEARTBEAT, rx.recv()) => next,
+                () = self.access.changed() => Wake::Access,
+                event = tokio::time::timeout(SSE_HEARTBEAT, rx.recv()) => match event {
+                    Ok(event) => Wake::Event(event),
+                    Err(_) => Wake::Heartbeat,
+                },
             };
-            match next {
-                Err(_) => return Some(Bytes::from_static(b": heartbeat\n\n")),
-                Ok(Some(event)) => return Some(self.emit(event)),
+            match wake {
+                Wake::Access => {
+                    if let Err(end) = self.recheck().await {
+                        return end;
+                    }
+                }
+                Wake::Heartbeat => return Some(Bytes::from_static(b": heartbeat\n\n")),
+                Wake::Event(Some(event)) => return Some(self.emit(event)),
                 // Dropped for being slow, or the actor stopped.
-                Ok(None) => {
-                    if !self.resubscribe().await {
-                        return None;
+                Wake::Event(None) => {
+                    if let Err(end) = self.resubscribe().await {
+                        self.done = true;
+                        return end;
                     }
                 }
             }
@@ -224,10 +338,16 @@ impl SseStream {
     }
 
     fn emit(&mut self, event: LiveEvent) -> Bytes {
-        self.last_seq = Some(event.seq);
-        if event.kind == "complete" {
-            self.done = true;
+        match event.kind {
+            // Sent by the actor when the activity is deleted.
+            "revoked" => {
+                self.done = true;
+                return revoked_frame(self.id);
+            }
+            "complete" => self.done = true,
+            _ => {}
         }
+        self.last_seq = Some(event.seq);
         sse_frame(&event)
     }
 }
@@ -242,7 +362,9 @@ pub async fn sse(
     query: web::Query<SseQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ActivityId(id.into_inner());
-    let (row, _) = visible_activity(&state, &caller, id).await?;
+    // Subscribed before the check, so no change in between is missed.
+    let changes = state.access.subscribe();
+    let (row, _) = watch_access(&state, &caller, id).await?;
     let after = req
         .headers()
         .get("last-event-id")
@@ -260,7 +382,7 @@ pub async fn sse(
         });
     } else {
         let (tx, receiver) = mpsc::channel(state.live.config.watcher_queue);
-        let subscribed = with_actor(&state.live, id, |addr| {
+        let subscribed = with_actor(&state.live, id, Waker::Watcher, |addr| {
             let tx = tx.clone();
             async move { ask(&addr, |reply| Subscribe { after, tx, reply }).await }
         })
@@ -270,7 +392,9 @@ pub async fn sse(
         rx = Some(receiver);
     }
     let stream = SseStream {
-        hub: state.live.clone(),
+        access: AccessWatch::new(changes, scope(&caller, row.athlete_id, id)),
+        state: state.clone(),
+        caller,
         id,
         backlog,
         rx,
@@ -306,7 +430,7 @@ pub async fn live_snapshot(
     let addr = match state.live.get(id) {
         Some(addr) => addr,
         None if row.state == ActivityState::Started.as_str() => {
-            state.live.get_or_spawn(id).await.ok()?
+            state.live.get_or_spawn(id, Waker::Watcher).await.ok()?
         }
         None => return None,
     };

@@ -42,5 +42,6 @@ pub async fn create(
 pub async fn delete(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     state.store.revoke_token(&caller.token_hash).await?;
     state.tokens.forget(&caller.token_hash);
+    state.access.token_revoked(&caller.token_hash);
     Ok(HttpResponse::NoContent().finish())
 }

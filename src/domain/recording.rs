@@ -21,6 +21,9 @@ pub const REORDER_WINDOW_MS: i64 = 3_000;
 pub const EVENT_RING: usize = 256;
 /// Route fixes a new watcher's trail reaches back when the ring is empty.
 pub const TRAIL_FIXES: usize = 128;
+/// Route fixes a `reset` carries at most (5.5 hours at one fix a second):
+/// a watcher that fell behind the ring gets the route, not a gap.
+pub const RESET_TRAIL_FIXES: usize = 20_000;
 
 /// Grows a route by an eighth (at least 32 fixes) rather than doubling: a
 /// node holds very many routes, and doubling leaves up to half of each
@@ -71,6 +74,17 @@ struct PointData {
     speed: f64,
 }
 
+/// A route fix shown as it is (trails retrace the route unsmoothed).
+fn raw_point(fix: &Fix) -> SmoothedPoint {
+    SmoothedPoint {
+        t_ms: fix.t_ms,
+        lat: fix.lat,
+        lng: fix.lng,
+        alt: fix.alt,
+        speed: fix.speed.map_or(0.0, f64::from),
+    }
+}
+
 fn point_data(seq: u64, fix_t: i64, p: &SmoothedPoint) -> PointData {
     PointData {
         seq,
@@ -116,6 +130,8 @@ pub struct Recording {
     watched: bool,
     events: VecDeque<LiveEvent>,
     next_seq: u64,
+    /// Fixes were released while unwatched (no events were built for them).
+    unseen: bool,
 }
 
 impl Recording {
@@ -150,6 +166,7 @@ impl Recording {
             watched: false,
             events: VecDeque::new(),
             next_seq: first_seq.max(1),
+            unseen: false,
         };
         let pauses = recording.log.pauses();
         for fix in &route {
@@ -304,6 +321,7 @@ impl Recording {
             }
         }
         if !self.watched {
+            self.unseen = true;
             return Vec::new();
         }
         let stats = self.live_stats(now_ms);
@@ -355,10 +373,15 @@ impl Recording {
         self.watched
     }
 
-    /// Starts or stops building events; stopping frees the ring.
+    /// Starts or stops building events; stopping frees the ring. Starting
+    /// after fixes went by unwatched skips an id, so that a watcher resuming
+    /// from before gets a reset rather than a silent gap.
     pub fn set_watched(&mut self, watched: bool) {
         if !watched {
             self.events = VecDeque::new();
+        } else if !self.watched && self.unseen {
+            self.next_seq += 1;
+            self.unseen = false;
         }
         self.watched = watched;
     }
@@ -369,31 +392,76 @@ impl Recording {
         if !self.events.is_empty() {
             return self.events.iter().cloned().collect();
         }
-        let Some(point) = self.last_point else {
+        if self.last_point.is_none() {
             return self.snapshot_events(now_ms);
+        }
+        let (trail, _) = self.trail(TRAIL_FIXES);
+        let mut out = Vec::with_capacity(trail.len() + 3);
+        for fix in trail {
+            let seq = self.next_seq;
+            out.push(self.push_event("point", &point_data(seq, fix.t_ms, &raw_point(&fix))));
+        }
+        out.extend(self.snapshot_events(now_ms));
+        out
+    }
+
+    /// The last `max` route fixes (outside pauses) before the newest
+    /// smoothed point, and whether they reach back to the route's start.
+    fn trail(&self, max: usize) -> (Vec<Fix>, bool) {
+        let Some(point) = self.last_point else {
+            return (Vec::new(), true);
         };
         let pauses = self.log.pauses();
         let upto = self.route.partition_point(|f| f.t_ms < point.t_ms);
-        let from = upto.saturating_sub(TRAIL_FIXES);
-        let trail: Vec<Fix> = self.route[from..upto]
+        let from = upto.saturating_sub(max);
+        let trail = self.route[from..upto]
             .iter()
             .filter(|f| !pauses.iter().any(|&(a, b)| f.t_ms >= a && f.t_ms < b))
             .copied()
             .collect();
-        let mut out = Vec::with_capacity(trail.len() + 3);
-        for fix in trail {
-            let seq = self.next_seq;
-            let raw = SmoothedPoint {
-                t_ms: fix.t_ms,
-                lat: fix.lat,
-                lng: fix.lng,
-                alt: fix.alt,
-                speed: fix.speed.map_or(0.0, f64::from),
-            };
-            out.push(self.push_event("point", &point_data(seq, fix.t_ms, &raw)));
+        (trail, from == 0)
+    }
+
+    /// What a watcher that fell behind the ring gets instead of a silent
+    /// gap: the route so far (its last `RESET_TRAIL_FIXES` fixes) ending
+    /// at the newest smoothed point, as point JSON, and whether it reaches
+    /// back to the start. The points carry the newest event id.
+    pub fn reset_points(&self) -> (Vec<String>, bool) {
+        let seq = self.last_seq();
+        let (trail, from_start) = self.trail(RESET_TRAIL_FIXES);
+        let mut points: Vec<String> = trail
+            .iter()
+            .filter_map(|f| serde_json::to_string(&point_data(seq, f.t_ms, &raw_point(f))).ok())
+            .collect();
+        if let Some(point) = self.last_point {
+            points.extend(
+                serde_json::to_string(&point_data(seq, self.last_point_fix_ms, &point)).ok(),
+            );
         }
-        out.extend(self.snapshot_events(now_ms));
-        out
+        (points, from_start)
+    }
+
+    /// The `reset` event for one watcher that fell behind: the trail
+    /// (`reset_points`), the state and the stats. Its id is the newest
+    /// event's, so the watcher resumes with the next one; it is not kept
+    /// in the ring, being built for that watcher alone.
+    pub fn reset_event(&self, now_ms: i64) -> LiveEvent {
+        let (points, from_start) = self.reset_points();
+        let entry = self.log.entries()[self.log.entries().len() - 1];
+        let stats = serde_json::to_string(&self.live_stats(now_ms)).unwrap_or_default();
+        let data = format!(
+            r#"{{"state":{},"at":{},"from_start":{},"stats":{},"points":[{}]}}"#,
+            serde_json::to_string(&entry.state).unwrap_or_default(),
+            entry.at,
+            from_start,
+            stats,
+            points.join(",")
+        );
+        LiveEvent {
+            seq: self.last_seq(),
+            kind: "reset",
+            data: data.into(),
+        }
     }
 
     /// Events after `seq`, or None when the ring no longer reaches back that
@@ -713,6 +781,53 @@ mod tests {
         );
         r.set_watched(false);
         assert_eq!(r.events_after(trail[0].seq), None);
+    }
+
+    #[test]
+    fn a_watcher_behind_the_ring_gets_a_reset_with_the_route() {
+        let mut r = recording();
+        r.ingest(&(0..10).map(fix).collect::<Vec<_>>(), T0 + 10_000);
+        let seen = r.last_seq();
+        for i in 10..600 {
+            r.ingest(&[fix(i)], T0 + i * 1000);
+        }
+        r.flush_pending(T0 + 600_000);
+        assert!(
+            r.events_after(seen).is_none(),
+            "the ring does not reach back"
+        );
+        let (points, from_start) = r.reset_points();
+        assert!(from_start);
+        let t = |p: &String| {
+            serde_json::from_str::<serde_json::Value>(p).unwrap()["t"]
+                .as_i64()
+                .unwrap()
+        };
+        let times: Vec<i64> = points.iter().map(t).collect();
+        assert!(times.windows(2).all(|w| w[0] < w[1]));
+        let until = *times.last().unwrap();
+        assert!(until > T0 + 590_000);
+        assert!((0..600)
+            .map(|i| fix(i).t_ms)
+            .filter(|&ft| ft < until)
+            .all(|ft| times.contains(&ft)));
+        let reset = r.reset_event(T0 + 600_000);
+        assert_eq!((reset.kind, reset.seq), ("reset", r.last_seq()));
+        assert_eq!(r.events_after(reset.seq), Some(Vec::new()));
+    }
+
+    #[test]
+    fn fixes_that_went_by_unwatched_make_a_resume_reset() {
+        let mut r = recording();
+        r.ingest(&(0..10).map(fix).collect::<Vec<_>>(), T0 + 10_000);
+        r.flush_pending(T0 + 10_000);
+        let seen = r.last_seq();
+        assert_eq!(r.events_after(seen), Some(Vec::new()));
+        r.set_watched(false);
+        r.ingest(&(10..20).map(fix).collect::<Vec<_>>(), T0 + 20_000);
+        r.flush_pending(T0 + 20_000);
+        r.set_watched(true);
+        assert!(r.events_after(seen).is_none());
     }
 
     #[test]

@@ -80,6 +80,21 @@ impl ActivityActor {
             .retain(|w| events.iter().all(|e| w.try_send(e.clone()).is_ok()));
     }
 
+    /// The activity was deleted: watchers are told `revoked` (without
+    /// waiting for their access check) and dropped.
+    pub(super) fn revoke_watchers(&mut self) {
+        let event = LiveEvent {
+            seq: self.rec.last_seq(),
+            kind: "revoked",
+            data: serde_json::json!({"activity_id": self.rec.id.0})
+                .to_string()
+                .into(),
+        };
+        for watcher in self.watchers.drain(..) {
+            let _ = watcher.try_send(event.clone());
+        }
+    }
+
     /// Arms the timers that new input needs: the reorder flush and the
     /// checkpoint. Each is a single pending timer, not one per fix.
     pub(super) fn schedule(&mut self, ctx: &mut Context<Self>) {

@@ -33,7 +33,7 @@ impl Handler<Discard> for ActivityActor {
     fn handle(&mut self, msg: Discard, ctx: &mut Context<Self>) {
         use actix::ActorContext;
         self.finished = true;
-        self.watchers.clear();
+        self.revoke_watchers();
         ctx.stop();
         let _ = msg.reply.send(());
     }

@@ -8,6 +8,7 @@ use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use tokio::sync::{oneshot, watch};
 
+use super::access::Waker;
 use super::checkpointer::Checkpointer;
 use super::{ActivityActor, LiveConfig, LiveError};
 use crate::domain::activity::{ActivityState, StatusLog};
@@ -186,7 +187,13 @@ impl LiveHub {
     }
 
     /// The activity's actor, rehydrated from the store if it has none.
-    pub async fn get_or_spawn(self: &Arc<Self>, id: ActivityId) -> Result<ActorRef, LiveError> {
+    /// Someone else's activity is never loaded for an `Owner` waker: the
+    /// row's owner is checked before the route is read.
+    pub async fn get_or_spawn(
+        self: &Arc<Self>,
+        id: ActivityId,
+        waker: Waker,
+    ) -> Result<ActorRef, LiveError> {
         if let Some(addr) = self.get(id) {
             if addr.connected() {
                 return Ok(addr);
@@ -203,6 +210,11 @@ impl LiveHub {
             }
         }
         let row = self.store.activity(id).await?.ok_or(LiveError::NotFound)?;
+        if let Waker::Owner(athlete) = waker {
+            if row.athlete_id != athlete.0 {
+                return Err(LiveError::NotOwner);
+            }
+        }
         if row.state == ActivityState::Complete.as_str() {
             return Err(LiveError::Completed);
         }
@@ -342,7 +354,7 @@ impl LiveHub {
         self.sweep_cursor.store(next, Ordering::Relaxed);
         for id in stale {
             // The actor decides: it knows when the athlete was last seen.
-            let result = match self.get_or_spawn(id).await {
+            let result = match self.get_or_spawn(id, Waker::Server).await {
                 Ok(addr) => ask(&addr, |reply| super::expire::Expire { reply }).await,
                 Err(e) => Err(e),
             };

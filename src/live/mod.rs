@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::domain::DomainError;
 use crate::store::StoreError;
 
+pub mod access;
 pub mod actor;
 pub mod change_state;
 pub mod checkpointer;

@@ -33,10 +33,11 @@ impl Handler<Subscribe> for ActivityActor {
         }
         self.watch();
         let backlog = match msg.after {
-            // Resume with no gap and no repeat while the ring reaches back.
+            // Resume with no gap and no repeat while the ring reaches back;
+            // beyond it, a reset with the route.
             Some(after) => match self.rec.events_after(after) {
                 Some(events) => events,
-                None => self.rec.snapshot_events(now_ms()),
+                None => vec![self.rec.reset_event(now_ms())],
             },
             // A new watcher gets the recent trail.
             None => self.rec.trail_events(now_ms()),
@@ -59,6 +60,12 @@ pub struct PollReply {
     pub stats: LiveStats,
     pub splits_metric: Vec<crate::domain::stats::Split>,
     pub points: Vec<Box<RawValue>>,
+    /// The poller fell behind the event ring: `points` is the route so far
+    /// (see `Recording::reset_points`), to draw instead of what it had.
+    pub reset: bool,
+    /// With `reset`: whether `points` reach back to the route's start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_start: Option<bool>,
     /// Pass back as `after` next time.
     pub next: u64,
     pub poll_after_ms: i64,
@@ -79,19 +86,31 @@ impl Handler<Poll> for ActivityActor {
             .rec
             .position_json()
             .and_then(|j| RawValue::from_string(j).ok());
-        // Points the poller missed; one too far behind gets the newest.
+        // Points the poller missed; one too far behind gets a reset.
         let events = match msg.after {
             // A new poller gets the recent trail.
             0 => Some(self.rec.trail_events(now_ms())),
             after => self.rec.events_after(after),
         };
-        let points: Vec<_> = match events {
-            Some(events) => events
-                .iter()
-                .filter(|e| e.kind == "point")
-                .filter_map(raw)
-                .collect(),
-            None => position.iter().cloned().collect(),
+        let (points, from_start): (Vec<_>, _) = match events {
+            Some(events) => (
+                events
+                    .iter()
+                    .filter(|e| e.kind == "point")
+                    .filter_map(raw)
+                    .collect(),
+                None,
+            ),
+            None => {
+                let (points, from_start) = self.rec.reset_points();
+                (
+                    points
+                        .into_iter()
+                        .filter_map(|p| RawValue::from_string(p).ok())
+                        .collect(),
+                    Some(from_start),
+                )
+            }
         };
         let route = self.rec.route();
         // Poll about as often as fixes arrive.
@@ -104,6 +123,8 @@ impl Handler<Poll> for ActivityActor {
             stats: self.rec.live_stats(now_ms()),
             splits_metric: self.rec.splits(),
             points,
+            reset: from_start.is_some(),
+            from_start,
             next: self.rec.last_seq(),
             poll_after_ms: interval.clamp(1_000, 10_000),
             position,

@@ -5,12 +5,15 @@
 //! (`{location}` or `{locations}`); each gets an `ack` frame and a `stats`
 //! frame back, or an `error` frame in the API's error shape.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, StreamHandler, WrapFuture};
 use actix_web::{HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
+use super::access::{AccessWatch, Verdict};
 use super::hub::{ask, ActorRef};
 use super::ingest::Ingest;
 use super::LiveError;
@@ -23,10 +26,27 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest frame accepted (a full batch of fixes).
 pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 
+/// Runs the session's access check again.
+pub type Recheck = Box<dyn Fn() -> Pin<Box<dyn Future<Output = Verdict>>>>;
+
+/// How a session learns that its right to ingest is gone: a change that
+/// concerns it makes it run its access check again, and close if it fails.
+/// Two subscriptions: one waits (so the session closes unprompted), the
+/// other is looked at before each frame (so no frame sent after a change
+/// was announced is ingested unchecked).
+pub struct SessionAccess {
+    pub changes: AccessWatch,
+    pub frame_changes: AccessWatch,
+    pub recheck: Recheck,
+}
+
 pub struct WsSession {
     activity: ActorRef,
     athlete: AthleteId,
     last_heard: Instant,
+    changes: Option<AccessWatch>,
+    frame_changes: AccessWatch,
+    recheck: std::rc::Rc<Recheck>,
 }
 
 /// Upgrades the request to a WebSocket session feeding `activity`.
@@ -35,11 +55,15 @@ pub fn start(
     payload: actix_web::web::Payload,
     activity: ActorRef,
     athlete: AthleteId,
+    access: SessionAccess,
 ) -> Result<HttpResponse, actix_web::Error> {
     let session = WsSession {
         activity,
         athlete,
         last_heard: Instant::now(),
+        changes: Some(access.changes),
+        frame_changes: access.frame_changes,
+        recheck: std::rc::Rc::new(access.recheck),
     };
     ws::WsResponseBuilder::new(session, req, payload)
         .frame_size(MAX_FRAME_BYTES)
@@ -65,7 +89,37 @@ impl Actor for WsSession {
                 ctx.ping(b"");
             }
         });
+        if let Some(mut changes) = self.changes.take() {
+            let recheck = self.recheck.clone();
+            let watch = async move {
+                loop {
+                    changes.changed().await;
+                    match recheck().await {
+                        Verdict::Allowed => {}
+                        other => return other,
+                    }
+                }
+            };
+            ctx.spawn(
+                watch
+                    .into_actor(self)
+                    .map(|verdict, _, ctx| close_for(verdict, ctx)),
+            );
+        }
     }
+}
+
+/// Ends the session because its access is gone (or cannot be checked).
+fn close_for(verdict: Verdict, ctx: &mut ws::WebsocketContext<WsSession>) {
+    let (code, why) = match verdict {
+        Verdict::Denied => (ws::CloseCode::Policy, "access revoked"),
+        _ => (ws::CloseCode::Again, "access could not be checked"),
+    };
+    ctx.close(Some(ws::CloseReason {
+        code,
+        description: Some(why.to_string()),
+    }));
+    ctx.stop();
 }
 
 impl WsSession {
@@ -86,18 +140,27 @@ impl WsSession {
         };
         let activity = self.activity.clone();
         let athlete = self.athlete;
+        // Access changed since the last frame: check it before this one.
+        let check = self.frame_changes.try_changed().then(|| (self.recheck)());
         let send = async move {
-            ask(&activity, |reply| Ingest {
+            if let Some(check) = check {
+                match check.await {
+                    Verdict::Allowed => {}
+                    denied => return Err(denied),
+                }
+            }
+            Ok(ask(&activity, |reply| Ingest {
                 athlete,
                 fixes,
                 reply,
             })
-            .await
+            .await)
         };
         ctx.spawn(
             send.into_actor(self)
                 .map(move |result, _, ctx| match result {
-                    Ok(Ok(reply)) => {
+                    Err(verdict) => close_for(verdict, ctx),
+                    Ok(Ok(Ok(reply))) => {
                         ctx.text(
                             serde_json::json!({"type": "ack", "accepted": reply.counts.accepted,
                         "duplicates": reply.counts.duplicates, "rejected": rejected})
@@ -108,10 +171,10 @@ impl WsSession {
                         );
                     }
                     // A busy actor: the app may resend; anything else ends the session.
-                    Ok(Err(e @ LiveError::Busy)) | Err(e @ LiveError::Busy) => {
+                    Ok(Ok(Err(e @ LiveError::Busy))) | Ok(Err(e @ LiveError::Busy)) => {
                         ctx.text(error_frame(e.into()));
                     }
-                    Ok(Err(e)) | Err(e) => {
+                    Ok(Ok(Err(e))) | Ok(Err(e)) => {
                         tracing::debug!(error = %e, "websocket ingest refused");
                         ctx.text(error_frame(e.into()));
                         ctx.stop();

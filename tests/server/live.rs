@@ -478,3 +478,92 @@ async fn stale_activities_auto_complete() {
     assert_eq!(done["point_count"], 100);
     assert!(app.state.live.get(ActivityId(id)).is_none());
 }
+
+/// Every fix of `sent` before the newest point (a smoothed one, a little
+/// behind the newest fix) is among `points`, which end at the newest fix.
+fn assert_trail_covers(points: &[Value], sent: &[Fix]) {
+    let times: Vec<i64> = points.iter().map(|p| p["t"].as_i64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "in time order");
+    let shown_until = *times.last().unwrap();
+    let missing = sent
+        .iter()
+        .filter(|f| f.t_ms < shown_until && !times.contains(&f.t_ms))
+        .count();
+    assert_eq!(missing, 0, "fixes missing from {} points", points.len());
+    assert_eq!(
+        points.last().unwrap()["fix_t"].as_i64(),
+        Some(sent.last().unwrap().t_ms),
+        "the trail ends at the newest fix"
+    );
+}
+
+/// A poller that fell behind the event ring (an offline catch-up of 500
+/// fixes between two polls) gets a reset with the route, not a gap.
+async fn a_poller_that_falls_behind_gets_the_trail(app: TestApp) {
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    app.befriend(&ann, &bob).await;
+    let start = now_ms() - 3_600_000;
+    let id = app.start_at(&ann, "Run", start).await;
+    let fixes = track(start, 520);
+    post_fixes(&app, &ann.token, id, &fixes[..20]).await;
+    let path = format!("/api/v1/activities/{id}/live");
+    let (_, first) = app.get(&format!("{path}?after=0"), &bob.token).await;
+    assert_ne!(first["reset"], true);
+    let next = first["next"].as_u64().unwrap();
+    for chunk in fixes[20..].chunks(100) {
+        let (status, _) = post_fixes(&app, &ann.token, id, chunk).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // The reorder window lets the last fixes go after a short hold.
+    tokio::time::sleep(2 * SECOND).await;
+    let (status, caught_up) = app.get(&format!("{path}?after={next}"), &bob.token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(caught_up["reset"], true, "{}", caught_up["points"]);
+    assert_eq!(caught_up["from_start"], true);
+    assert_trail_covers(caught_up["points"].as_array().unwrap(), &fixes);
+    // From there on, polling continues without a reset.
+    let next = caught_up["next"].as_u64().unwrap();
+    post_fixes(&app, &ann.token, id, &track(start, 530)[520..]).await;
+    tokio::time::sleep(2 * SECOND).await;
+    let (_, more) = app.get(&format!("{path}?after={next}"), &bob.token).await;
+    assert_eq!(more["reset"], false);
+    assert!(!more["points"].as_array().unwrap().is_empty(), "{more}");
+}
+both_backends!(a_poller_that_falls_behind_gets_the_trail);
+
+/// An SSE watcher resuming with a Last-Event-ID the ring no longer reaches
+/// gets one `reset` event with the route, then the stream goes on.
+async fn an_sse_watcher_that_falls_behind_gets_the_trail(app: TestApp) {
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    app.befriend(&ann, &bob).await;
+    let start = now_ms() - 3_600_000;
+    let id = app.start_at(&ann, "Run", start).await;
+    let fixes = track(start, 540);
+    post_fixes(&app, &ann.token, id, &fixes[..20]).await;
+    let path = format!("/api/v1/activities/{id}/live/sse");
+    let (_, sse) = SseReader::open(&app, &path, &bob.token, None).await;
+    let mut sse = sse.unwrap();
+    let mut last_id = None;
+    while let Some(e) = sse.next(2 * SECOND).await {
+        last_id = e.id;
+    }
+    drop(sse);
+    for chunk in fixes[20..520].chunks(100) {
+        post_fixes(&app, &ann.token, id, chunk).await;
+    }
+    tokio::time::sleep(2 * SECOND).await;
+    let (_, sse) = SseReader::open(&app, &path, &bob.token, last_id).await;
+    let mut sse = sse.unwrap();
+    let reset = sse.next(5 * SECOND).await.unwrap();
+    assert_eq!(reset.event, "reset", "{reset:?}");
+    assert_eq!(reset.data["state"], "STARTED");
+    assert!(reset.data["stats"]["distance"].as_f64().unwrap() > 1000.0);
+    assert_trail_covers(reset.data["points"].as_array().unwrap(), &fixes[..520]);
+    // Then new events, numbered on from the reset.
+    post_fixes(&app, &ann.token, id, &fixes[520..]).await;
+    let next = sse.next(5 * SECOND).await.unwrap();
+    assert_eq!(next.id, Some(reset.id.unwrap() + 1), "{next:?}");
+}
+both_backends!(an_sse_watcher_that_falls_behind_gets_the_trail);

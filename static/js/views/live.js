@@ -113,6 +113,11 @@ export function liveOverview(root) {
           fit();
         },
         points: (points, batchMs) => entry.track.push(points, batchMs),
+        reset: (points) => {
+          entry.track.remove();
+          entry.track = new AnimatedTrack(map, { color, label: fmt.initials(a.athlete), title: fmt.athleteName(a.athlete) });
+          entry.track.load(points);
+        },
         stats: (s) => {
           entry.stats = s;
           entry.statsAt = performance.now();
@@ -124,6 +129,7 @@ export function liveOverview(root) {
         },
         complete: () => remove(a.id),
         notFound: () => remove(a.id),
+        revoked: () => remove(a.id),
       },
       { sse: streams < MAX_STREAMS },
     );
@@ -214,20 +220,27 @@ export function liveFollow(root, id) {
   const main = h("section.live-follow", { dataset: { testid: "live-follow" } }, head);
   root.replaceChildren(main);
 
-  function notFound() {
+  function gone(testid, title, text) {
     if (conn) conn.stop();
+    clearInterval(ticker);
+    if (track) track.remove();
+    track = null;
     if (map) map.remove();
     map = null;
     main.replaceChildren(
       h(
         "div.not-found",
-        { dataset: { testid: "not-found" } },
-        h("h1", "Activity not found"),
-        h("p", "It does not exist, or it is not shared with you."),
+        { dataset: { testid } },
+        h("h1", title),
+        h("p", text),
         h("p", h("a", { href: "#/live" }, "See who is out now")),
       ),
     );
   }
+  const notFound = () => gone("not-found", "Activity not found", "It does not exist, or it is not shared with you.");
+  // The stream was closed because the right to see it ended.
+  const revoked = () =>
+    gone("live-revoked", "No longer shared with you", "This activity is not shared with you any more, or you were signed out.");
 
   (async () => {
     let activity;
@@ -329,12 +342,13 @@ export function liveFollow(root, id) {
       title: fmt.athleteName(activity.athlete),
     });
     let lastPan = 0;
-    track.onMove = (pos) => {
+    const onMove = (pos) => {
       const now = performance.now();
-      if (!follow.checked || now - lastPan < 500) return;
+      if (!follow.checked || !map || now - lastPan < 500) return;
       lastPan = now;
       if (!map.getBounds().pad(-0.2).contains(pos)) map.panTo(pos, { animate: true, duration: 0.5 });
     };
+    track.onMove = onMove;
     ticker = setInterval(tick, 1000);
 
     if (activity.state === "COMPLETE") {
@@ -360,6 +374,17 @@ export function liveFollow(root, id) {
         else if (track.pos) map.setView(track.pos, 16, { animate: false });
       },
       points: (points, batchMs) => track.push(points, batchMs),
+      // Fell behind: the server sent the route so far; draw it afresh.
+      reset: (points) => {
+        track.remove();
+        track = new AnimatedTrack(map, {
+          color,
+          label: fmt.initials(activity.athlete),
+          title: fmt.athleteName(activity.athlete),
+        });
+        track.onMove = onMove;
+        track.load(points);
+      },
       stats: showStats,
       state: (s) => {
         state = s;
@@ -367,6 +392,7 @@ export function liveFollow(root, id) {
       },
       complete,
       notFound,
+      revoked,
       status: (text) => {
         el.connection.textContent = text === "live" ? "● live" : text;
       },
