@@ -308,7 +308,9 @@ async fn websocket_ends_when_its_token_is_revoked(app: TestApp) {
         .call(Method::DELETE, "/api/v1/sessions", Some(&ann.token), None)
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    // The session closes by itself, with a close frame.
+    // A frame sent at once is checked before it is ingested (and not stored).
+    ws.send(fix_frame(&fixes[10..20])).await.unwrap();
+    // The session closes, with a close frame.
     let closed = tokio::time::timeout(ENDS_WITHIN, async {
         while let Some(msg) = ws.next().await {
             match msg {
@@ -327,8 +329,8 @@ async fn websocket_ends_when_its_token_is_revoked(app: TestApp) {
         Some(1008),
         "policy violation"
     );
-    // Whatever the app still sends is not stored.
-    let _ = ws.send(fix_frame(&fixes[10..20])).await;
+    // Nor is anything the app still sends.
+    let _ = ws.send(fix_frame(&fixes[20..30])).await;
     tokio::time::sleep(SECOND).await;
     let token = sign_in(&app, &ann).await;
     let (_, stored) = app.get(&format!("/api/v1/activities/{id}"), &token).await;
