@@ -311,7 +311,7 @@ impl SseStream {
                 biased;
                 // Shutdown ends the stream, so the server's graceful stop does
                 // not wait on it (the client reconnects with Last-Event-ID).
-                _ = self.hub.shutting_down() => return None,
+                _ = self.state.live.shutting_down() => return None,
                 () = self.access.changed() => Wake::Access,
                 event = tokio::time::timeout(SSE_HEARTBEAT, rx.recv()) => match event {
                     Ok(event) => Wake::Event(event),
