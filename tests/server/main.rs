@@ -13,6 +13,7 @@ mod feed;
 mod friends;
 mod live;
 mod loadtest;
+mod security;
 mod simulate;
 mod sync;
 mod uploads;
