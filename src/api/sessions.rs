@@ -25,11 +25,14 @@ pub async fn create(
     body: web::Json<Login>,
 ) -> Result<HttpResponse, ApiError> {
     let Login { username, password } = body.into_inner();
-    // Sign-up only accepts names of this form, so nothing else can exist.
-    let username = Username::parse(&username).map_err(|e| ApiError::invalid("Athlete", [e]))?;
+    let (name, username) =
+        Username::parse_sign_in(&username).map_err(|e| ApiError::invalid("Athlete", [e]))?;
     let address = req.peer_addr().map(|a| a.ip());
-    state.signin.attempt(address, username.as_str())?;
-    let found = state.store.credentials(username.as_str()).await?;
+    state.signin.attempt(address, &name)?;
+    let found = match username {
+        Some(username) => state.store.credentials(username.as_str()).await?,
+        None => None,
+    };
     let (athlete, hash) = match found {
         Some((athlete, hash)) => (Some(athlete), Some(hash)),
         None => (None, None),

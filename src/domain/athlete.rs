@@ -60,6 +60,17 @@ impl Username {
         Ok(Username(name))
     }
 
+    /// A name typed at sign-in, normalised as at sign-up. Control characters
+    /// (NUL…) are refused; a name of a form sign-up never accepts is `None`
+    /// (no such account, answered like any unknown name).
+    pub fn parse_sign_in(raw: &str) -> Result<(String, Option<Username>), DomainError> {
+        let name = super::text::optional(Some(raw), "username", MAX_PASSWORD_LEN)?
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let username = Username::parse(&name).ok();
+        Ok((name, username))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -191,6 +202,21 @@ mod tests {
         assert_eq!(pw, "correct horse");
         assert_eq!(a.sex, Some(Sex::F));
         assert_eq!(a.city.as_deref(), Some("Oslo"));
+    }
+
+    #[test]
+    fn sign_in_names() {
+        let (name, user) = Username::parse_sign_in(" Ann ").unwrap();
+        assert_eq!((name.as_str(), user.unwrap().as_str()), ("ann", "ann"));
+        // Cannot exist, but is answered like any unknown name.
+        assert_eq!(
+            Username::parse_sign_in("x").unwrap(),
+            ("x".to_string(), None)
+        );
+        assert_eq!(
+            Username::parse_sign_in("ann\0"),
+            Err(DomainError::new("username", "invalid_character"))
+        );
     }
 
     #[test]
