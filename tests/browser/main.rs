@@ -843,6 +843,14 @@ async fn web_page_end_to_end() {
     )
     .await;
     assert!(shown.as_str().unwrap().contains("OpenStreetMap"), "{shown}");
+    // Tiles get the page's origin as Referer (tile servers ask for one), while
+    // the page itself sends none.
+    let policy = js(
+        &client,
+        "return document.querySelector('#view .leaflet-tile').referrerPolicy",
+    )
+    .await;
+    assert_eq!(policy, "strict-origin");
     assert!(
         js(
             &client,
