@@ -56,9 +56,10 @@ pub struct Config {
     #[arg(long, env = "PACER_UPLOAD_LIMIT", default_value_t = 25 * 1024 * 1024)]
     pub upload_limit: usize,
 
-    /// Folder of the web page's static files.
-    #[arg(long, env = "PACER_STATIC_DIR", default_value = "static")]
-    pub static_dir: PathBuf,
+    /// Serve the web page from this folder instead of the copy built into
+    /// the binary (for working on the page without rebuilding).
+    #[arg(long, env = "PACER_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
 
     /// Map tile URL template for the web page.
     #[arg(
@@ -115,6 +116,48 @@ pub struct Config {
     #[arg(long, env = "PACER_SHUTDOWN_DB_WAIT_S", default_value_t = 5)]
     pub shutdown_db_wait_s: u64,
 
+    /// Seconds an access token may go unused before it expires (401). Each
+    /// use renews it (written at most hourly per token). Default: 90 days.
+    #[arg(long, env = "PACER_TOKEN_TTL_S", default_value_t = 90 * 24 * 3600)]
+    pub token_ttl_s: u64,
+
+    /// Sign-in attempts one account may make at once (`POST /api/v1/sessions`)…
+    #[arg(long, env = "PACER_SIGNIN_ACCOUNT_BURST", default_value_t = 10)]
+    pub signin_account_burst: u32,
+
+    /// …then one more every this many seconds; beyond it 429 + Retry-After.
+    #[arg(long, env = "PACER_SIGNIN_ACCOUNT_REFILL_S", default_value_t = 60)]
+    pub signin_account_refill_s: u64,
+
+    /// Sign-in attempts one client address (IPv6: its /64) may make at once…
+    #[arg(long, env = "PACER_SIGNIN_ADDRESS_BURST", default_value_t = 30)]
+    pub signin_address_burst: u32,
+
+    /// …then one more every this many seconds; beyond it 429 + Retry-After.
+    #[arg(long, env = "PACER_SIGNIN_ADDRESS_REFILL_S", default_value_t = 6)]
+    pub signin_address_refill_s: u64,
+
+    /// Password hashes (argon2, about 19 MiB each) computed at once, for
+    /// sign-in and sign-up (default: one per core).
+    #[arg(long, env = "PACER_PASSWORD_HASH_CONCURRENCY")]
+    pub password_hash_concurrency: Option<usize>,
+
+    /// Milliseconds a sign-in or sign-up waits for a hashing slot before
+    /// answering 503 + Retry-After.
+    #[arg(long, env = "PACER_PASSWORD_HASH_WAIT_MS", default_value_t = 5_000)]
+    pub password_hash_wait_ms: u64,
+
+    /// Milliseconds a client has to send a whole request body, counted from
+    /// the end of its headers; a slower body gets 408. (WebSocket streams
+    /// are exempt.)
+    #[arg(long, env = "PACER_BODY_TIMEOUT_MS", default_value_t = 60_000)]
+    pub body_timeout_ms: u64,
+
+    /// Milliseconds a new connection has to send its first request's headers
+    /// (slower: 408, connection closed).
+    #[arg(long, env = "PACER_HEADER_TIMEOUT_MS", default_value_t = 5_000)]
+    pub header_timeout_ms: u64,
+
     /// Log filter (tracing's EnvFilter syntax), e.g. `info,pacer=debug`.
     #[arg(long, env = "PACER_LOG", default_value = "info")]
     pub log: String,
@@ -135,6 +178,10 @@ impl Config {
         }
     }
 
+    pub fn token_ttl_ms(&self) -> i64 {
+        i64::try_from(self.token_ttl_s.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+
     /// Settings for tests and tools: a random local port and the given database.
     pub fn for_tests(database_url: &str) -> Config {
         Config {
@@ -144,7 +191,7 @@ impl Config {
             workers: Some(2),
             json_limit: 64 * 1024,
             upload_limit: 25 * 1024 * 1024,
-            static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static")),
+            static_dir: None,
             tile_url: String::new(),
             log: "warn".to_string(),
             admin_token: None,
@@ -157,6 +204,16 @@ impl Config {
             arbiters: Some(2),
             spill_dir: None,
             shutdown_db_wait_s: 5,
+            token_ttl_s: 90 * 24 * 3600,
+            signin_account_burst: 10,
+            signin_account_refill_s: 60,
+            signin_address_burst: 30,
+            signin_address_refill_s: 6,
+            password_hash_concurrency: Some(2),
+            // Generous: a loaded CI box hashes slowly; the 503 has its own test.
+            password_hash_wait_ms: 60_000,
+            body_timeout_ms: 60_000,
+            header_timeout_ms: 5_000,
         }
     }
 

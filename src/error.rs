@@ -31,6 +31,7 @@ make_error_codes! {
     Unauthorized => UNAUTHORIZED, "Authorization Error";
     Forbidden => FORBIDDEN, "Forbidden";
     NotFound => NOT_FOUND, "Resource Not Found";
+    RequestTimeout => REQUEST_TIMEOUT, "Request Timeout";
     Conflict => CONFLICT, "Conflict";
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "Payload Too Large";
     UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type";
@@ -218,6 +219,9 @@ pub mod extractors {
         match e {
             PayloadError::Overflow => {
                 ApiError::with(Code::PayloadTooLarge, "Request", "body", "too_large")
+            }
+            e if crate::middleware::is_body_timeout(e) => {
+                ApiError::with(Code::RequestTimeout, "Request", "body", "timeout")
             }
             _ => ApiError::bad_request("Request", "body", "malformed"),
         }

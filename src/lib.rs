@@ -14,6 +14,8 @@ pub mod error;
 pub mod formats;
 pub mod live;
 pub mod metrics;
+pub mod middleware;
+pub mod page;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

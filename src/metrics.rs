@@ -2,6 +2,7 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 use prometheus::{
@@ -17,6 +18,12 @@ pub struct Metrics {
     pub http_latency: HistogramVec,
     pub live_activities: IntGauge,
     pub fixes_accepted: prometheus::IntCounter,
+    /// Sign-in password checks by whether the account exists (an unknown
+    /// name is checked against a dummy hash, at the same cost).
+    pub password_checks: IntCounterVec,
+    /// Sign-ins and sign-ups refused before any password check, by reason
+    /// (`address`, `username`: rate limits; `busy`: no hashing slot).
+    pub signin_refusals: IntCounterVec,
 }
 
 impl Metrics {
@@ -43,6 +50,22 @@ impl Metrics {
             IntGauge::new("live_activities", "In-progress activities held by actors")?;
         let fixes_accepted =
             prometheus::IntCounter::new("fixes_accepted_total", "GPS fixes accepted")?;
+        let password_checks = IntCounterVec::new(
+            Opts::new(
+                "password_checks_total",
+                "Sign-in password checks by whether the account exists",
+            ),
+            &["account"],
+        )?;
+        let signin_refusals = IntCounterVec::new(
+            Opts::new(
+                "signin_refusals_total",
+                "Sign-ins and sign-ups refused by rate limits or a full hashing queue",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(password_checks.clone()))?;
+        registry.register(Box::new(signin_refusals.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_latency.clone()))?;
         registry.register(Box::new(live_activities.clone()))?;
@@ -57,7 +80,26 @@ impl Metrics {
             http_latency,
             live_activities,
             fixes_accepted,
+            password_checks,
+            signin_refusals,
         })
+    }
+}
+
+/// The standard methods by name, anything else as `other`: a client can send
+/// any token as a method, and each label value is a new series.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
     }
 }
 
@@ -67,7 +109,7 @@ pub async fn track(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = std::time::Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let response = next.call(req).await?;
     if let Some(state) = state {
@@ -79,7 +121,7 @@ pub async fn track(
         state
             .metrics
             .http_requests
-            .with_label_values(&[&route, &method, &status])
+            .with_label_values(&[&route, method, &status])
             .inc();
         state
             .metrics
@@ -98,4 +140,16 @@ pub async fn render(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(buffer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        let junk = Method::from_bytes(b"XJUNK123").unwrap();
+        assert_eq!(method_label(&junk), "other");
+    }
 }

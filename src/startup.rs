@@ -3,6 +3,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::Arbiter;
 use actix_web::dev::Server;
@@ -10,7 +11,9 @@ use actix_web::middleware::{from_fn, Compress};
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
-use crate::auth::TokenCache;
+use crate::telemetry::RedactingRootSpan;
+
+use crate::auth::{SignInGuard, TokenCache};
 use crate::config::Config;
 use crate::live::checkpointer::Checkpointer;
 use crate::live::spill::SpillFile;
@@ -22,6 +25,8 @@ use crate::store::{self, DynStore};
 pub struct AppState {
     pub store: DynStore,
     pub tokens: TokenCache,
+    /// Sign-in limits and the bound on concurrent password hashing.
+    pub signin: SignInGuard,
     pub metrics: Arc<Metrics>,
     pub live: Arc<LiveHub>,
     pub config: Arc<Config>,
@@ -133,9 +138,12 @@ impl Application {
             arbiters.iter().map(Arbiter::handle).collect(),
         ));
         start_sweeper(live.clone());
+        // The dummy hash for unknown user names, ready before the first sign-in.
+        drop(tokio::task::spawn_blocking(crate::auth::warm_up));
         let state = web::Data::new(AppState {
             store,
             tokens: TokenCache::default(),
+            signin: SignInGuard::new(&config, metrics.clone()),
             metrics,
             live,
             config: Arc::new(config.clone()),
@@ -145,16 +153,27 @@ impl Application {
         let app_state = state.clone();
         let json_limit = config.json_limit;
         let static_dir = config.static_dir.clone();
+        let tile_url = config.tile_url.clone();
         let mut server = HttpServer::new(move || {
-            App::new()
+            let app = App::new()
+                .wrap(from_fn(crate::middleware::body_deadline))
                 .wrap(from_fn(crate::metrics::track))
                 .wrap(Compress::default())
-                .wrap(TracingLogger::default())
+                .wrap(crate::middleware::security_headers(&tile_url))
+                .wrap(TracingLogger::<RedactingRootSpan>::new())
                 .app_data(app_state.clone())
                 .configure(|cfg| crate::error::extractors::configure(cfg, json_limit))
-                .configure(crate::api::configure)
-                .service(actix_files::Files::new("/", &static_dir).index_file("index.html"))
+                .configure(crate::api::configure);
+            // The page built into the binary, or a folder while working on it.
+            match &static_dir {
+                Some(dir) => {
+                    app.service(actix_files::Files::new("/", dir).index_file("index.html"))
+                }
+                None => app.default_service(web::to(crate::page::serve)),
+            }
         })
+        .client_request_timeout(Duration::from_millis(config.header_timeout_ms))
+        .client_disconnect_timeout(Duration::from_secs(1))
         .listen(listener)?
         // `run_until_stopped` handles SIGTERM/SIGINT: streams end first.
         .disable_signals()

@@ -14,9 +14,6 @@ use crate::live::{self, access::Waker, hub::ask, LiveError};
 use crate::startup::AppState;
 use crate::store::{ActivityRow, NewActivityRow};
 
-const MAX_NAME_LEN: usize = 255;
-const MAX_EXTERNAL_ID_LEN: usize = 255;
-
 /// How the caller stands to an activity's owner.
 pub async fn relation(
     state: &AppState,
@@ -97,11 +94,7 @@ pub fn default_name(sport: Sport, start_ms: i64) -> String {
 }
 
 fn parse_name(name: Option<String>) -> Result<Option<String>, DomainError> {
-    match name.map(|n| n.trim().to_string()) {
-        Some(n) if n.chars().count() > MAX_NAME_LEN => Err(DomainError::new("name", "too_long")),
-        Some(n) if n.is_empty() => Err(DomainError::new("name", "blank")),
-        other => Ok(other),
-    }
+    crate::domain::text::activity_name(name.as_deref())
 }
 
 /// `POST /api/v1/activities`: starts an activity. The same `external_id`
@@ -145,13 +138,10 @@ pub async fn create(
         .map_err(|e| errors.push(e))
         .ok()
         .flatten();
-    let external_id = match body.external_id.map(|s| s.trim().to_string()) {
-        Some(e) if e.is_empty() || e.len() > MAX_EXTERNAL_ID_LEN => {
-            errors.push(DomainError::invalid("external_id"));
-            None
-        }
-        other => other,
-    };
+    let external_id = crate::domain::text::external_id(body.external_id.as_deref(), false)
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
     let (Some(sport), Some(visibility), Some(start_ms), true) =
         (sport, visibility, start_ms, errors.is_empty())
     else {

@@ -24,7 +24,7 @@ pub async fn create(
     {
         return Err(ApiError::conflict("Athlete", "username", "already_exists"));
     }
-    let password_hash = auth::off_arbiter(move || auth::hash_password(&password)).await??;
+    let password_hash = state.signin.hash(password).await?;
     let row = NewAthleteRow {
         username: athlete.username.as_str().to_string(),
         password_hash,

@@ -58,10 +58,8 @@ pub async fn watch_access(
     caller: &Caller,
     id: ActivityId,
 ) -> Result<(ActivityRow, Relation), ApiError> {
-    // The cache forgets a revoked token; otherwise the store decides.
-    if state.tokens.get(&caller.token_hash) != Some(caller.id)
-        && state.store.token_owner(&caller.token_hash).await? != Some(caller.id)
-    {
+    // The same check as every request's: revoked and expired tokens fail.
+    if crate::auth::authenticate(state, &caller.token_hash).await? != caller.id {
         return Err(ApiError::unauthorized());
     }
     visible_activity(state, caller, id).await

@@ -1,9 +1,10 @@
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use crate::api::athletes::issue_token;
 use crate::api::views::AthleteView;
-use crate::auth::{self, Caller};
+use crate::auth::Caller;
+use crate::domain::athlete::Username;
 use crate::domain::AthleteId;
 use crate::error::{ApiError, Code};
 use crate::startup::AppState;
@@ -14,23 +15,37 @@ pub struct Login {
     password: String,
 }
 
-/// `POST /api/v1/sessions`: sign in with username and password.
+/// `POST /api/v1/sessions`: sign in with username and password. Attempts
+/// are limited per client address and per account name (429 +
+/// Retry-After); an unknown name costs the same password check as a wrong
+/// password; password checks wait for a hashing slot (503 when none frees).
 pub async fn create(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<Login>,
 ) -> Result<HttpResponse, ApiError> {
     let Login { username, password } = body.into_inner();
-    let wrong = || ApiError::with(Code::Unauthorized, "Athlete", "password", "invalid");
-    let found = state
-        .store
-        .credentials(&username.trim().to_ascii_lowercase())
-        .await?;
-    let Some((athlete, hash)) = found else {
-        return Err(wrong());
+    let (name, username) =
+        Username::parse_sign_in(&username).map_err(|e| ApiError::invalid("Athlete", [e]))?;
+    let address = req.peer_addr().map(|a| a.ip());
+    state.signin.attempt(address, &name)?;
+    let found = match username {
+        Some(username) => state.store.credentials(username.as_str()).await?,
+        None => None,
     };
-    if !auth::off_arbiter(move || auth::verify_password(&password, &hash)).await? {
-        return Err(wrong());
-    }
+    let (athlete, hash) = match found {
+        Some((athlete, hash)) => (Some(athlete), Some(hash)),
+        None => (None, None),
+    };
+    let verified = state.signin.verify(password, hash).await?;
+    let Some(athlete) = athlete.filter(|_| verified) else {
+        return Err(ApiError::with(
+            Code::Unauthorized,
+            "Athlete",
+            "password",
+            "invalid",
+        ));
+    };
     let access_token = issue_token(&state, AthleteId(athlete.id)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "access_token": access_token,

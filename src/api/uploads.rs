@@ -15,15 +15,13 @@ use crate::api::activities::default_name;
 use crate::auth::Caller;
 use crate::domain::activity::{ActivityState, StatusLog, Visibility};
 use crate::domain::completion::complete;
-use crate::domain::{now_ms, AthleteId, DomainError, Sport};
+use crate::domain::{now_ms, text, AthleteId, DomainError, Sport};
 use crate::error::{ApiError, Code, FieldError};
 use crate::formats::{self, DataType, FormatError, ParsedActivity};
 use crate::startup::AppState;
 use crate::store::{ActivityProgress, ImportedActivity, NewActivityRow, NewUploadRow, UploadRow};
 
 const MAX_TEXT_FIELD: usize = 64 * 1024;
-const MAX_NAME_LEN: usize = 255;
-const MAX_EXTERNAL_ID_LEN: usize = 255;
 
 #[derive(Debug, Serialize)]
 pub struct UploadView {
@@ -193,20 +191,15 @@ fn validate(form: &Form) -> Result<Meta, ApiError> {
         Some(s) => Sport::parse(s).map_err(|e| errors.push(e)).ok(),
         None => None,
     };
-    let name = match form.name.clone().filter(|n| !n.is_empty()) {
-        Some(n) if n.chars().count() > MAX_NAME_LEN => {
-            errors.push(DomainError::new("name", "too_long"));
-            None
-        }
-        other => other,
-    };
-    let external_id = match form.external_id.clone().filter(|e| !e.is_empty()) {
-        Some(e) if e.len() > MAX_EXTERNAL_ID_LEN => {
-            errors.push(DomainError::invalid("external_id"));
-            None
-        }
-        other => other,
-    };
+    // Upload forms send empty fields: blank means absent.
+    let name = text::optional(form.name.as_deref(), "name", text::MAX_ACTIVITY_NAME_LEN)
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
+    let external_id = text::external_id(form.external_id.as_deref(), true)
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
     match data_type {
         Some(data_type) if errors.is_empty() => Ok(Meta {
             data_type,
@@ -281,10 +274,14 @@ pub fn build_activity(
     let done = complete(sport, &parsed.fixes, &log);
     let totals = done.totals;
     let entries = serde_json::to_string(log.entries()).unwrap_or_else(|_| "[]".into());
+    // A name from inside the file may hold anything (NUL included).
+    let from_file = parsed
+        .name
+        .map(|n| text::cleaned(&n, text::MAX_ACTIVITY_NAME_LEN))
+        .filter(|n| !n.is_empty());
     let name = name
-        .or(parsed.name)
+        .or(from_file)
         .unwrap_or_else(|| default_name(sport, start));
-    let name: String = name.chars().take(MAX_NAME_LEN).collect();
     Ok(ImportedActivity {
         activity: NewActivityRow {
             athlete_id: athlete,

@@ -60,6 +60,17 @@ impl Username {
         Ok(Username(name))
     }
 
+    /// A name typed at sign-in, normalised as at sign-up. Control characters
+    /// (NUL…) are refused; a name of a form sign-up never accepts is `None`
+    /// (no such account, answered like any unknown name).
+    pub fn parse_sign_in(raw: &str) -> Result<(String, Option<Username>), DomainError> {
+        let name = super::text::optional(Some(raw), "username", MAX_PASSWORD_LEN)?
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let username = Username::parse(&name).ok();
+        Ok((name, username))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -73,18 +84,29 @@ pub fn validate_password(password: &str) -> Result<(), DomainError> {
     if password.len() > MAX_PASSWORD_LEN {
         return Err(DomainError::new("password", "too_long"));
     }
+    if is_common_password(password) {
+        return Err(DomainError::new("password", "too_common"));
+    }
     Ok(())
+}
+
+/// A small embedded list of the passwords people pick most (see the file's
+/// header for its source); those are the first an attacker tries.
+const COMMON_PASSWORDS: &str = include_str!("common_passwords.txt");
+
+fn is_common_password(password: &str) -> bool {
+    let lower = password.to_lowercase();
+    COMMON_PASSWORDS
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .any(|l| l == lower)
 }
 
 fn optional_text(
     value: Option<String>,
     field: &'static str,
 ) -> Result<Option<String>, DomainError> {
-    match value.map(|v| v.trim().to_string()) {
-        Some(v) if v.chars().count() > MAX_TEXT_LEN => Err(DomainError::new(field, "too_long")),
-        Some(v) if v.is_empty() => Ok(None),
-        other => Ok(other),
-    }
+    super::text::optional(value.as_deref(), field, MAX_TEXT_LEN)
 }
 
 impl NewAthlete {
@@ -180,6 +202,62 @@ mod tests {
         assert_eq!(pw, "correct horse");
         assert_eq!(a.sex, Some(Sex::F));
         assert_eq!(a.city.as_deref(), Some("Oslo"));
+    }
+
+    #[test]
+    fn sign_in_names() {
+        let (name, user) = Username::parse_sign_in(" Ann ").unwrap();
+        assert_eq!((name.as_str(), user.unwrap().as_str()), ("ann", "ann"));
+        // Cannot exist, but is answered like any unknown name.
+        assert_eq!(
+            Username::parse_sign_in("x").unwrap(),
+            ("x".to_string(), None)
+        );
+        assert_eq!(
+            Username::parse_sign_in("ann\0"),
+            Err(DomainError::new("username", "invalid_character"))
+        );
+    }
+
+    #[test]
+    fn refuses_common_passwords() {
+        for common in [
+            "password",
+            "PASSWORD1",
+            "12345678",
+            "iloveyou",
+            "qwertyuiop",
+        ] {
+            assert_eq!(
+                validate_password(common),
+                Err(DomainError::new("password", "too_common")),
+                "{common}"
+            );
+        }
+        assert_eq!(validate_password("correct horse"), Ok(()));
+        let listed = COMMON_PASSWORDS
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .count();
+        assert!(listed >= 900, "{listed}");
+    }
+
+    #[test]
+    fn refuses_control_characters_in_text() {
+        let errs = NewAthlete::parse(
+            raw(r#"{"username":"nul\u0000x","password":"correct horse","firstname":"A\u0000","lastname":"B","city":"x\u001b"}"#),
+            2026,
+        )
+        .unwrap_err();
+        let got: Vec<_> = errs.iter().map(|e| (e.field, e.code)).collect();
+        assert_eq!(
+            got,
+            [
+                ("username", "invalid"),
+                ("firstname", "invalid_character"),
+                ("city", "invalid_character")
+            ]
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod recording;
 pub mod smoothing;
 pub mod sport;
 pub mod stats;
+pub mod text;
 
 pub use error::DomainError;
 pub use fix::Fix;

@@ -278,7 +278,11 @@ pub trait Store: Send + Sync + 'static {
         athlete: AthleteId,
         now_ms: i64,
     ) -> StoreResult<()>;
-    async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<AthleteId>>;
+    /// The token's athlete and when it was last renewed (its creation when
+    /// never), in ms; whether that is too long ago is `auth`'s call.
+    async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<(AthleteId, i64)>>;
+    /// Marks the token used at `now_ms` (the sliding expiry's renewal).
+    async fn touch_token(&self, token_hash: &str, now_ms: i64) -> StoreResult<()>;
     async fn revoke_token(&self, token_hash: &str) -> StoreResult<()>;
 
     async fn request_friend(

@@ -313,13 +313,24 @@ impl Store for SqlStore {
         Ok(())
     }
 
-    async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<AthleteId>> {
-        let id: Option<i64> =
-            sqlx::query_scalar("SELECT athlete_id FROM access_tokens WHERE token_hash = $1")
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(id.map(AthleteId))
+    async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<(AthleteId, i64)>> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT athlete_id, COALESCE(used_ms, created_ms) FROM access_tokens \
+             WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(id, used_ms)| (AthleteId(id), used_ms)))
+    }
+
+    async fn touch_token(&self, token_hash: &str, now_ms: i64) -> StoreResult<()> {
+        sqlx::query("UPDATE access_tokens SET used_ms = $2 WHERE token_hash = $1")
+            .bind(token_hash)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn revoke_token(&self, token_hash: &str) -> StoreResult<()> {

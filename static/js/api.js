@@ -39,22 +39,21 @@ export function cachedAthlete() {
   }
 }
 
-// A token handed in the address (/?access_token=...) is stored, then removed
-// from the address bar so it is not bookmarked or shared by accident.
-export function adoptTokenFromAddress() {
+// A token handed in the address (/?access_token=...) is taken out of the
+// address bar at once (so it is not bookmarked or shared by accident) and
+// returned, NOT stored: signing in as whoever the link names is the
+// visitor's choice (a link could sign them into someone else's account).
+export function takeTokenFromAddress() {
   const url = new URL(window.location.href);
   const token = url.searchParams.get("access_token");
-  if (!token) return false;
-  localStorage.setItem(TOKEN_KEY, token);
-  localStorage.removeItem(ATHLETE_KEY);
+  if (!token) return null;
   url.searchParams.delete("access_token");
   history.replaceState(history.state, "", url.pathname + url.search + url.hash);
-  return true;
+  return token;
 }
 
-export async function api(method, path, body, { signal } = {}) {
+export async function api(method, path, body, { signal, token = getToken() } = {}) {
   const headers = { Accept: "application/json" };
-  const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const res = await fetch(`/api/v1${path}`, {

@@ -1,10 +1,10 @@
 // Pacer's web page: hash routes, sign-in, and the views.
 
-import { adoptTokenFromAddress, ApiError, cachedAthlete, clearSession, del, get, getToken, setSession } from "./api.js";
+import { ApiError, cachedAthlete, clearSession, del, get, getToken, setSession, takeTokenFromAddress } from "./api.js";
 import { h } from "./dom.js";
 import * as fmt from "./format.js";
 import { activityView } from "./views/activity.js";
-import { signInView, signUpView } from "./views/auth.js";
+import { linkSignInView, signInView, signUpView } from "./views/auth.js";
 import { feedView } from "./views/feed.js";
 import { liveFollow, liveOverview } from "./views/live.js";
 
@@ -128,7 +128,48 @@ document.querySelector(".skip")?.addEventListener("click", (e) => {
   root.focus();
 });
 
-adoptTokenFromAddress();
+// A sign-in link: say whose account it opens, and switch only when asked.
+async function askBeforeLinkSignIn(token) {
+  let current = getToken() ? me : null;
+  if (getToken() && !current) {
+    try {
+      current = await get("/athlete");
+      me = current;
+    } catch {
+      current = null; // a stale session: as good as signed out
+    }
+  }
+  renderNav("link-signin");
+  document.body.dataset.route = "link-signin";
+  document.title = "Sign-in link · Pacer";
+  let athlete = null;
+  try {
+    athlete = await get("/athlete", { token });
+  } catch {
+    // Expired, revoked or unreachable: nothing to switch to.
+  }
+  const carryOn = () => {
+    route();
+    checkSession();
+  };
+  if (athlete && (token === getToken() || (me && me.id === athlete.id))) return carryOn();
+  linkSignInView(root, {
+    athlete,
+    current,
+    onAccept: () => {
+      setSession(token, athlete);
+      me = athlete;
+      route();
+    },
+    onCancel: carryOn,
+  });
+}
+
 window.addEventListener("hashchange", route);
-route();
-checkSession();
+const linkToken = takeTokenFromAddress();
+if (linkToken) {
+  askBeforeLinkSignIn(linkToken);
+} else {
+  route();
+  checkSession();
+}

@@ -31,6 +31,9 @@ export async function createMap(container, { testid } = {}) {
       maxZoom: 19,
       attribution: config.attribution || OSM_ATTRIBUTION,
       crossOrigin: true,
+      // The page sends no Referer (Referrer-Policy: no-referrer), but tile
+      // servers such as OpenStreetMap's require one: give them the origin.
+      referrerPolicy: "strict-origin",
     });
     // A missing tile is just a blank square: never let it break the page.
     layer.on("tileerror", (e) => {

@@ -712,9 +712,56 @@ async fn web_page_end_to_end() {
     .await;
     assert!(who.as_str().unwrap().contains("Dora"), "{who}");
 
-    // --- A token handed in the address is kept, and leaves the address bar.
+    // --- A sign-in link for another account (login CSRF): the page says
+    // whose account it opens and switches only when asked; the token leaves
+    // the address bar at once.
+    let link = app.url(&format!("/?access_token={}#/feed", ann.token));
+    client.goto(&link).await.unwrap();
+    let prompt = wait_for(
+        &client,
+        "the switch-account prompt",
+        "const p = document.querySelector('[data-testid=link-signin]'); return p && p.innerText",
+        wait,
+    )
+    .await;
+    let prompt = prompt.as_str().unwrap();
+    assert!(
+        prompt.contains("@ann") && prompt.contains("@dora"),
+        "{prompt}"
+    );
+    let href = js(&client, "return location.href").await;
+    assert!(!href.as_str().unwrap().contains("access_token"), "{href}");
+    // Nothing changed yet; declining keeps Dora signed in.
+    let kept = js(&client, "return localStorage.getItem('pacer.token')").await;
+    assert_ne!(kept.as_str(), Some(ann.token.as_str()));
     client
-        .goto(&app.url(&format!("/?access_token={}#/feed", ann.token)))
+        .find(Locator::Css("[data-testid=link-signin-cancel]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let who = wait_for(
+        &client,
+        "Dora still signed in",
+        "const w = document.querySelector('[data-testid=whoami]'); return !document.querySelector('[data-testid=link-signin]') && w && w.innerText",
+        wait,
+    )
+    .await;
+    assert!(who.as_str().unwrap().contains("Dora"), "{who}");
+    client.goto(&link).await.unwrap();
+    wait_for(
+        &client,
+        "the switch-account prompt again",
+        "return document.querySelector('[data-testid=link-signin-accept]') !== null",
+        wait,
+    )
+    .await;
+    client
+        .find(Locator::Css("[data-testid=link-signin-accept]"))
+        .await
+        .unwrap()
+        .click()
         .await
         .unwrap();
     let url = wait_for(
@@ -769,6 +816,22 @@ async fn web_page_end_to_end() {
         )))
         .await
         .unwrap();
+    // Nobody is signed in on this origin: the link still asks first.
+    let prompt = wait_for(
+        &client,
+        "the sign-in-link prompt",
+        "const p = document.querySelector('[data-testid=link-signin-accept]'); return p && p.innerText",
+        wait,
+    )
+    .await;
+    assert!(prompt.as_str().unwrap().contains("@eve"), "{prompt}");
+    client
+        .find(Locator::Css("[data-testid=link-signin-accept]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let shown = wait_for(
         &client,
         "the route over broken tiles",
@@ -780,6 +843,14 @@ async fn web_page_end_to_end() {
     )
     .await;
     assert!(shown.as_str().unwrap().contains("OpenStreetMap"), "{shown}");
+    // Tiles get the page's origin as Referer (tile servers ask for one), while
+    // the page itself sends none.
+    let policy = js(
+        &client,
+        "return document.querySelector('#view .leaflet-tile').referrerPolicy",
+    )
+    .await;
+    assert_eq!(policy, "strict-origin");
     assert!(
         js(
             &client,

@@ -15,6 +15,7 @@ mod feed;
 mod friends;
 mod live;
 mod loadtest;
+mod security;
 mod simulate;
 mod sync;
 mod uploads;

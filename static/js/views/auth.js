@@ -2,6 +2,7 @@
 
 import { ApiError, post, setSession } from "../api.js";
 import { h } from "../dom.js";
+import * as fmt from "../format.js";
 
 function field(id, label, attrs = {}) {
   return h(
@@ -107,4 +108,59 @@ export function signUpView(root, { onSignedIn }) {
   );
   root.replaceChildren(h("section.auth", f));
   f.querySelector("input").focus();
+}
+
+// A sign-in link (/?access_token=...) names an account; nothing changes until
+// the visitor says so: a link from someone else must not silently sign them
+// into that person's account (login CSRF), nor out of their own.
+export function linkSignInView(root, { athlete, current, onAccept, onCancel }) {
+  if (!athlete) {
+    root.replaceChildren(
+      h(
+        "section.auth",
+        h(
+          "div.auth-form",
+          { dataset: { testid: "link-signin" } },
+          h("h1", "This sign-in link does not work"),
+          h("p", { dataset: { testid: "link-signin-invalid" } }, "It has expired or was revoked. Nothing was changed."),
+          h("button.primary", { type: "button", dataset: { testid: "link-signin-cancel" }, onclick: onCancel }, "Continue"),
+        ),
+      ),
+    );
+    return;
+  }
+  const named = (a) => `${fmt.athleteName(a)} (@${a.username})`;
+  const accept = h(
+    "button.primary",
+    { type: "button", dataset: { testid: "link-signin-accept" }, onclick: onAccept },
+    current ? `Switch to @${athlete.username}` : `Sign in as @${athlete.username}`,
+  );
+  const cancel = h(
+    "button.secondary",
+    { type: "button", dataset: { testid: "link-signin-cancel" }, onclick: onCancel },
+    current ? `Stay signed in as @${current.username}` : "Cancel",
+  );
+  root.replaceChildren(
+    h(
+      "section.auth",
+      h(
+        "div.auth-form",
+        { role: "alertdialog", "aria-labelledby": "link-signin-title", dataset: { testid: "link-signin" } },
+        h("h1", { id: "link-signin-title" }, current ? "Switch accounts?" : "Sign in with this link?"),
+        h(
+          "p",
+          { dataset: { testid: "link-signin-account" } },
+          "This link signs you in as ",
+          h("strong", named(athlete)),
+          ".",
+        ),
+        current
+          ? h("p", { dataset: { testid: "link-signin-current" } }, "You are signed in as ", h("strong", named(current)), ".")
+          : h("p", "Only continue if this is your account."),
+        accept,
+        cancel,
+      ),
+    ),
+  );
+  accept.focus();
 }
