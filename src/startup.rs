@@ -24,6 +24,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub live: Arc<LiveHub>,
     pub config: Arc<Config>,
+    /// The activity change log's consumers and events stream.
+    pub changes: Arc<crate::changes::Changes>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,8 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("cannot start the change log: {0}")]
+    Changes(#[from] crate::changes::ChangesError),
 }
 
 pub struct Application {
@@ -85,12 +89,15 @@ impl Application {
             arbiters.iter().map(Arbiter::handle).collect(),
         ));
         start_sweeper(live.clone());
+        // The change log: events stream, consumers, pruning, NATS relay.
+        let changes = Arc::new(crate::changes::Changes::start(store.clone(), config.changes()).await?);
         let state = web::Data::new(AppState {
             store,
             tokens: TokenCache::default(),
             metrics,
             live,
             config: Arc::new(config.clone()),
+            changes,
         });
         let app_state = state.clone();
         let json_limit = config.json_limit;
@@ -140,6 +147,7 @@ impl Application {
             "checkpointing live activities before exit"
         );
         self.state.live.shutdown().await;
+        self.state.changes.stop();
         for arbiter in &self.arbiters {
             arbiter.stop();
         }

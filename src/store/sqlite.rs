@@ -15,6 +15,11 @@ const BACKEND: &str = "sqlite";
 #[path = "sql.rs"]
 mod sql;
 
+// The change log's SQL, compiled for this backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "changes_sql.rs"]
+mod changes_sql;
+
 pub use sql::SqlStore as SqliteStore;
 
 pub async fn connect(url: &str, max_connections: u32) -> StoreResult<SqliteStore> {

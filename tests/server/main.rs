@@ -6,6 +6,7 @@ mod common;
 
 mod accounts;
 mod activities;
+mod changes;
 mod bad_input;
 mod durability;
 mod export;
