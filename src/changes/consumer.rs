@@ -211,15 +211,14 @@ async fn worker(
         let Some(item) = rx.recv().await else {
             return;
         };
-        let mut take = |item| match item {
-            Item::Event(e) => batch.push(e),
-            Item::ReadUpTo(seq) => read_up_to = read_up_to.max(seq),
-        };
-        take(item);
-        while batch.len() < settings.apply_batch {
-            match rx.try_recv() {
-                Ok(item) => take(item),
-                Err(_) => break,
+        let mut next = Some(item);
+        while let Some(item) = next.take() {
+            match item {
+                Item::Event(e) => batch.push(e),
+                Item::ReadUpTo(seq) => read_up_to = read_up_to.max(seq),
+            }
+            if batch.len() < settings.apply_batch {
+                next = rx.try_recv().ok();
             }
         }
         if batch.is_empty() {
