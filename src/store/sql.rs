@@ -71,6 +71,17 @@ impl SqlStore {
     pub(super) fn changes(&self) -> &tokio::sync::watch::Sender<i64> {
         &self.changes
     }
+
+    /// A transaction that reads before it writes. SQLite must take the
+    /// write lock up front: a deferred one that read first fails with
+    /// SQLITE_BUSY (no wait) if another connection wrote in between.
+    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, Db>> {
+        Ok(if BACKEND == "sqlite" {
+            self.pool.begin_with("BEGIN IMMEDIATE").await?
+        } else {
+            self.pool.begin().await?
+        })
+    }
 }
 
 /// The change log entry of a just-inserted activity (version 1).
@@ -480,7 +491,7 @@ impl Store for SqlStore {
         visibility: &str,
         now_ms: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let before: Option<(String, String)> =
             sqlx::query_as("SELECT name, visibility FROM activities WHERE id = $1")
                 .bind(id.0)
@@ -616,7 +627,7 @@ impl Store for SqlStore {
         if progress.is_empty() && chunks.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Only state changes are events, not the periodic stats: compare
         // with the stored states (one read per batch).
         let mut states = stored_states(&mut tx, progress).await?;
@@ -654,7 +665,7 @@ impl Store for SqlStore {
         progress: &ActivityProgress,
         route: &[Fix],
     ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let before = stored_states(&mut tx, std::slice::from_ref(progress)).await?;
         write_progress(&mut tx, progress).await?;
         sqlx::query("DELETE FROM route_chunks WHERE activity_id = $1")

@@ -358,9 +358,9 @@ async fn start_many(app: &TestApp, athletes: &[Athlete], per_athlete: usize) {
 async fn consumer_fails_halfway_then_restarts(app: TestApp) {
     create_recorded_table(&app.state.store).await;
     let athletes = vec![
-        app.signup("c1").await,
-        app.signup("c2").await,
-        app.signup("c3").await,
+        app.signup("carl1").await,
+        app.signup("carl2").await,
+        app.signup("carl3").await,
     ];
     start_many(&app, &athletes, 5).await;
     let consumer = Arc::new(Recorder {
@@ -395,7 +395,7 @@ each_mode!(consumer_fails_halfway_then_restarts);
 /// (activities, distance in whole metres).
 async fn week_totals(app: &TestApp, who: i64) -> (i64, i64) {
     let sql = format!(
-        "SELECT COALESCE(SUM(activities), 0), CAST(COALESCE(SUM(distance), 0) AS BIGINT) \
+        "SELECT CAST(COALESCE(SUM(activities), 0) AS BIGINT), CAST(COALESCE(SUM(distance), 0) AS BIGINT) \
          FROM athlete_week_totals WHERE week_start_ms = {ITS_MONDAY} AND athlete_id = \
          CAST($1 AS BIGINT)"
     );
@@ -415,22 +415,24 @@ async fn athlete_totals_follow_the_log(app: TestApp) {
         total += a["distance"].as_f64().unwrap();
         ids.push(id);
     }
-    let expected = (3, total as i64);
+    // Whole metres: the backends round the cast differently.
+    let close = |(n, d): (i64, i64), (en, ed): (i64, f64)| n == en && (d as f64 - ed).abs() <= 1.0;
     eventually(Duration::from_secs(20), "the week's totals", || async {
-        (week_totals(&app, ann.id).await == expected).then_some(())
+        close(week_totals(&app, ann.id).await, (3, total)).then_some(())
     })
     .await;
     let (_, first) = app
         .get(&format!("/api/v1/activities/{}", ids[0]), &ann.token)
         .await;
     delete(&app, &ann, ids[0]).await;
-    let expected = (2, (total - first["distance"].as_f64().unwrap()) as i64);
+    let expected = (2, total - first["distance"].as_f64().unwrap());
     eventually(Duration::from_secs(20), "a deletion to count", || async {
-        (week_totals(&app, ann.id).await == expected).then_some(())
+        close(week_totals(&app, ann.id).await, expected).then_some(())
     })
     .await;
     tokio::time::sleep(SECOND).await;
-    assert_eq!(week_totals(&app, ann.id).await, expected);
+    let totals = week_totals(&app, ann.id).await;
+    assert!(close(totals, expected), "{totals:?} against {expected:?}");
 }
 each_mode!(athlete_totals_follow_the_log);
 
@@ -537,7 +539,7 @@ async fn kill_9_between_change_and_consumption(backend: Backend, nats: bool) {
     process.kill_9();
     let restarted = ServerProcess::start(&url, nats_url).await;
     let sql = format!(
-        "SELECT COALESCE(SUM(activities), 0), 0 FROM athlete_week_totals \
+        "SELECT CAST(COALESCE(SUM(activities), 0) AS BIGINT), CAST(0 AS BIGINT) FROM athlete_week_totals \
          WHERE week_start_ms = {ITS_MONDAY} AND athlete_id = CAST($1 AS BIGINT)"
     );
     eventually(Duration::from_secs(30), "every completion counted", || async {
@@ -596,8 +598,8 @@ async fn two_nodes_on_one_nats(backend: Backend) {
         });
         running.push(node.state.changes.start_consumer(consumer).await.unwrap());
     }
-    let a = one.signup("a").await;
-    let b = other.signup("b").await;
+    let a = one.signup("anna1").await;
+    let b = other.signup("bert1").await;
     start_many(&one, std::slice::from_ref(&a), 10).await;
     start_many(&other, std::slice::from_ref(&b), 10).await;
     eventually(Duration::from_secs(30), "every event applied", || async {
