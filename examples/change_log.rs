@@ -92,7 +92,9 @@ async fn setup_counts(store: &DynStore) {
             0,
             1,
             &[
-                Statement::new("CREATE TABLE bench_counts (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)"),
+                Statement::new(
+                    "CREATE TABLE bench_counts (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)",
+                ),
                 Statement::new("INSERT INTO bench_counts (id, n) VALUES (1, 0)"),
             ],
             0,
@@ -110,7 +112,13 @@ async fn fill(store: &DynStore, n: usize, tag: &str) {
             athletes: (0..size)
                 .map(|i| {
                     (
-                        NewAthleteRow::named(&format!("{tag}{chunk}_{i}"), "x".into(), "B", "B", now),
+                        NewAthleteRow::named(
+                            &format!("{tag}{chunk}_{i}"),
+                            "x".into(),
+                            "B",
+                            "B",
+                            now,
+                        ),
                         format!("{tag}{chunk}_{i}"),
                     )
                 })

@@ -90,7 +90,8 @@ impl Application {
         ));
         start_sweeper(live.clone());
         // The change log: events stream, consumers, pruning, NATS relay.
-        let changes = Arc::new(crate::changes::Changes::start(store.clone(), config.changes()).await?);
+        let changes =
+            Arc::new(crate::changes::Changes::start(store.clone(), config.changes()).await?);
         let state = web::Data::new(AppState {
             store,
             tokens: TokenCache::default(),

@@ -93,7 +93,9 @@ async fn catch_up(
                 Relation::Friend
             };
             if let Some(kind) = classify(&event, relation, row.as_ref()) {
-                let activity = (kind != FeedKind::Deleted).then_some(row.as_ref()).flatten();
+                let activity = (kind != FeedKind::Deleted)
+                    .then_some(row.as_ref())
+                    .flatten();
                 frames.push(frame(&event, kind, activity));
             }
         }
@@ -113,8 +115,7 @@ struct EventStream {
 
 impl EventStream {
     fn resubscribe(&mut self) -> Bytes {
-        self.hub
-            .unsubscribe(self.caller.id, self.subscription.id);
+        self.hub.unsubscribe(self.caller.id, self.subscription.id);
         self.subscription = self.hub.subscribe(self.caller.id);
         self.last_sent = self.subscription.position;
         reset_frame(self.subscription.position)
@@ -164,8 +165,7 @@ impl EventStream {
 
 impl Drop for EventStream {
     fn drop(&mut self) {
-        self.hub
-            .unsubscribe(self.caller.id, self.subscription.id);
+        self.hub.unsubscribe(self.caller.id, self.subscription.id);
     }
 }
 

@@ -109,6 +109,9 @@ mod tests {
         // 2024-06-05 (a Wednesday) 12:00 UTC → Monday 2024-06-03 00:00 UTC.
         assert_eq!(week_start_ms(1_717_588_800_000), 1_717_372_800_000);
         assert_eq!(week_start_ms(1_717_372_800_000), 1_717_372_800_000);
-        assert_eq!(week_start_ms(1_717_372_799_999), 1_717_372_800_000 - WEEK_MS);
+        assert_eq!(
+            week_start_ms(1_717_372_799_999),
+            1_717_372_800_000 - WEEK_MS
+        );
     }
 }

@@ -317,7 +317,11 @@ mod tests {
 
     #[test]
     fn friends_see_what_the_feed_shows() {
-        let started = event(ChangeKind::Started, Changed::new_activity(), Visibility::Everyone);
+        let started = event(
+            ChangeKind::Started,
+            Changed::new_activity(),
+            Visibility::Everyone,
+        );
         let everyone = row("everyone");
         let only_me = row("only_me");
         assert_eq!(
@@ -351,7 +355,11 @@ mod tests {
 
     #[test]
     fn deletions_follow_the_last_visibility() {
-        let public = event(ChangeKind::Deleted, Changed::empty(), Visibility::FollowersOnly);
+        let public = event(
+            ChangeKind::Deleted,
+            Changed::empty(),
+            Visibility::FollowersOnly,
+        );
         let private = event(ChangeKind::Deleted, Changed::empty(), Visibility::OnlyMe);
         assert_eq!(
             classify(&public, Relation::Friend, None),

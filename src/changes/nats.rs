@@ -81,7 +81,11 @@ impl Wire {
 }
 
 pub fn subject(event: &ChangeEvent) -> String {
-    format!("changes.{}.{}", event.athlete_partition(PARTITIONS), event.seq)
+    format!(
+        "changes.{}.{}",
+        event.athlete_partition(PARTITIONS),
+        event.seq
+    )
 }
 
 fn nats_error(e: impl std::fmt::Display) -> ChangesError {
@@ -184,10 +188,7 @@ impl Nats {
         consumer: Arc<dyn Consumer>,
     ) -> Result<RunningConsumer, ChangesError> {
         let name = format!("{}{NATS_SUFFIX}", consumer.name());
-        let positions = self
-            .store
-            .consumer_positions(&name, PARTITIONS, 0)
-            .await?;
+        let positions = self.store.consumer_positions(&name, PARTITIONS, 0).await?;
         let stream = self.js.get_stream(STREAM).await.map_err(nats_error)?;
         let mut tasks = Vec::with_capacity(positions.len());
         for (p, position) in positions.into_iter().enumerate() {

@@ -211,7 +211,13 @@ async fn every_change_is_one_event(app: TestApp) {
     put(&app, &ann, id, json!({"name": "Evening run"})).await;
     put(&app, &ann, id, json!({"name": "Evening run"})).await;
     put(&app, &ann, id, json!({"visibility": "only_me"})).await;
-    put(&app, &ann, id, json!({"name": "Hidden run", "visibility": "everyone"})).await;
+    put(
+        &app,
+        &ann,
+        id,
+        json!({"name": "Hidden run", "visibility": "everyone"}),
+    )
+    .await;
     delete(&app, &ann, id).await;
     let (status, body) = crate::uploads::upload(
         &app,
@@ -336,12 +342,20 @@ async fn recorded(app: &TestApp, consumer: &str) -> (i64, i64) {
 async fn query_pair(url: &str, sql: &str, arg: &str) -> (i64, i64) {
     if url.starts_with("postgres") {
         let pool = sqlx::PgPool::connect(url).await.unwrap();
-        let r = sqlx::query_as(sql).bind(arg).fetch_one(&pool).await.unwrap();
+        let r = sqlx::query_as(sql)
+            .bind(arg)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
         pool.close().await;
         r
     } else {
         let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-        let r = sqlx::query_as(sql).bind(arg).fetch_one(&pool).await.unwrap();
+        let r = sqlx::query_as(sql)
+            .bind(arg)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
         pool.close().await;
         r
     }
@@ -411,7 +425,9 @@ async fn athlete_totals_follow_the_log(app: TestApp) {
         let id = app.start_at(&ann, "Run", start).await;
         post_fixes(&app, &ann, id, &track(start, 300)).await;
         set_state(&app, &ann, id, "COMPLETE", start + 300_000).await;
-        let (_, a) = app.get(&format!("/api/v1/activities/{id}"), &ann.token).await;
+        let (_, a) = app
+            .get(&format!("/api/v1/activities/{id}"), &ann.token)
+            .await;
         total += a["distance"].as_f64().unwrap();
         ids.push(id);
     }
@@ -542,9 +558,11 @@ async fn kill_9_between_change_and_consumption(backend: Backend, nats: bool) {
         "SELECT CAST(COALESCE(SUM(activities), 0) AS BIGINT), CAST(0 AS BIGINT) FROM athlete_week_totals \
          WHERE week_start_ms = {ITS_MONDAY} AND athlete_id = CAST($1 AS BIGINT)"
     );
-    eventually(Duration::from_secs(30), "every completion counted", || async {
-        (query_pair(&url, &sql, &athlete.to_string()).await.0 >= N).then_some(())
-    })
+    eventually(
+        Duration::from_secs(30),
+        "every completion counted",
+        || async { (query_pair(&url, &sql, &athlete.to_string()).await.0 >= N).then_some(()) },
+    )
     .await;
     tokio::time::sleep(SECOND).await;
     assert_eq!(query_pair(&url, &sql, &athlete.to_string()).await.0, N);
@@ -766,14 +784,17 @@ async fn resume_after_restart(backend: Backend) {
     set_state(&app, &ann, id, "COMPLETE", t0 + 60_000).await;
     let started = next(&mut bobs).await;
     let completed = next(&mut bobs).await;
-    assert_eq!(kinds(&[started, completed.clone()]), ["activity_started", "activity_completed"]);
+    assert_eq!(
+        kinds(&[started, completed.clone()]),
+        ["activity_started", "activity_completed"]
+    );
     // Changes bob's closed stream misses while the server restarts.
     put(&app, &ann, id, json!({"name": "Renamed"})).await;
     drop(bobs);
     handle.stop(false).await;
     let (app, _handle) = node(config, backend).await;
     let other = app.start_at(&ann, "Ride", t0 + 120_000).await;
-    delete(&app, &ann, id).await;
+    set_state(&app, &ann, other, "COMPLETE", t0 + 180_000).await;
     let mut resumed = open(&app, &bob, completed.id).await;
     let mut seen = Vec::new();
     for _ in 0..3 {
@@ -781,17 +802,18 @@ async fn resume_after_restart(backend: Backend) {
     }
     assert_eq!(
         kinds(&seen),
-        vec!["activity_updated", "activity_started", "activity_deleted"]
+        vec!["activity_updated", "activity_started", "activity_completed"]
     );
     assert_eq!(seen[0].data["activity_id"], id);
+    assert_eq!(seen[0].data["activity"]["name"], "Renamed");
     assert_eq!(seen[1].data["activity_id"], other);
-    assert_eq!(seen[2].data["activity_id"], id);
+    assert_eq!(seen[2].data["activity_id"], other);
     let ids: Vec<u64> = seen.iter().map(|e| e.id.unwrap()).collect();
     assert!(ids[0] > completed.id.unwrap());
     assert!(ids.windows(2).all(|w| w[0] < w[1]));
     // Nothing repeated after the catch-up, and live events follow on.
     assert_eq!(resumed.next(SECOND).await, None);
-    let third = app.start_at(&ann, "Hike", t0 + 180_000).await;
+    let third = app.start_at(&ann, "Run", t0 + 240_000).await;
     let live = next(&mut resumed).await;
     assert_eq!(live.data["activity_id"], third);
     assert!(live.id > Some(ids[2]));

@@ -6,8 +6,8 @@ mod common;
 
 mod accounts;
 mod activities;
-mod changes;
 mod bad_input;
+mod changes;
 mod durability;
 mod export;
 mod feed;
