@@ -111,7 +111,11 @@ async fn main() {
         data_type: "fit".to_string(),
         now_ms: now,
     };
-    let row = state.store.import_activity(&upload, &imported).await.unwrap();
+    let row = state
+        .store
+        .import_activity(&upload, &imported)
+        .await
+        .unwrap();
     drop((imported, file));
     let id = row.activity_id.unwrap();
     println!("{points}-point activity {id}");

@@ -158,6 +158,22 @@ pub struct Config {
     #[arg(long, env = "PACER_HEADER_TIMEOUT_MS", default_value_t = 5_000)]
     pub header_timeout_ms: u64,
 
+    /// How long the activity change log keeps events (`7d`, `36h`, `90m`,
+    /// seconds); older ones go once every consumer has passed them.
+    #[arg(long, env = "PACER_CHANGE_LOG_RETENTION", default_value = "7d", value_parser = crate::changes::parse_duration)]
+    pub change_log_retention: Duration,
+
+    /// How often consumers look for events committed by other nodes (this
+    /// node's commits wake them at once), in milliseconds.
+    #[arg(long, env = "PACER_CHANGE_POLL_MS", default_value_t = 250)]
+    pub change_poll_ms: u64,
+
+    /// NATS server with JetStream (`nats://host:4222`): the change log is
+    /// relayed into it and consumers read their partitions from there, so
+    /// several Pacer nodes share the work. Unset: in-process only.
+    #[arg(long, env = "PACER_NATS_URL")]
+    pub nats_url: Option<String>,
+
     /// Log filter (tracing's EnvFilter syntax), e.g. `info,pacer=debug`.
     #[arg(long, env = "PACER_LOG", default_value = "info")]
     pub log: String,
@@ -180,6 +196,15 @@ impl Config {
 
     pub fn token_ttl_ms(&self) -> i64 {
         i64::try_from(self.token_ttl_s.saturating_mul(1000)).unwrap_or(i64::MAX)
+    }
+
+    pub fn changes(&self) -> crate::changes::ChangesConfig {
+        crate::changes::ChangesConfig {
+            retention: self.change_log_retention,
+            poll: Duration::from_millis(self.change_poll_ms.max(10)),
+            watcher_queue: self.watcher_queue.max(1),
+            nats_url: self.nats_url.clone(),
+        }
     }
 
     /// Settings for tests and tools: a random local port and the given database.
@@ -214,6 +239,9 @@ impl Config {
             password_hash_wait_ms: 60_000,
             body_timeout_ms: 60_000,
             header_timeout_ms: 5_000,
+            change_log_retention: Duration::from_secs(7 * 86_400),
+            change_poll_ms: 250,
+            nats_url: None,
         }
     }
 

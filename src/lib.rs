@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod changes;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -34,6 +34,8 @@ pub struct AppState {
     pub heavy_responses: Arc<tokio::sync::Semaphore>,
     /// Announces lost rights to open streams and sockets.
     pub access: crate::live::access::AccessNotifier,
+    /// The activity change log's consumers and events stream.
+    pub changes: Arc<crate::changes::Changes>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,8 @@ pub enum StartupError {
     Metrics(#[from] prometheus::Error),
     #[error("cannot replay the fixes spilled at the last shutdown: {0}")]
     Spill(#[from] crate::live::spill::SpillError),
+    #[error("cannot start the change log: {0}")]
+    Changes(#[from] crate::changes::ChangesError),
 }
 
 /// Seconds in-flight requests get to finish on shutdown (streams are ended
@@ -140,6 +144,9 @@ impl Application {
         start_sweeper(live.clone());
         // The dummy hash for unknown user names, ready before the first sign-in.
         drop(tokio::task::spawn_blocking(crate::auth::warm_up));
+        // The change log: events stream, consumers, pruning, NATS relay.
+        let changes =
+            Arc::new(crate::changes::Changes::start(store.clone(), config.changes()).await?);
         let state = web::Data::new(AppState {
             store,
             tokens: TokenCache::default(),
@@ -149,6 +156,7 @@ impl Application {
             config: Arc::new(config.clone()),
             heavy_responses: crate::api::export::heavy_responses(),
             access: Default::default(),
+            changes,
         });
         let app_state = state.clone();
         let json_limit = config.json_limit;
@@ -227,6 +235,7 @@ impl Application {
             "checkpointing live activities before exit"
         );
         live.shutdown().await;
+        self.state.changes.stop();
         for arbiter in &self.arbiters {
             arbiter.stop();
         }

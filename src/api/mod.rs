@@ -8,6 +8,7 @@ use crate::error::ApiError;
 pub mod activities;
 pub mod admin;
 pub mod athletes;
+pub mod events;
 pub mod export;
 pub mod friends;
 pub mod health;
@@ -35,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/athletes/{id}", web::get().to(athletes::show))
             .route("/athlete", web::get().to(athletes::me))
+            .route("/athlete/events", web::get().to(events::stream))
             .route("/sessions", web::post().to(sessions::create))
             .route("/sessions", web::delete().to(sessions::delete))
             .route("/friends", web::get().to(friends::list))

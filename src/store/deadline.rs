@@ -82,3 +82,68 @@ with_deadlines! {
     CALL_DEADLINE fn upload(&self, id: i64) -> StoreResult<Option<UploadRow>>;
     BULK_DEADLINE fn provision(&self, batch: &ProvisionBatch) -> StoreResult<Vec<Provisioned>>;
 }
+
+#[async_trait]
+impl changes::ChangeLog for Deadline {
+    async fn changes_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::changes::event::ChangeEvent>> {
+        within(CALL_DEADLINE, self.0.changes_after(after, limit)).await
+    }
+    async fn changes_for_circle(
+        &self,
+        athlete: AthleteId,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::changes::event::ChangeEvent>> {
+        within(
+            CALL_DEADLINE,
+            self.0.changes_for_circle(athlete, after, limit),
+        )
+        .await
+    }
+    async fn change_head(&self) -> StoreResult<i64> {
+        within(CALL_DEADLINE, self.0.change_head()).await
+    }
+    async fn change_tail(&self) -> StoreResult<i64> {
+        within(CALL_DEADLINE, self.0.change_tail()).await
+    }
+    fn watch_changes(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.0.watch_changes()
+    }
+    async fn consumer_positions(
+        &self,
+        consumer: &str,
+        partitions: u32,
+        start: i64,
+    ) -> StoreResult<Vec<i64>> {
+        within(
+            CALL_DEADLINE,
+            self.0.consumer_positions(consumer, partitions, start),
+        )
+        .await
+    }
+    async fn commit_consumer(
+        &self,
+        consumer: &str,
+        partition: u32,
+        to: i64,
+        effects: &[changes::Statement],
+        now_ms: i64,
+    ) -> StoreResult<changes::Committed> {
+        within(
+            CALL_DEADLINE,
+            self.0
+                .commit_consumer(consumer, partition, to, effects, now_ms),
+        )
+        .await
+    }
+    async fn prune_changes(&self, before_ms: i64) -> StoreResult<u64> {
+        within(BULK_DEADLINE, self.0.prune_changes(before_ms)).await
+    }
+    async fn friend_ids(&self, athlete: AthleteId) -> StoreResult<Vec<AthleteId>> {
+        within(CALL_DEADLINE, self.0.friend_ids(athlete)).await
+    }
+}

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use crate::domain::feed::{FeedCursor, FeedMode};
 use crate::domain::{ActivityId, AthleteId, Fix};
 
+pub mod changes;
 pub mod deadline;
 pub mod postgres;
 pub mod route_codec;
@@ -263,7 +264,8 @@ pub struct Provisioned {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+/// Every store also keeps the activity change log (`changes::ChangeLog`).
+pub trait Store: changes::ChangeLog + Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;
 

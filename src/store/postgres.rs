@@ -14,6 +14,11 @@ const BACKEND: &str = "postgres";
 #[path = "sql.rs"]
 mod sql;
 
+// The change log's SQL, compiled for this backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "changes_sql.rs"]
+mod changes_sql;
+
 pub use sql::SqlStore as PgStore;
 
 async fn begin_write(pool: &sqlx::Pool<Db>) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {

@@ -5,7 +5,10 @@
 use async_trait::async_trait;
 use sqlx::{Pool, Row};
 
+use super::changes_sql::{append, next_version, visibility};
 use super::{Db, BACKEND};
+use crate::changes::event::{ChangeKind, Changed, NewChange};
+use crate::domain::activity::ActivityState;
 use crate::domain::feed::{FeedCursor, FeedMode};
 use crate::domain::{ActivityId, AthleteId, Fix};
 use crate::store::{
@@ -49,11 +52,16 @@ const MAX_FIXES_PER_CHUNK: usize = 5_000;
 
 pub struct SqlStore {
     pool: Pool<Db>,
+    /// The highest change-log seq committed by this node (wakes consumers).
+    changes: tokio::sync::watch::Sender<i64>,
 }
 
 impl SqlStore {
     pub fn new(pool: Pool<Db>) -> Self {
-        SqlStore { pool }
+        SqlStore {
+            pool,
+            changes: tokio::sync::watch::Sender::new(0),
+        }
     }
 
     pub fn pool(&self) -> &Pool<Db> {
@@ -77,8 +85,8 @@ impl SqlStore {
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO activities (athlete_id, external_id, name, sport_type, visibility, state, \
-             start_ms, status_log, created_ms, updated_ms, import_key) \
-             VALUES ($1, $2, $3, $4, $5, 'COMPLETE', $6, $7, $8, $8, $9) RETURNING id",
+             start_ms, status_log, created_ms, updated_ms, import_key, version) \
+             VALUES ($1, $2, $3, $4, $5, 'COMPLETE', $6, $7, $8, $8, $9, 1) RETURNING id",
         )
         .bind(new.athlete_id.0)
         .bind(&new.external_id)
@@ -98,8 +106,20 @@ impl SqlStore {
         write_progress(&mut tx, &progress).await?;
         insert_chunks(&mut tx, &route_rows(progress.id, &imported.route)).await?;
         let row = insert_upload(&mut tx, upload, None, Some(id)).await?;
+        let change = created_change(
+            id,
+            new,
+            ChangeKind::Created,
+            Changed::new_activity() | Changed::ROUTE | Changed::STATS,
+        )?;
+        let last_seq = append(&mut tx, &[change]).await?;
         tx.commit().await?;
+        self.announce(last_seq);
         Ok(row)
+    }
+
+    pub(super) fn changes(&self) -> &tokio::sync::watch::Sender<i64> {
+        &self.changes
     }
 }
 
@@ -107,6 +127,24 @@ impl SqlStore {
 /// external id: the sport and the start (unique per athlete).
 fn import_key(new: &NewActivityRow) -> String {
     format!("{}@{}", new.sport_type, new.start_ms)
+}
+
+/// The change log entry of a just-inserted activity (version 1).
+fn created_change(
+    id: i64,
+    new: &NewActivityRow,
+    kind: ChangeKind,
+    changed: Changed,
+) -> StoreResult<NewChange> {
+    Ok(NewChange {
+        activity_id: ActivityId(id),
+        athlete_id: new.athlete_id,
+        version: 1,
+        kind,
+        changed,
+        visibility: visibility(&new.visibility)?,
+        at_ms: new.now_ms,
+    })
 }
 
 async fn write_progress(
@@ -148,6 +186,33 @@ fn route_rows(id: ActivityId, route: &[Fix]) -> Vec<(ActivityId, i64, &[Fix])> {
         .enumerate()
         .map(|(seq, fixes)| (id, seq as i64, fixes))
         .collect()
+}
+
+fn parse_state(stored: &str) -> StoreResult<ActivityState> {
+    ActivityState::parse(stored)
+        .map_err(|_| StoreError::Corrupt(format!("activity state {stored:?}")))
+}
+
+/// The stored states of the activities in `progress` (absent: deleted).
+async fn stored_states(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    progress: &[ActivityProgress],
+) -> StoreResult<std::collections::HashMap<ActivityId, ActivityState>> {
+    let mut states = std::collections::HashMap::with_capacity(progress.len());
+    for group in progress.chunks(PROVISION_ROWS_PER_INSERT) {
+        let mut select =
+            sqlx::QueryBuilder::<Db>::new("SELECT id, state FROM activities WHERE id IN (");
+        let mut ids = select.separated(", ");
+        for p in group {
+            ids.push_bind(p.id.0);
+        }
+        select.push(")");
+        for row in select.build().fetch_all(&mut **tx).await? {
+            let state: String = row.try_get(1)?;
+            states.insert(ActivityId(row.try_get(0)?), parse_state(&state)?);
+        }
+    }
+    Ok(states)
 }
 
 /// Chunks inserted per statement: a live node checkpoints tens of
@@ -423,10 +488,11 @@ impl Store for SqlStore {
     }
 
     async fn create_activity(&self, new: &NewActivityRow) -> StoreResult<(ActivityRow, bool)> {
+        let mut tx = self.pool.begin().await?;
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO activities (athlete_id, external_id, name, sport_type, visibility, state, \
-             start_ms, status_log, created_ms, updated_ms) \
-             VALUES ($1, $2, $3, $4, $5, 'STARTED', $6, $7, $8, $8) \
+             start_ms, status_log, created_ms, updated_ms, version) \
+             VALUES ($1, $2, $3, $4, $5, 'STARTED', $6, $7, $8, $8, 1) \
              ON CONFLICT (athlete_id, external_id) DO NOTHING RETURNING id",
         )
         .bind(new.athlete_id.0)
@@ -437,8 +503,15 @@ impl Store for SqlStore {
         .bind(new.start_ms)
         .bind(&new.status_log)
         .bind(new.now_ms)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        let mut last_seq = 0;
+        if let Some(id) = inserted {
+            let change = created_change(id, new, ChangeKind::Started, Changed::new_activity())?;
+            last_seq = append(&mut tx, &[change]).await?;
+        }
+        tx.commit().await?;
+        self.announce(last_seq);
         let (query, created) = match inserted {
             Some(id) => (
                 sqlx::query_as::<_, ActivityRow>(concat!(activity_select!(), " WHERE a.id = $1"))
@@ -474,6 +547,18 @@ impl Store for SqlStore {
         visibility: &str,
         now_ms: i64,
     ) -> StoreResult<()> {
+        let mut tx = super::begin_write(&self.pool).await?;
+        let before: Option<(String, String)> =
+            sqlx::query_as("SELECT name, visibility FROM activities WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some((old_name, old_visibility)) = before else {
+            return Ok(());
+        };
+        let mut changed = Changed::empty();
+        changed.set(Changed::NAME, old_name != name);
+        changed.set(Changed::VISIBILITY, old_visibility != visibility);
         sqlx::query(
             "UPDATE activities SET name = $2, visibility = $3, updated_ms = $4 WHERE id = $1",
         )
@@ -481,13 +566,22 @@ impl Store for SqlStore {
         .bind(name)
         .bind(visibility)
         .bind(now_ms)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        let mut last_seq = 0;
+        if !changed.is_empty() {
+            let change = next_version(&mut tx, id, ChangeKind::Updated, changed, now_ms).await?;
+            last_seq = append(&mut tx, change.as_slice()).await?;
+        }
+        tx.commit().await?;
+        self.announce(last_seq);
         Ok(())
     }
 
     async fn delete_activity(&self, id: ActivityId) -> StoreResult<()> {
         let mut tx = super::begin_write(&self.pool).await?;
+        let now = crate::domain::now_ms();
+        let change = next_version(&mut tx, id, ChangeKind::Deleted, Changed::empty(), now).await?;
         sqlx::query("DELETE FROM route_chunks WHERE activity_id = $1")
             .bind(id.0)
             .execute(&mut *tx)
@@ -496,7 +590,9 @@ impl Store for SqlStore {
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
+        let last_seq = append(&mut tx, change.as_slice()).await?;
         tx.commit().await?;
+        self.announce(last_seq);
         Ok(())
     }
 
@@ -588,15 +684,35 @@ impl Store for SqlStore {
             return Ok(());
         }
         let mut tx = super::begin_write(&self.pool).await?;
+        // Only state changes are events, not the periodic stats: compare
+        // with the stored states (one read per batch).
+        let mut states = stored_states(&mut tx, progress).await?;
+        let mut transitions = Vec::new();
         for p in progress {
             write_progress(&mut tx, p).await?;
+            let to = parse_state(&p.state)?;
+            if let Some(from) = states.insert(p.id, to) {
+                if let Some(kind) = ChangeKind::for_transition(from, to) {
+                    transitions.push((p.id, kind, p.now_ms));
+                }
+            }
         }
         let rows: Vec<_> = chunks
             .iter()
             .map(|c| (c.activity_id, c.seq, c.fixes.as_slice()))
             .collect();
         insert_chunks(&mut tx, &rows).await?;
+        let mut changes = Vec::with_capacity(transitions.len());
+        for (id, kind, at) in transitions {
+            let changed = match kind {
+                ChangeKind::Completed => Changed::STATE | Changed::STATS,
+                _ => Changed::STATE,
+            };
+            changes.extend(next_version(&mut tx, id, kind, changed, at).await?);
+        }
+        let last_seq = append(&mut tx, &changes).await?;
         tx.commit().await?;
+        self.announce(last_seq);
         Ok(())
     }
 
@@ -606,13 +722,26 @@ impl Store for SqlStore {
         route: &[Fix],
     ) -> StoreResult<()> {
         let mut tx = super::begin_write(&self.pool).await?;
+        let before = stored_states(&mut tx, std::slice::from_ref(progress)).await?;
         write_progress(&mut tx, progress).await?;
         sqlx::query("DELETE FROM route_chunks WHERE activity_id = $1")
             .bind(progress.id.0)
             .execute(&mut *tx)
             .await?;
         insert_chunks(&mut tx, &route_rows(progress.id, route)).await?;
+        // Completing again (a retry whose first reply was lost) rewrites
+        // the route and stats: an update, not a second completion.
+        let (kind, changed) = match before.get(&progress.id) {
+            Some(ActivityState::Complete) => (ChangeKind::Updated, Changed::ROUTE | Changed::STATS),
+            _ => (
+                ChangeKind::Completed,
+                Changed::STATE | Changed::STATS | Changed::ROUTE,
+            ),
+        };
+        let change = next_version(&mut tx, progress.id, kind, changed, progress.now_ms).await?;
+        let last_seq = append(&mut tx, change.as_slice()).await?;
         tx.commit().await?;
+        self.announce(last_seq);
         Ok(())
     }
 
@@ -709,7 +838,7 @@ impl Store for SqlStore {
             for rows in athlete_ids.chunks(PROVISION_ROWS_PER_INSERT) {
                 let mut insert = sqlx::QueryBuilder::<Db>::new(
                     "INSERT INTO activities (athlete_id, external_id, name, sport_type, \
-                     visibility, state, start_ms, status_log, created_ms, updated_ms) ",
+                     visibility, state, start_ms, status_log, created_ms, updated_ms, version) ",
                 );
                 insert.push_values(rows, |mut b, id| {
                     b.push_bind(id.0)
@@ -721,7 +850,8 @@ impl Store for SqlStore {
                         .push_bind(new.start_ms)
                         .push_bind(&new.status_log)
                         .push_bind(new.now_ms)
-                        .push_bind(new.now_ms);
+                        .push_bind(new.now_ms)
+                        .push_bind(1_i64);
                 });
                 insert.push(" RETURNING id, athlete_id");
                 for row in insert.build().fetch_all(&mut *tx).await? {
@@ -747,7 +877,25 @@ impl Store for SqlStore {
             insert.push(" ON CONFLICT (from_id, to_id) DO NOTHING");
             insert.build().execute(&mut *tx).await?;
         }
+        let mut changes = Vec::with_capacity(activities.len());
+        if let Some(new) = &batch.activity {
+            for (athlete, id) in &activities {
+                let row = NewActivityRow {
+                    athlete_id: AthleteId(*athlete),
+                    ..new.clone()
+                };
+                changes.push(created_change(
+                    *id,
+                    &row,
+                    ChangeKind::Started,
+                    Changed::new_activity(),
+                )?);
+            }
+        }
+        changes.sort_by_key(|c| c.activity_id);
+        let last_seq = append(&mut tx, &changes).await?;
         tx.commit().await?;
+        self.announce(last_seq);
         Ok(athlete_ids
             .into_iter()
             .map(|athlete| Provisioned {

@@ -14,6 +14,11 @@ const BACKEND: &str = "sqlite";
 #[path = "sql.rs"]
 mod sql;
 
+// The change log's SQL, compiled for this backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "changes_sql.rs"]
+mod changes_sql;
+
 pub use sql::SqlStore as SqliteStore;
 
 /// Write transactions take the write lock up front (`BEGIN IMMEDIATE`): a

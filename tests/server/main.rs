@@ -8,6 +8,7 @@ mod access;
 mod accounts;
 mod activities;
 mod bad_input;
+mod changes;
 mod durability;
 mod export;
 mod faults;

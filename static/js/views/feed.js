@@ -2,6 +2,7 @@
 // next page (next_cursor) as the end of the list scrolls into view.
 
 import { ApiError, get } from "../api.js";
+import { activityEvents } from "../events.js";
 import { h, sportChip } from "../dom.js";
 import * as fmt from "../format.js";
 import { decode, routeSvg } from "../polyline.js";
@@ -91,8 +92,47 @@ export function feedView(root) {
   }, { rootMargin: "400px" });
   observer.observe(sentinel);
   load();
+  const closeEvents = followCompletions({
+    list,
+    seen,
+    reload: () => {
+      list.replaceChildren();
+      seen.clear();
+      cursor = null;
+      done = false;
+      load();
+    },
+  });
   return () => {
     stopped = true;
+    closeEvents();
     observer.disconnect();
   };
+}
+
+// The change log's events stream: completed activities slide in at the top
+// without a reload, edits replace their card, deletions remove it.
+function followCompletions({ list, seen, reload }) {
+  const cardOf = (id) => list.querySelector(`[data-activity-id="${id}"]`);
+  return activityEvents({
+    activity_completed: (data) => {
+      const a = data.activity;
+      if (!a || seen.has(a.id)) return;
+      seen.add(a.id);
+      const el = card(a);
+      el.classList.add("slide-in");
+      list.prepend(el);
+    },
+    activity_updated: (data) => {
+      const a = data.activity;
+      const old = a && cardOf(a.id);
+      if (old && a.state === "COMPLETE") old.replaceWith(card(a));
+    },
+    activity_deleted: (data) => {
+      const old = cardOf(data.activity_id);
+      if (old) old.remove();
+      seen.delete(data.activity_id);
+    },
+    reset: reload,
+  });
 }

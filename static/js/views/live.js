@@ -1,6 +1,7 @@
 // #/live: every friend out now on one map; #/live/{id}: follow one activity.
 
-import { ApiError, get } from "../api.js";
+import { ApiError, cachedAthlete, get } from "../api.js";
+import { activityEvents } from "../events.js";
 import { h, sportChip, stat } from "../dom.js";
 import * as fmt from "../format.js";
 import { LiveConnection } from "../live.js";
@@ -200,14 +201,42 @@ export function liveOverview(root) {
     for (const e of entries.values()) if (!e.track) attach(e, colorFor(e.activity.athlete && e.activity.athlete.id));
   });
   refresh();
+  const closeEvents = followFriendsStarting({ entries, add, remove, updateCount, refresh: () => {
+    clearTimeout(refreshTimer);
+    refresh();
+  }, refit: () => (fitted = false) });
 
   return () => {
     stopped = true;
+    closeEvents();
     clearTimeout(refreshTimer);
     clearInterval(ticker);
     for (const id of [...entries.keys()]) remove(id);
     if (map) map.remove();
   };
+}
+
+// The change log's events stream: a friend who starts appears at once
+// (the periodic refresh stays as a fallback), one who finishes or whose
+// activity goes away leaves. `reset` re-reads the list.
+function followFriendsStarting({ entries, add, remove, updateCount, refresh, refit }) {
+  const me = cachedAthlete();
+  const leave = (data) => {
+    remove(data.activity_id);
+    updateCount();
+  };
+  return activityEvents({
+    activity_started: (data) => {
+      const a = data.activity;
+      if (!a || (me && a.athlete && a.athlete.id === me.id) || entries.has(a.id)) return;
+      add({ activity: a, stats: null });
+      refit();
+      updateCount();
+    },
+    activity_completed: leave,
+    activity_deleted: leave,
+    reset: refresh,
+  });
 }
 
 export function liveFollow(root, id) {
