@@ -39,10 +39,17 @@ pub enum StartupError {
     Io(#[from] std::io::Error),
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error(
+        "PACER_DEMO is on but the server would listen on {0}, a public address: the demo \
+         account's password is `demo`. Bind to 127.0.0.1 (PACER_BIND=127.0.0.1:8080) or \
+         turn the demo off"
+    )]
+    DemoOnPublicAddress(std::net::SocketAddr),
 }
 
 pub struct Application {
     port: u16,
+    addr: std::net::SocketAddr,
     server: Server,
     state: web::Data<AppState>,
     arbiters: Vec<Arbiter>,
@@ -72,7 +79,12 @@ impl Application {
             addr: config.bind.clone(),
             source,
         })?;
-        let port = listener.local_addr()?.port();
+        let addr = listener.local_addr()?;
+        let port = addr.port();
+        // The demo account must never be reachable from another machine.
+        if config.demo && !addr.ip().is_loopback() {
+            return Err(StartupError::DemoOnPublicAddress(addr));
+        }
         let metrics = Arc::new(Metrics::new()?);
         let live_config = config.live();
         let arbiters: Vec<Arbiter> = (0..live_config.arbiters).map(|_| Arbiter::new()).collect();
@@ -113,6 +125,7 @@ impl Application {
         tracing::info!(port, backend = state.store.backend(), "pacer listening");
         Ok(Application {
             port,
+            addr,
             server: server.run(),
             state,
             arbiters,
@@ -121,6 +134,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.addr
     }
 
     pub fn state(&self) -> web::Data<AppState> {

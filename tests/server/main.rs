@@ -6,13 +6,12 @@ mod common;
 
 mod accounts;
 mod activities;
+mod admin;
 mod bad_input;
 mod durability;
 mod export;
 mod feed;
 mod friends;
 mod live;
-mod loadtest;
-mod simulate;
 mod sync;
 mod uploads;
