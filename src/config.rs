@@ -128,7 +128,7 @@ pub struct Config {
     /// and passwords shorter than 8 characters sign in. Only on a loopback
     /// address: the default bind becomes 127.0.0.1:8080, and a public bind
     /// is refused at start-up.
-    #[arg(long, env = "PACER_DEMO")]
+    #[arg(long, env = "PACER_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
     pub demo: bool,
 
     /// Log filter (tracing's EnvFilter syntax), e.g. `info,pacer=debug`.

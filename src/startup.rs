@@ -149,7 +149,8 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until SIGTERM/SIGINT (graceful: in-flight requests finish),
+    /// Serves until SIGTERM (graceful: requests in flight may finish, up to
+    /// 30 s) or SIGINT/Ctrl-C (forced: connections are closed at once),
     /// then checkpoints every live activity before returning.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;

@@ -240,8 +240,8 @@ async fn demo_set_up(app: TestApp) {
     assert_eq!(friend_ids(&list), expected);
 }
 
-/// The demo account's 4-character password signs in only while the server
-/// runs the demo: the same database served without it refuses demo/demo.
+// The demo account's 4-character password signs in only while the server
+// runs the demo: the same database served without it refuses demo/demo.
 both_backends!(demo_password_signs_in_only_in_demo_mode, with_demo);
 async fn demo_password_signs_in_only_in_demo_mode(app: TestApp) {
     let (status, reply) = app.post("/api/v1/admin/demo", "", demo_friends(&[])).await;
@@ -285,7 +285,7 @@ async fn demo_refuses_a_public_bind() {
     assert!(Application::build(config).await.is_ok());
 }
 
-/// An account someone signed up as `demo` is not the demo's: 409, untouched.
+// An account someone signed up as `demo` is not the demo's: 409, untouched.
 both_backends!(demo_set_up_leaves_another_demo_alone, with_demo);
 async fn demo_set_up_leaves_another_demo_alone(app: TestApp) {
     let owner = app.signup("demo").await;

@@ -255,12 +255,14 @@ impl Sim {
         let body: Value = reply.json().await.unwrap_or(Value::Null);
         match status {
             StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Err(format!(
+            StatusCode::NOT_FOUND => {
+                return Err(format!(
                 "the server at {} does not run the demo (POST /api/v1/admin/demo answered 404); \
                      restart it with PACER_DEMO=1 (it then listens on 127.0.0.1 only)",
                 self.base
             )
-            .into()),
+                .into())
+            }
             StatusCode::CONFLICT => return Err(demo_taken(&self.base)),
             StatusCode::FORBIDDEN => {
                 return Err(format!(

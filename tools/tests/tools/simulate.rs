@@ -171,7 +171,7 @@ async fn simulate_fails_loudly_without_a_server() {
     assert!(err.contains("PACER_DEMO=1"), "{err}");
 }
 
-/// A server without the demo: exit non-zero, say to turn it on.
+// A server without the demo: exit non-zero, say to turn it on.
 both_backends!(simulate_fails_loudly_without_demo_mode);
 async fn simulate_fails_loudly_without_demo_mode(app: TestApp) {
     let out = simulate_binary(&app.base).await;
@@ -191,8 +191,8 @@ async fn simulate_fails_loudly_without_demo_mode(app: TestApp) {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
 
-/// The database has someone else's `demo` account: demo/demo cannot sign
-/// in, so the demo would be unusable; exit non-zero before streaming.
+// The database has someone else's `demo` account: demo/demo cannot sign
+// in, so the demo would be unusable; exit non-zero before streaming.
 both_backends!(simulate_fails_loudly_when_demo_cannot_sign_in, with_demo);
 async fn simulate_fails_loudly_when_demo_cannot_sign_in(app: TestApp) {
     let owner = app.signup("demo").await;
@@ -206,8 +206,8 @@ async fn simulate_fails_loudly_when_demo_cannot_sign_in(app: TestApp) {
     assert_eq!(friends, json!([]));
 }
 
-/// The real binary against a demo server: it says where to sign in, streams,
-/// and exits 0 after `--duration-s`.
+// The real binary against a demo server: it says where to sign in, streams,
+// and exits 0 after `--duration-s`.
 both_backends!(simulate_binary_runs_the_demo, with_demo);
 async fn simulate_binary_runs_the_demo(app: TestApp) {
     let out = simulate_binary(&app.base).await;
