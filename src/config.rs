@@ -9,7 +9,10 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "pacer",
     version,
-    about = "Pacer: self-hostable live tracking and social fitness server"
+    about = "Pacer: self-hostable live tracking and social fitness server",
+    after_help = "Settings go before or after `serve`. The demo simulator and the load tool \
+                  are `pacer-tools simulate` and `pacer-tools loadtest` \
+                  (cargo run --release -p pacer-tools -- --help)."
 )]
 pub struct Cli {
     #[command(subcommand)]
