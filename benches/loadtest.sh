@@ -2,7 +2,7 @@
 # Runs one load scenario against a fresh release server on this machine and
 # prints the load tool's report (the JSON is the last line).
 #
-#   benches/loadtest.sh BACKEND [pacer loadtest flags...]
+#   benches/loadtest.sh BACKEND [pacer-tools loadtest flags...]
 #   benches/loadtest.sh sqlite   --activities 100000 --interval-ms 2000 --watchers 1000 --duration-s 60
 #   benches/loadtest.sh postgres --activities 100000 --interval-ms 2000 --watchers 1000 --duration-s 60 --batch 5
 #
@@ -16,7 +16,7 @@ dir=${PACER_LT_DIR:-/tmp/pacer-lt}
 port=${PACER_LT_PORT:-18080}
 token=loadtest-admin-token
 
-cargo build --release --quiet
+cargo build --release --quiet -p pacer -p pacer-tools
 mkdir -p "$dir"
 case "$backend" in
 sqlite)
@@ -46,4 +46,4 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
-PACER_ADMIN_TOKEN=$token target/release/pacer loadtest --url "http://127.0.0.1:$port" --json "$@"
+PACER_ADMIN_TOKEN=$token target/release/pacer-tools loadtest --url "http://127.0.0.1:$port" --json "$@"

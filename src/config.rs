@@ -9,7 +9,10 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "pacer",
     version,
-    about = "Pacer: self-hostable live tracking and social fitness server"
+    about = "Pacer: self-hostable live tracking and social fitness server",
+    after_help = "Settings go before or after `serve`. The demo simulator and the load tool \
+                  are `pacer-tools simulate` and `pacer-tools loadtest` \
+                  (cargo run --release -p pacer-tools -- --help)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -22,11 +25,30 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API and the web page (the default).
     Serve,
-    /// Demo: a `demo` athlete (password `demo`) whose friends stream runs
-    /// and rides to the server at `--url` in real time.
-    Simulate(crate::tools::simulate::SimulateArgs),
-    /// Load generator: many live activities posting fixes, with SSE watchers.
-    Loadtest(crate::tools::loadtest::LoadtestArgs),
+    /// Moved: the demo is `pacer-tools simulate`.
+    #[command(hide = true, disable_help_flag = true)]
+    Simulate {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Moved: the load tool is `pacer-tools loadtest`.
+    #[command(hide = true, disable_help_flag = true)]
+    Loadtest {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+impl Cli {
+    /// Parses the command line; the settings may come before or after the
+    /// subcommand (`pacer --bind X serve` or `pacer serve --bind X`).
+    pub fn parse_args() -> Result<(Cli, clap::ArgMatches), clap::Error> {
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command()
+            .mut_args(|arg| arg.global(true))
+            .try_get_matches()?;
+        Ok((Cli::from_arg_matches(&matches)?, matches))
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -101,7 +123,7 @@ pub struct Config {
     pub arbiters: Option<usize>,
 
     /// Enables the operator endpoints (`/api/v1/admin/…`, e.g. bulk
-    /// provisioning for `pacer loadtest`) for this bearer token. Unset: off.
+    /// provisioning for `pacer-tools loadtest`) for this bearer token. Unset: off.
     #[arg(long, env = "PACER_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
@@ -174,6 +196,14 @@ pub struct Config {
     #[arg(long, env = "PACER_NATS_URL")]
     pub nats_url: Option<String>,
 
+    /// Demo mode, for `pacer-tools simulate`: `POST /api/v1/admin/demo`
+    /// creates the `demo` athlete (password `demo`) and simulated friends,
+    /// and passwords shorter than 8 characters sign in. Only on a loopback
+    /// address: the default bind becomes 127.0.0.1:8080, and a public bind
+    /// is refused at start-up.
+    #[arg(long, env = "PACER_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
+    pub demo: bool,
+
     /// Log filter (tracing's EnvFilter syntax), e.g. `info,pacer=debug`.
     #[arg(long, env = "PACER_LOG", default_value = "info")]
     pub log: String,
@@ -220,6 +250,7 @@ impl Config {
             tile_url: String::new(),
             log: "warn".to_string(),
             admin_token: None,
+            demo: false,
             checkpoint_interval_ms: 500,
             auto_pause_after_s: 30 * 60,
             auto_complete_after_s: 12 * 3600,

@@ -4,7 +4,8 @@
 //! - `store`: persistence (Postgres and SQLite).
 //! - `api`: HTTP handlers grouped by resource.
 //! - `startup`: builds the app; `config`: settings.
-//! - `tools`: `pacer simulate` (the demo) and `pacer loadtest`.
+//!
+//! The demo simulator and the load tool are the `pacer-tools` crate (tools/).
 
 pub mod api;
 pub mod auth;
@@ -20,4 +21,3 @@ pub mod page;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
-pub mod tools;

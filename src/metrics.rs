@@ -70,7 +70,7 @@ impl Metrics {
         registry.register(Box::new(http_latency.clone()))?;
         registry.register(Box::new(live_activities.clone()))?;
         registry.register(Box::new(fixes_accepted.clone()))?;
-        // CPU seconds and resident memory: what `pacer loadtest` reports.
+        // CPU seconds and resident memory: what `pacer-tools loadtest` reports.
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;

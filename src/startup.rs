@@ -55,6 +55,12 @@ pub enum StartupError {
     Spill(#[from] crate::live::spill::SpillError),
     #[error("cannot start the change log: {0}")]
     Changes(#[from] crate::changes::ChangesError),
+    #[error(
+        "PACER_DEMO is on but the server would listen on {0}, a public address: the demo \
+         account's password is `demo`. Bind to 127.0.0.1 (PACER_BIND=127.0.0.1:8080) or \
+         turn the demo off"
+    )]
+    DemoOnPublicAddress(std::net::SocketAddr),
 }
 
 /// Seconds in-flight requests get to finish on shutdown (streams are ended
@@ -90,6 +96,7 @@ async fn stop_signal() {
 
 pub struct Application {
     port: u16,
+    addr: std::net::SocketAddr,
     server: Server,
     state: web::Data<AppState>,
     arbiters: Vec<Arbiter>,
@@ -129,7 +136,12 @@ impl Application {
             addr: config.bind.clone(),
             source,
         })?;
-        let port = listener.local_addr()?.port();
+        let addr = listener.local_addr()?;
+        let port = addr.port();
+        // The demo account must never be reachable from another machine.
+        if config.demo && !addr.ip().is_loopback() {
+            return Err(StartupError::DemoOnPublicAddress(addr));
+        }
         let metrics = Arc::new(Metrics::new()?);
         let live_config = config.live();
         let arbiters: Vec<Arbiter> = (0..live_config.arbiters).map(|_| Arbiter::new()).collect();
@@ -192,6 +204,7 @@ impl Application {
         tracing::info!(port, backend = state.store.backend(), "pacer listening");
         Ok(Application {
             port,
+            addr,
             server: server.run(),
             state,
             arbiters,
@@ -200,6 +213,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.addr
     }
 
     pub fn state(&self) -> web::Data<AppState> {

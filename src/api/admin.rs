@@ -2,6 +2,11 @@
 //! answer 404 otherwise). `POST /api/v1/admin/provision` creates accounts
 //! in bulk for load tests and club imports: sign-up one by one is bound by
 //! argon2 (tens of milliseconds each), by design.
+//!
+//! `POST /api/v1/admin/demo` sets up the demo's accounts for
+//! `pacer-tools simulate`; it needs no token but answers only in demo mode
+//! (`PACER_DEMO`, which the server accepts on a loopback address only) and
+//! only to a caller on this machine.
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -11,8 +16,8 @@ use crate::api::activities::default_name;
 use crate::auth;
 use crate::domain::activity::{StatusLog, Visibility};
 use crate::domain::athlete::{Username, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
-use crate::domain::{now_ms, DomainError, Sport};
-use crate::error::ApiError;
+use crate::domain::{now_ms, AthleteId, DomainError, Sport};
+use crate::error::{ApiError, Code};
 use crate::startup::AppState;
 use crate::store::{NewActivityRow, NewAthleteRow, ProvisionBatch, StoreError};
 
@@ -149,4 +154,143 @@ pub async fn provision(
         })
         .collect();
     Ok(HttpResponse::Created().json(serde_json::json!({ "athletes": athletes })))
+}
+
+/// Most simulated friends one demo set-up creates.
+pub const MAX_DEMO_FRIENDS: usize = 100;
+/// The demo athlete's user name and password (shorter than sign-up allows,
+/// so it can only be made here and signs in only in demo mode).
+pub const DEMO_USERNAME: &str = "demo";
+pub const DEMO_PASSWORD: &str = "demo";
+/// Longest first or last name of a simulated friend.
+const MAX_NAME_LEN: usize = 100;
+
+#[derive(Deserialize)]
+pub struct DemoRequest {
+    /// The demo's friends, created if missing and befriended with `demo`.
+    friends: Vec<DemoFriend>,
+}
+
+#[derive(Deserialize)]
+pub struct DemoFriend {
+    username: String,
+    firstname: String,
+    lastname: String,
+}
+
+/// `POST /api/v1/admin/demo`: creates (or reuses) `demo`/`demo` and the
+/// given friends (random passwords: nobody signs in as them), makes each a
+/// friend of `demo`, and answers a fresh access token per friend, for the
+/// simulator to stream their activities with. An existing `demo` account
+/// is left as it is.
+pub async fn demo(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<DemoRequest>,
+) -> Result<HttpResponse, ApiError> {
+    if !state.config.demo {
+        return Err(ApiError::not_found("Route"));
+    }
+    // Start-up refuses demo mode on a public address; this also keeps out
+    // anything that reaches a loopback listener from elsewhere.
+    if !req.peer_addr().is_some_and(|peer| peer.ip().is_loopback()) {
+        return Err(ApiError::with(
+            Code::Forbidden,
+            "Demo",
+            "peer",
+            "not_loopback",
+        ));
+    }
+    let friends = body.into_inner().friends;
+    let mut errors = Vec::new();
+    if friends.len() > MAX_DEMO_FRIENDS {
+        errors.push(DomainError::invalid("friends"));
+    }
+    let mut usernames = Vec::with_capacity(friends.len());
+    for friend in &friends {
+        match Username::parse(&friend.username) {
+            Ok(u) if u.as_str() != DEMO_USERNAME && !usernames.contains(&u) => usernames.push(u),
+            Ok(_) => errors.push(DomainError::invalid("username")),
+            Err(e) => errors.push(e),
+        }
+        for (name, field) in [
+            (&friend.firstname, "firstname"),
+            (&friend.lastname, "lastname"),
+        ] {
+            if !(1..=MAX_NAME_LEN).contains(&name.trim().chars().count()) {
+                errors.push(DomainError::invalid(field));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid("Demo", errors));
+    }
+    let (demo_hash, friend_hash) = auth::off_arbiter(|| {
+        Ok::<_, ApiError>((
+            auth::hash_password(DEMO_PASSWORD)?,
+            auth::hash_password(&auth::new_token())?,
+        ))
+    })
+    .await??;
+    let now = now_ms();
+    let demo_name = Username::parse(DEMO_USERNAME).map_err(|e| ApiError::invalid("Demo", [e]))?;
+    // Someone's own account named `demo` is not the demo's: leave it alone.
+    if let Some((_, hash)) = state.store.credentials(demo_name.as_str()).await? {
+        if !auth::off_arbiter(move || auth::verify_password(DEMO_PASSWORD, &hash)).await? {
+            return Err(ApiError::conflict("Demo", "username", "already_exists"));
+        }
+    }
+    let (demo_id, _) = ensure_athlete(&state, &demo_name, &demo_hash, ("Demo", "Athlete")).await?;
+    let mut created = Vec::with_capacity(friends.len());
+    for (friend, username) in friends.iter().zip(&usernames) {
+        let names = (friend.firstname.trim(), friend.lastname.trim());
+        let (id, new) = ensure_athlete(&state, username, &friend_hash, names).await?;
+        let token = auth::new_token();
+        state
+            .store
+            .insert_token(&auth::hash_token(&token), id, now)
+            .await?;
+        // A request each way is a friendship (repeats change nothing).
+        state.store.request_friend(demo_id, id, now).await?;
+        state.store.request_friend(id, demo_id, now).await?;
+        created.push(serde_json::json!({
+            "id": id.0,
+            "username": username.as_str(),
+            "access_token": token,
+            "new": new,
+        }));
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "demo": {"id": demo_id.0, "username": DEMO_USERNAME},
+        "friends": created,
+    })))
+}
+
+/// The athlete with this user name, created if missing; the flag says
+/// whether it was created now.
+async fn ensure_athlete(
+    state: &AppState,
+    username: &Username,
+    password_hash: &str,
+    (first, last): (&str, &str),
+) -> Result<(AthleteId, bool), ApiError> {
+    if let Some((row, _)) = state.store.credentials(username.as_str()).await? {
+        return Ok((AthleteId(row.id), false));
+    }
+    let row = NewAthleteRow::named(
+        username.as_str(),
+        password_hash.to_string(),
+        first,
+        last,
+        now_ms(),
+    );
+    match state.store.create_athlete(&row).await {
+        Ok(row) => Ok((AthleteId(row.id), true)),
+        // Created meanwhile by a concurrent set-up.
+        Err(StoreError::Conflict(_)) => match state.store.credentials(username.as_str()).await? {
+            Some((row, _)) => Ok((AthleteId(row.id), false)),
+            None => Err(ApiError::conflict("Athlete", "username", "already_exists")),
+        },
+        Err(e) => Err(e.into()),
+    }
 }

@@ -34,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     )
                     .route(web::post().to(admin::provision)),
             )
+            .route("/admin/demo", web::post().to(admin::demo))
             .route("/athletes/{id}", web::get().to(athletes::show))
             .route("/athlete", web::get().to(athletes::me))
             .route("/athlete/events", web::get().to(events::stream))

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use crate::api::athletes::issue_token;
 use crate::api::views::AthleteView;
 use crate::auth::Caller;
-use crate::domain::athlete::Username;
+use crate::domain::athlete::{Username, MIN_PASSWORD_LEN};
 use crate::domain::AthleteId;
 use crate::error::{ApiError, Code};
 use crate::startup::AppState;
@@ -29,6 +29,17 @@ pub async fn create(
         Username::parse_sign_in(&username).map_err(|e| ApiError::invalid("Athlete", [e]))?;
     let address = req.peer_addr().map(|a| a.ip());
     state.signin.attempt(address, &name)?;
+    // Only the demo account has a password this short, and it signs in only
+    // while the server runs the demo (on loopback): a database once used for
+    // the demo does not expose it later on a public address.
+    if !state.config.demo && password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(ApiError::with(
+            Code::Unauthorized,
+            "Athlete",
+            "password",
+            "invalid",
+        ));
+    }
     let found = match username {
         Some(username) => state.store.credentials(username.as_str()).await?,
         None => None,

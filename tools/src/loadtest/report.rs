@@ -133,7 +133,7 @@ impl Report {
             format!("HTTP, {} connections", s.connections)
         };
         println!(
-            "pacer loadtest: {} activities, a fix every {} ms, batch {}, {} watchers, {} s, {mode}, backend {}",
+            "pacer-tools loadtest: {} activities, a fix every {} ms, batch {}, {} watchers, {} s, {mode}, backend {}",
             s.activities,
             s.interval_ms,
             s.batch,

@@ -4,8 +4,8 @@
 
 use rand::Rng;
 
-use crate::domain::stats::haversine;
-use crate::domain::Fix;
+use pacer::domain::stats::haversine;
+use pacer::domain::Fix;
 
 const M_PER_DEG: f64 = 111_320.0;
 

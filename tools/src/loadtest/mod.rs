@@ -1,4 +1,4 @@
-//! `pacer loadtest`: many logical activities over few sockets, as a phone
+//! `pacer-tools loadtest`: many logical activities over few sockets, as a phone
 //! fleet behind a NAT or proxy would look, plus SSE watchers. Reports
 //! achieved against offered fixes/s, errors, ingest and delivery latency,
 //! and the server's CPU and memory (read from its `/metrics`).
@@ -96,7 +96,7 @@ fn validate(args: &LoadtestArgs) -> Result<(), BoxError> {
     if args.watchers > args.activities / 2 {
         return Err("--watchers may be at most half of --activities".into());
     }
-    if !(1..=crate::domain::fix::MAX_FIXES_PER_BATCH).contains(&args.batch) {
+    if !(1..=pacer::domain::fix::MAX_FIXES_PER_BATCH).contains(&args.batch) {
         return Err("--batch must be 1 to 10000".into());
     }
     if args.interval_ms == 0 || args.connections == 0 {
@@ -120,7 +120,7 @@ async fn provision(
     client: &reqwest::Client,
     args: &LoadtestArgs,
 ) -> Result<Vec<Account>, BoxError> {
-    const BATCH: usize = crate::api::admin::MAX_PROVISION_BATCH;
+    const BATCH: usize = pacer::api::admin::MAX_PROVISION_BATCH;
     let prefix = format!("lt{:06x}-", rand::thread_rng().gen::<u32>() & 0xff_ffff);
     let mut accounts = Vec::with_capacity(args.activities);
     let mut offset = 0;
@@ -281,7 +281,7 @@ pub async fn measure(mut args: LoadtestArgs) -> Result<Report, BoxError> {
             interval_ms: args.interval_ms,
             batch: 1,
             t0: began,
-            t0_epoch_ms: crate::domain::now_ms() - period as i64,
+            t0_epoch_ms: pacer::domain::now_ms() - period as i64,
             end: began,
             once: true,
             warm_up: true,
@@ -306,7 +306,7 @@ pub async fn measure(mut args: LoadtestArgs) -> Result<Report, BoxError> {
     };
     let t0 = Instant::now() + Duration::from_millis(lead_ms);
     let end = t0 + Duration::from_secs(args.duration_s);
-    let t0_epoch_ms = crate::domain::now_ms() + lead_ms as i64;
+    let t0_epoch_ms = pacer::domain::now_ms() + lead_ms as i64;
     let plan = Arc::new(Plan {
         addr,
         interval_ms: args.interval_ms,
@@ -318,7 +318,7 @@ pub async fn measure(mut args: LoadtestArgs) -> Result<Report, BoxError> {
         warm_up: false,
         connecting: tokio::sync::Semaphore::new(WS_CONNECTING),
     });
-    let hold = crate::live::actor::REORDER_HOLD;
+    let hold = pacer::live::actor::REORDER_HOLD;
     let watchers: Vec<_> = books
         .into_iter()
         .map(|(token, activity, book)| {

@@ -1,10 +1,12 @@
-//! `pacer simulate`: the demo. A `demo` athlete (password `demo`) and
-//! simulated friends who run and ride in real time, one after another, so
-//! the live map always shows several of them moving and the feed fills.
+//! `pacer-tools simulate`: the demo. A `demo` athlete (password `demo`)
+//! and simulated friends who run and ride in real time, one after another,
+//! so the live map always shows several of them moving and the feed fills.
 //!
-//! The accounts are written to the database directly (the API insists on
-//! longer passwords than `demo`); everything else goes over HTTP, as a
-//! phone would: start, fixes every few seconds, pauses, complete.
+//! Everything goes over HTTP: the accounts come from the server's demo
+//! set-up (`POST /api/v1/admin/demo`, on only with `PACER_DEMO` and only
+//! from the same machine, since sign-up refuses a password as short as
+//! `demo`), then each friend streams as a phone would: start, fixes every
+//! few seconds, pauses, complete.
 
 pub mod path;
 
@@ -13,27 +15,43 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
+use pacer::domain::{now_ms, AthleteId, Sport};
+use pacer::formats::{self, DataType};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
 use self::path::{Course, Mover, Sample};
-use crate::auth::{hash_password, hash_token, new_token};
-use crate::config::Config;
-use crate::domain::athlete::Username;
-use crate::domain::{now_ms, AthleteId, Sport};
-use crate::formats::{self, DataType};
-use crate::store::{DynStore, NewAthleteRow};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// `pacer-tools simulate --help`.
+pub const HELP: &str = "\
+Demo: the `demo` athlete (password `demo`) and simulated friends (sim-01, …) \
+who run and ride in real time, one activity after another, on the Pacer \
+server at --url. Open that URL and sign in as demo/demo to watch them.
+
+The server must run in demo mode on this machine, which keeps it on \
+127.0.0.1 (the demo's password is public):
+
+    PACER_DEMO=1 cargo run --release                    # terminal 1
+    cargo run --release -p pacer-tools -- simulate      # terminal 2
+
+The simulator never opens the database: it creates (or reuses) the accounts \
+through the server's demo set-up, POST /api/v1/admin/demo, then streams \
+every friend's fixes through the public API. At start it checks that the \
+server answers and that demo/demo signs in, and exits non-zero with the \
+fix if not. Ctrl-C (or --duration-s) completes the activities under way.";
+
 #[derive(Debug, Clone, Args)]
 pub struct SimulateArgs {
-    /// The server to stream to.
-    #[arg(long, default_value = "http://localhost:8080")]
+    /// The server to stream to (started with PACER_DEMO=1, on this machine).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    /// Simulated friends of `demo`, each streaming one activity after another.
+    /// Simulated friends of `demo`, each streaming one activity after another
+    /// (at most 100).
     #[arg(long, default_value_t = 25)]
     pub friends: usize,
     /// Shortest activity, in minutes.
@@ -70,10 +88,9 @@ pub struct SimulateSummary {
     pub fixes_sent: u64,
 }
 
-/// `pacer simulate`: runs until Ctrl-C (or `--duration-s`), then completes
-/// the activities under way.
-pub async fn run(config: Config, args: SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
-    let store = crate::store::connect(&config.database_url, 4).await?;
+/// `pacer-tools simulate`: runs until Ctrl-C (or `--duration-s`), then
+/// completes the activities under way.
+pub async fn run(args: SimulateArgs) -> Result<(), Box<dyn std::error::Error>> {
     let duration_s = args.duration_s;
     let stop = async move {
         match duration_s {
@@ -83,13 +100,15 @@ pub async fn run(config: Config, args: SimulateArgs) -> Result<(), Box<dyn std::
             }
         }
     };
-    println!(
-        "Simulating {} friends of demo against {}. Open {} and sign in as demo/demo. Ctrl-C stops.",
-        args.friends, args.url, args.url
-    );
-    let summary = simulate(store, args, stop)
-        .await
-        .map_err(|e| e.to_string())?;
+    let url = args.url.clone();
+    let friends = args.friends;
+    let summary = simulate(args, stop, || {
+        println!(
+            "Simulating {friends} friends of demo against {url}. Open {url} and sign in as demo/demo. Ctrl-C stops."
+        );
+    })
+    .await
+    .map_err(|e| e.to_string())?;
     println!(
         "Stopped: {} activities started, {} completed, {} fixes sent.",
         summary.started, summary.completed, summary.fixes_sent
@@ -97,11 +116,13 @@ pub async fn run(config: Config, args: SimulateArgs) -> Result<(), Box<dyn std::
     Ok(())
 }
 
-/// The demo, until `stop` resolves.
+/// The demo, until `stop` resolves; `ready` runs once the accounts are set
+/// up and demo/demo has signed in. Fails before streaming anything when the
+/// server cannot be reached, runs without the demo, or refuses demo/demo.
 pub async fn simulate(
-    store: DynStore,
     args: SimulateArgs,
     stop: impl Future<Output = ()>,
+    ready: impl FnOnce(),
 ) -> Result<SimulateSummary, BoxError> {
     if !(args.min_minutes > 0.0 && args.max_minutes >= args.min_minutes) {
         return Err("--min-minutes must be positive and at most --max-minutes".into());
@@ -110,17 +131,19 @@ pub async fn simulate(
         Some(seed) => StdRng::seed_from_u64(seed),
         None => StdRng::from_entropy(),
     };
-    let accounts = ensure_accounts(&store, args.friends).await?;
-    let courses = Arc::new(bundled_courses());
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(5))
         .build()?;
     let sim = Arc::new(Sim {
         client,
         base: args.url.trim_end_matches('/').to_string(),
         args: args.clone(),
-        courses,
+        courses: Arc::new(bundled_courses()),
     });
+    let accounts = sim.set_up(args.friends).await?;
+    sim.demo_signs_in().await?;
+    ready();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     for friend in accounts.friends.iter().cloned() {
@@ -188,54 +211,114 @@ const LAST_NAMES: [&str; 12] = [
     "Mensah",
 ];
 
-/// The `demo` athlete and `sim-N` friends: created once, reused after.
-async fn ensure_accounts(store: &DynStore, friends: usize) -> Result<Accounts, BoxError> {
-    let demo = ensure_athlete(store, "demo", "demo", ("Demo", "Athlete")).await?;
-    let mut out = Vec::with_capacity(friends);
-    for i in 0..friends {
-        let username = format!("sim-{:02}", i + 1);
-        let names = (
-            FIRST_NAMES[i % FIRST_NAMES.len()],
-            LAST_NAMES[(i * 7 + i / FIRST_NAMES.len()) % LAST_NAMES.len()],
-        );
-        // Nobody signs in as a friend: the password is random.
-        let (id, new) = ensure_athlete(store, &username, &new_token(), names).await?;
-        let token = new_token();
-        store
-            .insert_token(&hash_token(&token), id, now_ms())
-            .await?;
-        // A request each way is a friendship.
-        store.request_friend(demo.0, id, now_ms()).await?;
-        store.request_friend(id, demo.0, now_ms()).await?;
-        out.push(Friend { id, token, new });
-    }
-    Ok(Accounts {
-        demo: demo.0,
-        friends: out,
-    })
+/// How to start a server the simulator can drive.
+const START_DEMO: &str = "start one in another terminal with `PACER_DEMO=1 cargo run --release` \
+     (it listens on 127.0.0.1:8080), or point --url at a server started with PACER_DEMO=1";
+
+/// The server's database has a `demo` account that is not the demo's.
+fn demo_taken(base: &str) -> BoxError {
+    format!(
+        "demo/demo cannot sign in at {base}: its database has a `demo` account with another \
+         password. Run the demo on a database of its own, e.g. \
+         `PACER_DEMO=1 DATABASE_URL=sqlite://data/demo.db cargo run --release`"
+    )
+    .into()
 }
 
-async fn ensure_athlete(
-    store: &DynStore,
-    username: &str,
-    password: &str,
-    (first, last): (&str, &str),
-) -> Result<(AthleteId, bool), BoxError> {
-    let username = Username::parse(username)?;
-    if let Some((row, _)) = store.credentials(username.as_str()).await? {
-        return Ok((AthleteId(row.id), false));
+impl Sim {
+    /// The `demo` athlete and `sim-NN` friends, created once and reused
+    /// after, through the server's demo set-up.
+    async fn set_up(&self, friends: usize) -> Result<Accounts, BoxError> {
+        let friends: Vec<Value> = (0..friends)
+            .map(|i| {
+                json!({
+                    "username": format!("sim-{:02}", i + 1),
+                    "firstname": FIRST_NAMES[i % FIRST_NAMES.len()],
+                    "lastname": LAST_NAMES[(i * 7 + i / FIRST_NAMES.len()) % LAST_NAMES.len()],
+                })
+            })
+            .collect();
+        let url = format!("{}/api/v1/admin/demo", self.base);
+        let reply = self
+            .client
+            .post(&url)
+            .json(&json!({ "friends": friends }))
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot reach a Pacer server at {} ({e}); {START_DEMO}",
+                    self.base
+                )
+            })?;
+        let status = reply.status();
+        let body: Value = reply.json().await.unwrap_or(Value::Null);
+        match status {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => {
+                return Err(format!(
+                "the server at {} does not run the demo (POST /api/v1/admin/demo answered 404); \
+                     restart it with PACER_DEMO=1 (it then listens on 127.0.0.1 only)",
+                self.base
+            )
+                .into())
+            }
+            StatusCode::CONFLICT => return Err(demo_taken(&self.base)),
+            StatusCode::FORBIDDEN => {
+                return Err(format!(
+                    "the server at {} sets up the demo only for callers on its own machine; \
+                     run the simulator there",
+                    self.base
+                )
+                .into())
+            }
+            _ => {
+                return Err(format!(
+                    "demo set-up at {url} failed: {status}: {body}; --friends is 0 to 100"
+                )
+                .into())
+            }
+        }
+        let demo = body["demo"]["id"]
+            .as_i64()
+            .ok_or("the demo set-up answered no demo id")?;
+        let friends = body["friends"]
+            .as_array()
+            .ok_or("the demo set-up answered no friends")?
+            .iter()
+            .map(|f| {
+                Some(Friend {
+                    id: AthleteId(f["id"].as_i64()?),
+                    token: f["access_token"].as_str()?.to_string(),
+                    new: f["new"].as_bool()?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or("the demo set-up answered a friend without id or token")?;
+        Ok(Accounts {
+            demo: AthleteId(demo),
+            friends,
+        })
     }
-    let password_hash = hash_password(password).map_err(|e| e.to_string())?;
-    let row = store
-        .create_athlete(&NewAthleteRow::named(
-            username.as_str(),
-            password_hash,
-            first,
-            last,
-            now_ms(),
-        ))
-        .await?;
-    Ok((AthleteId(row.id), true))
+
+    /// Signs in as demo/demo through the server, as the person watching the
+    /// demo will: a demo nobody can open is an error, not a quiet success.
+    async fn demo_signs_in(&self) -> Result<(), BoxError> {
+        let reply = self
+            .client
+            .post(format!("{}/api/v1/sessions", self.base))
+            .json(&json!({"username": "demo", "password": "demo"}))
+            .send()
+            .await
+            .map_err(|e| format!("cannot sign in at {} ({e}); {START_DEMO}", self.base))?;
+        match reply.status() {
+            StatusCode::OK => Ok(()),
+            StatusCode::UNAUTHORIZED => Err(demo_taken(&self.base)),
+            status => {
+                Err(format!("signing in as demo/demo at {} answered {status}", self.base).into())
+            }
+        }
+    }
 }
 
 /// Real road and trail geometry from the recordings shipped in the `gpx`,

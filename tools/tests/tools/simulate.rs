@@ -1,14 +1,47 @@
-//! `pacer simulate` against the real server: the demo account, friends
-//! moving on the live list, and the feed filling.
+//! `pacer-tools simulate` against the real server: the demo account,
+//! friends moving on the live list, the feed filling; and a loud failure
+//! when it cannot drive the server.
 
+use std::process::Output;
 use std::time::Duration;
 
-use pacer::tools::simulate::{simulate, SimulateArgs};
+use pacer::config::Config;
+use pacer_tools::simulate::{simulate, SimulateArgs};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::both_backends;
 use crate::common::{eventually, TestApp};
+
+/// A server in demo mode (the harness binds 127.0.0.1).
+fn with_demo(config: &mut Config) {
+    config.demo = true;
+}
+
+/// Runs the real `pacer-tools simulate` binary for at most 2 s of streaming.
+async fn simulate_binary(url: &str) -> Output {
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_pacer-tools"))
+        .args([
+            "simulate",
+            "--url",
+            url,
+            "--friends",
+            "1",
+            "--duration-s",
+            "2",
+        ])
+        .env("PACER_LOG", "warn")
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("the simulator ends by itself")
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
 
 fn args(app: &TestApp, friends: usize) -> SimulateArgs {
     SimulateArgs {
@@ -46,13 +79,16 @@ async fn feed(app: &TestApp, token: &str) -> Vec<Value> {
     page["activities"].as_array().unwrap().clone()
 }
 
-both_backends!(demo_friends_move_and_fill_the_feed);
+both_backends!(demo_friends_move_and_fill_the_feed, with_demo);
 async fn demo_friends_move_and_fill_the_feed(app: TestApp) {
-    let store = app.state.store.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(simulate(store, args(&app, 3), async {
-        let _ = stop_rx.await;
-    }));
+    let run = tokio::spawn(simulate(
+        args(&app, 3),
+        async {
+            let _ = stop_rx.await;
+        },
+        || {},
+    ));
 
     // Accounts come first; demo/demo signs in and has the three friends.
     let token = eventually(Duration::from_secs(30), "demo can sign in", || {
@@ -112,11 +148,71 @@ async fn demo_friends_move_and_fill_the_feed(app: TestApp) {
     assert_eq!(live["activities"], json!([]), "{live}");
 
     // A second run reuses the accounts: no duplicates, demo/demo still works.
-    let store = app.state.store.clone();
-    let again = simulate(store, args(&app, 3), async {}).await.unwrap();
+    let again = simulate(args(&app, 3), async {}, || {}).await.unwrap();
     assert_eq!(again.friends, summary.friends);
     assert_eq!(again.demo, summary.demo);
     let token = demo_login(&app).await.expect("demo/demo signs in");
     let (_, friends) = app.get("/api/v1/friends", &token).await;
     assert_eq!(friends.as_array().map(Vec::len), Some(3));
+}
+
+/// Nothing listens on the port: exit non-zero, say how to start a server.
+#[tokio::test]
+async fn simulate_fails_loudly_without_a_server() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = simulate_binary(&format!("http://127.0.0.1:{port}")).await;
+    assert!(!out.status.success(), "{out:?}");
+    let err = stderr(&out);
+    assert!(err.contains("cannot reach a Pacer server"), "{err}");
+    assert!(err.contains("PACER_DEMO=1"), "{err}");
+}
+
+// A server without the demo: exit non-zero, say to turn it on.
+both_backends!(simulate_fails_loudly_without_demo_mode);
+async fn simulate_fails_loudly_without_demo_mode(app: TestApp) {
+    let out = simulate_binary(&app.base).await;
+    assert!(!out.status.success(), "{out:?}");
+    let err = stderr(&out);
+    assert!(err.contains("does not run the demo"), "{err}");
+    assert!(err.contains("PACER_DEMO=1"), "{err}");
+    // Nothing was created.
+    let (status, _) = app
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/sessions",
+            None,
+            Some(json!({"username": "sim-01", "password": "whatever-it-is"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+// The database has someone else's `demo` account: demo/demo cannot sign
+// in, so the demo would be unusable; exit non-zero before streaming.
+both_backends!(simulate_fails_loudly_when_demo_cannot_sign_in, with_demo);
+async fn simulate_fails_loudly_when_demo_cannot_sign_in(app: TestApp) {
+    let owner = app.signup("demo").await;
+    let out = simulate_binary(&app.base).await;
+    assert!(!out.status.success(), "{out:?}");
+    let err = stderr(&out);
+    assert!(err.contains("demo/demo cannot sign in"), "{err}");
+    assert!(err.contains("DATABASE_URL"), "{err}");
+    // The owner's account is left alone: no simulated friends.
+    let (_, friends) = app.get("/api/v1/friends", &owner.token).await;
+    assert_eq!(friends, json!([]));
+}
+
+// The real binary against a demo server: it says where to sign in, streams,
+// and exits 0 after `--duration-s`.
+both_backends!(simulate_binary_runs_the_demo, with_demo);
+async fn simulate_binary_runs_the_demo(app: TestApp) {
+    let out = simulate_binary(&app.base).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("sign in as demo/demo"), "{stdout}");
+    assert!(stdout.contains("Stopped:"), "{stdout}");
 }

@@ -155,11 +155,11 @@ mod tests {
         let mut rng = rand::rngs::StdRng::seed_from_u64(2);
         let mut w = Walker::new(&mut rng);
         let now = 1_700_000_000_000;
-        let one: crate::domain::fix::RawFixBatch =
+        let one: pacer::domain::fix::RawFixBatch =
             serde_json::from_str(&fix_body(&mut w, &[now], 2.0, &mut rng)).unwrap();
         let (fixes, rejected) = one.parse(now).unwrap();
         assert_eq!((fixes.len(), rejected.len()), (1, 0));
-        let five: crate::domain::fix::RawFixBatch = serde_json::from_str(&fix_body(
+        let five: pacer::domain::fix::RawFixBatch = serde_json::from_str(&fix_body(
             &mut w,
             &[now - 8000, now - 6000, now - 4000, now - 2000, now],
             2.0,

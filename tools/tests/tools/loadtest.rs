@@ -1,0 +1,122 @@
+//! The load tool against the real server.
+
+use pacer::config::Config;
+use pacer_tools::loadtest::{measure, LoadtestArgs, Report};
+
+use crate::both_backends;
+use crate::common::{Backend, TestApp};
+
+const ADMIN: &str = "admin-secret-for-tests";
+
+/// A server with the operator endpoints on.
+fn with_admin(config: &mut Config) {
+    config.admin_token = Some(ADMIN.to_string());
+}
+
+async fn fixes_accepted(app: &TestApp) -> f64 {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("pacer_fixes_accepted_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn args(app: &TestApp) -> LoadtestArgs {
+    LoadtestArgs {
+        url: app.base.clone(),
+        activities: 20,
+        interval_ms: 1_000,
+        watchers: 3,
+        duration_s: 4,
+        batch: 1,
+        ws: false,
+        json: true,
+        connections: 4,
+        idle: false,
+        sample_s: 1,
+        threads: 1,
+        admin_token: ADMIN.to_string(),
+    }
+}
+
+/// Whether the tool kept to its schedule depends on the machine's load
+/// (CI runs the suite in parallel), so the tests check its accounting;
+/// its pace is what `benches/loadtest.sh` measures.
+fn assert_accounted(r: &Report) {
+    assert_eq!(r.errors_total, 0, "{r:?}");
+    assert!(r.offered_fixes_per_s > 0.0, "{r:?}");
+    assert!(r.fixes_per_s > 0.0, "{r:?}");
+    let ratio = r.fixes_per_s / r.offered_fixes_per_s;
+    assert!((r.achieved_ratio - ratio).abs() < 1e-9, "{r:?}");
+    assert!(r.achieved_ratio <= 1.0, "{r:?}");
+}
+
+both_backends!(loadtest_measures, with_admin);
+async fn loadtest_measures(app: TestApp) {
+    let before = fixes_accepted(&app).await;
+    let report = measure(args(&app)).await.unwrap();
+    // 20 activities, a fix a second, for 4 s.
+    assert!((60..=100).contains(&(report.requests)), "{report:?}");
+    assert_accounted(&report);
+    assert_eq!(report.ingest_latency_ms.samples, report.requests);
+    // Plus one warm-up fix per activity, before the measured run.
+    let acked = report.fixes_per_s * 4.0 + 20.0;
+    assert_eq!(fixes_accepted(&app).await - before, acked.round());
+    assert!(report.warmup_s > 0.0);
+    assert_eq!(report.watchers_connected, 3);
+    assert!(report.delivery_latency_ms.samples > 0, "{report:?}");
+    let backend = match app.backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!(report.scenario.backend.as_deref(), Some(backend));
+    assert!(report.server_rss_end_bytes.unwrap() > 0.0);
+    assert!(report.server_cpu_percent.is_some());
+    // The JSON line carries the keys scripts read.
+    let line = serde_json::to_value(&report).unwrap();
+    for key in [
+        "fixes_per_s",
+        "offered_fixes_per_s",
+        "errors",
+        "ingest_latency_ms",
+        "delivery_latency_ms",
+    ] {
+        assert!(line.get(key).is_some(), "{key}");
+    }
+    assert!(line["ingest_latency_ms"]["p999"].is_number());
+
+    // Batches of 3 and WebSocket sessions deliver every fix too.
+    let before = fixes_accepted(&app).await;
+    let batched = measure(LoadtestArgs {
+        batch: 3,
+        watchers: 0,
+        activities: 6,
+        ..args(&app)
+    })
+    .await
+    .unwrap();
+    assert_accounted(&batched);
+    assert!(batched.requests > 0);
+    let ws = measure(LoadtestArgs {
+        ws: true,
+        watchers: 1,
+        activities: 6,
+        ..args(&app)
+    })
+    .await
+    .unwrap();
+    assert_accounted(&ws);
+    assert!(ws.requests >= 18, "{ws:?}");
+    // The batched run warmed its 6 activities up with a fix each over
+    // HTTP; WebSocket sessions warm up by connecting.
+    let sent = (batched.fixes_per_s + ws.fixes_per_s) * 4.0 + 6.0;
+    assert_eq!(fixes_accepted(&app).await - before, sent.round());
+}
