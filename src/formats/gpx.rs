@@ -198,15 +198,16 @@ pub(super) fn parse(bytes: &[u8]) -> Result<ParsedActivity, FormatError> {
                 }
                 stack.0.push(t);
             }
-            Event::Empty(e) => {
-                if tag(e.name().as_ref()) == Tag::Trkpt && stack.top() == Tag::Trkseg {
-                    // A point without children has no time.
-                    state.begin_point(&e)?;
-                    state.end_point();
-                }
+            Event::Empty(e)
+                if tag(e.name().as_ref()) == Tag::Trkpt && stack.top() == Tag::Trkseg =>
+            {
+                // A point without children has no time.
+                state.begin_point(&e)?;
+                state.end_point();
             }
             Event::End(_) => {
-                if stack.0.pop() == Some(Tag::Trkpt) {
+                let closed = stack.0.pop();
+                if closed == Some(Tag::Trkpt) {
                     state.end_point();
                 }
             }

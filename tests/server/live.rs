@@ -86,10 +86,49 @@ async fn stream_recording(app: TestApp, file: &str, sport: &str) {
     assert!(done["map"]["summary_polyline"].as_str().unwrap().len() > 20);
     assert!(!done["splits_metric"].as_array().unwrap().is_empty());
 
+    // Live and upload agree: the same file uploaded gives the same
+    // distance and moving time (one completion, one stats walk).
+    let data_type = pacer::formats::DataType::from_file_name(file).unwrap();
+    let (status, up) = crate::uploads::upload(
+        &app,
+        &ann,
+        crate::uploads::fixture(file),
+        &[("data_type", data_type.as_str()), ("sport_type", sport)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{up}");
+    let (_, uploaded) = app
+        .get(
+            &format!("/api/v1/activities/{}", up["activity_id"]),
+            &ann.token,
+        )
+        .await;
+    let upload_distance = uploaded["distance"].as_f64().unwrap();
+    assert!(
+        (upload_distance - distance).abs() < 0.01,
+        "{file}: live {distance} m, upload {upload_distance} m"
+    );
+    assert_eq!(uploaded["moving_time"], done["moving_time"], "{file}");
+    // (Positions pass through JSON on the live path: last-digit noise.)
+    let (live_splits, upload_splits) = (
+        done["splits_metric"].as_array().unwrap(),
+        uploaded["splits_metric"].as_array().unwrap(),
+    );
+    assert_eq!(live_splits.len(), upload_splits.len(), "{file}");
+    for (a, b) in live_splits.iter().zip(upload_splits) {
+        assert!((a["distance"].as_f64().unwrap() - b["distance"].as_f64().unwrap()).abs() < 0.01);
+        assert_eq!(a["moving_time"], b["moving_time"], "{file}");
+    }
+
     // It is in the feed with the same numbers, and takes no more fixes.
     let (_, feed) = app.get("/api/v1/activities?mode=USER", &ann.token).await;
-    assert_eq!(feed["activities"][0]["id"], id);
-    assert_eq!(feed["activities"][0]["distance"], done["distance"]);
+    let listed = feed["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == id)
+        .unwrap();
+    assert_eq!(listed["distance"], done["distance"]);
     let (status, body) = post_fixes(&app, &ann.token, id, &fixes[..1]).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_error_shape(&body);
