@@ -132,6 +132,12 @@ async fn fill(store: &DynStore, n: usize, tag: &str) {
 
 async fn lag(store: &DynStore) {
     let probe = counter("bench_lag");
+    // From the end of the log: the lag of new events, not a backlog.
+    let head = store.change_head().await.unwrap();
+    store
+        .consumer_positions("bench_lag", 8, head)
+        .await
+        .unwrap();
     let _running = consumer::start(store.clone(), probe.clone(), RunnerSettings::default())
         .await
         .unwrap();

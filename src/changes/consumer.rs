@@ -164,6 +164,8 @@ async fn dispatch(
     let mut cursor = positions.iter().copied().min().unwrap_or(0);
     let mut wake = store.watch_changes();
     loop {
+        // Seen before reading: a commit from here on wakes the wait below.
+        wake.borrow_and_update();
         let events = match store.changes_after(cursor, settings.read_batch).await {
             Ok(events) => events,
             Err(e) => {
@@ -174,7 +176,6 @@ async fn dispatch(
         };
         let Some(last) = events.last().map(|e| e.seq) else {
             // Caught up: wait for a commit here, or poll for other nodes'.
-            wake.mark_unchanged();
             let _ = tokio::time::timeout(settings.poll, wake.changed()).await;
             continue;
         };

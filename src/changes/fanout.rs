@@ -230,6 +230,8 @@ async fn read_log(hub: std::sync::Weak<EventsHub>, poll: Duration) {
         let Some(hub) = hub.upgrade() else {
             return;
         };
+        // Seen before reading: a commit from here on wakes the wait below.
+        wake.borrow_and_update();
         let after = hub.registry().position;
         let events = match hub.store.changes_after(after, 1_000).await {
             Ok(events) => events,
@@ -241,7 +243,6 @@ async fn read_log(hub: std::sync::Weak<EventsHub>, poll: Duration) {
             }
         };
         if events.is_empty() {
-            wake.mark_unchanged();
             drop(hub);
             let _ = tokio::time::timeout(poll, wake.changed()).await;
             continue;

@@ -127,9 +127,10 @@ impl Nats {
             let mut wake = nats.store.watch_changes();
             let mut position = None;
             loop {
+                // Seen before reading: a commit from here on wakes the wait.
+                wake.borrow_and_update();
                 match nats.relay_once(&mut position).await {
                     Ok(0) => {
-                        wake.mark_unchanged();
                         let _ = tokio::time::timeout(nats.poll, wake.changed()).await;
                     }
                     Ok(_) => {}
