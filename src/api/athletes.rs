@@ -52,11 +52,19 @@ pub async fn create(
     })))
 }
 
+/// A new token for the athlete; their expired ones are deleted on the way
+/// (so the table holds no more than each athlete's live tokens and these).
 pub async fn issue_token(state: &AppState, athlete: AthleteId) -> Result<String, ApiError> {
     let token = auth::new_token();
+    let now = now_ms();
     state
         .store
-        .insert_token(&auth::hash_token(&token), athlete, now_ms())
+        .insert_token(&auth::hash_token(&token), athlete, now)
+        .await?;
+    let expired_before = now.saturating_sub(state.config.token_ttl_ms());
+    state
+        .store
+        .purge_expired_tokens(athlete, expired_before)
         .await?;
     Ok(token)
 }

@@ -285,6 +285,8 @@ pub trait Store: changes::ChangeLog + Send + Sync + 'static {
     async fn token_owner(&self, token_hash: &str) -> StoreResult<Option<(AthleteId, i64)>>;
     /// Marks the token used at `now_ms` (the sliding expiry's renewal).
     async fn touch_token(&self, token_hash: &str, now_ms: i64) -> StoreResult<()>;
+    /// Deletes the athlete's tokens last used before `before_ms` (expired).
+    async fn purge_expired_tokens(&self, athlete: AthleteId, before_ms: i64) -> StoreResult<()>;
     async fn revoke_token(&self, token_hash: &str) -> StoreResult<()>;
 
     async fn request_friend(

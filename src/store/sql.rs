@@ -389,6 +389,18 @@ impl Store for SqlStore {
         Ok(row.map(|(id, used_ms)| (AthleteId(id), used_ms)))
     }
 
+    async fn purge_expired_tokens(&self, athlete: AthleteId, before_ms: i64) -> StoreResult<()> {
+        sqlx::query(
+            "DELETE FROM access_tokens WHERE athlete_id = $1 \
+             AND COALESCE(used_ms, created_ms) <= $2",
+        )
+        .bind(athlete.0)
+        .bind(before_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn touch_token(&self, token_hash: &str, now_ms: i64) -> StoreResult<()> {
         sqlx::query("UPDATE access_tokens SET used_ms = $2 WHERE token_hash = $1")
             .bind(token_hash)

@@ -155,6 +155,11 @@ fn short_token_life(config: &mut Config) {
 async fn tokens_expire_unless_used(app: TestApp) {
     let ann = app.signup("ann").await;
     let hash = pacer::auth::hash_token(&ann.token);
+    // A second token, never used.
+    let res = sign_in(&app, "ann", "correct horse").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let spare: Value = res.json().await.unwrap();
+    let spare = pacer::auth::hash_token(spare["access_token"].as_str().unwrap());
     let (_, first_used) = app.state.store.token_owner(&hash).await.unwrap().unwrap();
     // Used every 0.8 s for 3.2 s: longer than its life, alive all along.
     for _ in 0..4 {
@@ -178,6 +183,11 @@ async fn tokens_expire_unless_used(app: TestApp) {
     let (status, _) = app.get("/api/v1/athlete", &ann.token).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(app.state.store.token_owner(&hash).await.unwrap().is_none());
+    // The unused token expired long ago; the next sign-in clears it away.
+    assert!(app.state.store.token_owner(&spare).await.unwrap().is_some());
+    let res = sign_in(&app, "ann", "correct horse").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(app.state.store.token_owner(&spare).await.unwrap().is_none());
 }
 both_backends!(tokens_expire_unless_used, short_token_life);
 
