@@ -5,6 +5,9 @@
 //! the client reads each body as a stream and keeps nothing.
 //! `cargo run --example export_memory` (`PACER_BENCH_POINTS` to change the size).
 
+// A measuring tool: any failure should stop it loudly.
+#![allow(clippy::unwrap_used)]
+
 #[path = "../benches/support/gen.rs"]
 mod gen;
 
@@ -111,7 +114,11 @@ async fn main() {
         data_type: "fit".to_string(),
         now_ms: now,
     };
-    let row = state.store.import_activity(&upload, &imported).await.unwrap();
+    let row = state
+        .store
+        .import_activity(&upload, &imported)
+        .await
+        .unwrap();
     drop((imported, file));
     let id = row.activity_id.unwrap();
     println!("{points}-point activity {id}");

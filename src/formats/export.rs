@@ -1,10 +1,7 @@
 //! Activity export: GPX 1.1 (for other apps) and GeoJSON (for web maps).
 
-use ::gpx::{Gpx, GpxVersion, Time, Track, TrackSegment, Waypoint};
-use geo::Point;
 use geojson::JsonObject;
 use serde_json::json;
-use time::OffsetDateTime;
 
 use super::FormatError;
 use crate::domain::{Fix, Sport};
@@ -15,12 +12,6 @@ fn gpx_type(sport: Sport) -> &'static str {
         Sport::Run => "running",
         Sport::Ride => "cycling",
     }
-}
-
-fn gpx_time(t_ms: i64) -> Result<Time, FormatError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(t_ms) * 1_000_000)
-        .map(Time::from)
-        .map_err(|e| FormatError::Export(e.to_string()))
 }
 
 /// Writes a GPX 1.1 document with one track, times and elevation.
@@ -42,51 +33,163 @@ pub fn to_gpx_with_pauses(
     fixes: &[Fix],
     pauses: &[(i64, i64)],
 ) -> Result<Vec<u8>, FormatError> {
-    let mut track = Track::new();
-    track.name = name.map(str::to_owned);
-    track.type_ = sport.map(|s| gpx_type(s).to_owned());
-    let mut segment = TrackSegment::new();
-    let mut pause = pauses.iter().peekable();
-    for f in fixes {
-        let mut split = false;
-        while let Some(&&(stop, start)) = pause.peek() {
-            if f.t_ms < stop {
-                break;
-            }
-            if f.t_ms < start {
-                // Recorded while the timer was stopped.
-                split = true;
-                break;
-            }
-            split = true;
-            pause.next();
-        }
-        if split && !segment.points.is_empty() {
-            track.segments.push(std::mem::take(&mut segment));
-        }
-        if pause
-            .peek()
-            .is_some_and(|&&(stop, start)| f.t_ms >= stop && f.t_ms < start)
-        {
-            continue;
-        }
-        let mut wpt = Waypoint::new(Point::new(f.lng, f.lat));
-        wpt.elevation = f.alt.map(f64::from);
-        wpt.time = Some(gpx_time(f.t_ms)?);
-        segment.points.push(wpt);
-    }
-    if !segment.points.is_empty() || track.segments.is_empty() {
-        track.segments.push(segment);
-    }
-    let doc = Gpx {
-        version: GpxVersion::Gpx11,
-        creator: Some("Pacer".to_owned()),
-        tracks: vec![track],
-        ..Gpx::default()
-    };
+    let mut writer = GpxWriter::new(name, sport, pauses.to_vec(), fixes.len().max(1));
     let mut out = Vec::new();
-    ::gpx::write(&doc, &mut out).map_err(|e| FormatError::Export(e.to_string()))?;
+    while let Some(piece) = writer.next_piece(fixes)? {
+        out.extend_from_slice(&piece);
+    }
     Ok(out)
+}
+
+/// Writes the GPX 1.1 document of [`to_gpx_with_pauses`] piece by piece
+/// (`points` track points per piece), so that a long route is streamed
+/// rather than built whole.
+pub struct GpxWriter {
+    name: Option<String>,
+    sport: Option<Sport>,
+    pauses: Vec<(i64, i64)>,
+    /// The next pause not yet behind the route.
+    pause: usize,
+    points: usize,
+    /// The next fix to write; None before the header, and past the end
+    /// once the footer is written.
+    at: Option<usize>,
+    /// Points in the open `<trkseg>` (0: none open).
+    open: usize,
+    segments: usize,
+    done: bool,
+}
+
+fn xml_error(e: std::io::Error) -> FormatError {
+    FormatError::Export(e.to_string())
+}
+
+fn gpx_time_text(t_ms: i64) -> Result<String, FormatError> {
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(t_ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .ok_or_else(|| FormatError::Export(format!("time out of range: {t_ms}")))
+}
+
+impl GpxWriter {
+    pub fn new(
+        name: Option<&str>,
+        sport: Option<Sport>,
+        pauses: Vec<(i64, i64)>,
+        points: usize,
+    ) -> GpxWriter {
+        GpxWriter {
+            name: name.map(str::to_owned),
+            sport,
+            pauses,
+            pause: 0,
+            points: points.max(1),
+            at: None,
+            open: 0,
+            segments: 0,
+            done: false,
+        }
+    }
+
+    /// The next piece of the document, or None after the last.
+    pub fn next_piece(&mut self, fixes: &[Fix]) -> Result<Option<Vec<u8>>, FormatError> {
+        use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+        if self.done {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(64 * 1024);
+        let mut w = quick_xml::Writer::new(&mut out);
+        let Some(at) = self.at else {
+            w.write_event(Event::Decl(BytesDecl::new("1.0", Some("utf-8"), None)))
+                .map_err(xml_error)?;
+            w.write_event(Event::Start(BytesStart::new("gpx").with_attributes([
+                ("version", "1.1"),
+                ("creator", "Pacer"),
+                ("xmlns", "http://www.topografix.com/GPX/1/1"),
+            ])))
+            .map_err(xml_error)?;
+            w.write_event(Event::Start(BytesStart::new("trk")))
+                .map_err(xml_error)?;
+            if let Some(name) = &self.name {
+                w.create_element("name")
+                    .write_text_content(BytesText::new(name))
+                    .map_err(xml_error)?;
+            }
+            if let Some(sport) = self.sport {
+                w.create_element("type")
+                    .write_text_content(BytesText::new(gpx_type(sport)))
+                    .map_err(xml_error)?;
+            }
+            self.at = Some(0);
+            return Ok(Some(out));
+        };
+        let end = (at + self.points).min(fixes.len());
+        for f in &fixes[at..end] {
+            let mut split = false;
+            while let Some(&(stop, start)) = self.pauses.get(self.pause) {
+                if f.t_ms < stop {
+                    break;
+                }
+                split = true;
+                if f.t_ms < start {
+                    // Recorded while the timer was stopped.
+                    break;
+                }
+                self.pause += 1;
+            }
+            if split && self.open > 0 {
+                w.write_event(Event::End(BytesEnd::new("trkseg")))
+                    .map_err(xml_error)?;
+                self.open = 0;
+            }
+            if self
+                .pauses
+                .get(self.pause)
+                .is_some_and(|&(stop, start)| f.t_ms >= stop && f.t_ms < start)
+            {
+                continue;
+            }
+            if self.open == 0 {
+                w.write_event(Event::Start(BytesStart::new("trkseg")))
+                    .map_err(xml_error)?;
+                self.segments += 1;
+            }
+            self.open += 1;
+            let (lat, lon) = (f.lat.to_string(), f.lng.to_string());
+            let time = gpx_time_text(f.t_ms)?;
+            w.create_element("trkpt")
+                .with_attributes([("lat", lat.as_str()), ("lon", lon.as_str())])
+                .write_inner_content(|w| {
+                    if let Some(alt) = f.alt {
+                        w.create_element("ele")
+                            .write_text_content(BytesText::new(&f64::from(alt).to_string()))?;
+                    }
+                    w.create_element("time")
+                        .write_text_content(BytesText::new(&time))?;
+                    Ok(())
+                })
+                .map_err(xml_error)?;
+        }
+        if end < fixes.len() {
+            self.at = Some(end);
+            return Ok(Some(out));
+        }
+        // The end: close the open segment (a track has at least one).
+        if self.open == 0 && self.segments == 0 {
+            w.write_event(Event::Start(BytesStart::new("trkseg")))
+                .map_err(xml_error)?;
+            self.open = 1;
+        }
+        if self.open > 0 {
+            w.write_event(Event::End(BytesEnd::new("trkseg")))
+                .map_err(xml_error)?;
+        }
+        w.write_event(Event::End(BytesEnd::new("trk")))
+            .map_err(xml_error)?;
+        w.write_event(Event::End(BytesEnd::new("gpx")))
+            .map_err(xml_error)?;
+        self.done = true;
+        Ok(Some(out))
+    }
 }
 
 /// An RFC 7946 Feature whose geometry is the track as a LineString
