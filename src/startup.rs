@@ -137,7 +137,7 @@ impl Application {
             metrics,
             live,
             config: Arc::new(config.clone()),
-            heavy_responses: crate::api::export::heavy_responses(),
+            heavy_responses: crate::api::export::heavy_responses(config.heavy_responses),
         });
         let app_state = state.clone();
         let json_limit = config.json_limit;

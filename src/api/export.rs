@@ -4,7 +4,7 @@
 //!
 //! Routes can be long (a 300,000-point ride), so every answer is written
 //! piece by piece as the client reads them, never built whole, and
-//! at most `MAX_HEAVY_RESPONSES` long routes are served at once (more get
+//! at most `PACER_HEAVY_RESPONSES` long routes are served at once (more get
 //! 503 + Retry-After).
 
 use std::sync::Arc;
@@ -41,16 +41,15 @@ pub const STREAM_KEYS: [&str; 9] = [
     "moving",
 ];
 
-/// Long routes served at once; more get 503 + Retry-After.
-pub const MAX_HEAVY_RESPONSES: usize = 4;
 /// A route longer than this is a heavy response.
 pub const HEAVY_POINTS: i64 = 20_000;
 /// Points written per piece of a streamed answer.
 const POINTS_PER_PIECE: usize = 4_096;
 
-/// The semaphore bounding heavy responses (one per server).
-pub fn heavy_responses() -> Arc<Semaphore> {
-    Arc::new(Semaphore::new(MAX_HEAVY_RESPONSES))
+/// The semaphore bounding heavy responses (one per server):
+/// `PACER_HEAVY_RESPONSES` at once.
+pub fn heavy_responses(permits: usize) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(permits.max(1)))
 }
 
 struct Route {
