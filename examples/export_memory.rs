@@ -5,6 +5,9 @@
 //! the client reads each body as a stream and keeps nothing.
 //! `cargo run --example export_memory` (`PACER_BENCH_POINTS` to change the size).
 
+// A measuring tool: any failure should stop it loudly.
+#![allow(clippy::unwrap_used)]
+
 #[path = "../benches/support/gen.rs"]
 mod gen;
 

@@ -127,6 +127,11 @@ pub struct Config {
     #[arg(long, env = "PACER_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// Long routes (over 20,000 points) answered at once by the streams and
+    /// export endpoints; more answer 503 + Retry-After.
+    #[arg(long, env = "PACER_HEAVY_RESPONSES", default_value_t = 4)]
+    pub heavy_responses: usize,
+
     /// Where fixes that cannot be written at shutdown (the database is
     /// down) are spilled, to be written on the next start. Default: the
     /// SQLite file's folder, or `data` for Postgres.
@@ -273,6 +278,7 @@ impl Config {
             change_log_retention: Duration::from_secs(7 * 86_400),
             change_poll_ms: 250,
             nats_url: None,
+            heavy_responses: 4,
         }
     }
 

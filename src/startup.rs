@@ -166,7 +166,7 @@ impl Application {
             metrics,
             live,
             config: Arc::new(config.clone()),
-            heavy_responses: crate::api::export::heavy_responses(),
+            heavy_responses: crate::api::export::heavy_responses(config.heavy_responses),
             access: Default::default(),
             changes,
         });

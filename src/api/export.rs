@@ -2,9 +2,9 @@
 //! streams. Same visibility as the activity (404). While an activity is
 //! recorded the live actor's route is used, else the checkpointed one.
 //!
-//! Routes can be long (a 300,000-point ride), so the JSON answers are
-//! written piece by piece as the client reads them, never built whole, and
-//! at most `MAX_HEAVY_RESPONSES` long routes are served at once (more get
+//! Routes can be long (a 300,000-point ride), so every answer is written
+//! piece by piece as the client reads them, never built whole, and
+//! at most `PACER_HEAVY_RESPONSES` long routes are served at once (more get
 //! 503 + Retry-After).
 
 use std::sync::Arc;
@@ -41,16 +41,15 @@ pub const STREAM_KEYS: [&str; 9] = [
     "moving",
 ];
 
-/// Long routes served at once; more get 503 + Retry-After.
-pub const MAX_HEAVY_RESPONSES: usize = 4;
 /// A route longer than this is a heavy response.
 pub const HEAVY_POINTS: i64 = 20_000;
 /// Points written per piece of a streamed answer.
 const POINTS_PER_PIECE: usize = 4_096;
 
-/// The semaphore bounding heavy responses (one per server).
-pub fn heavy_responses() -> Arc<Semaphore> {
-    Arc::new(Semaphore::new(MAX_HEAVY_RESPONSES))
+/// The semaphore bounding heavy responses (one per server):
+/// `PACER_HEAVY_RESPONSES` at once.
+pub fn heavy_responses(permits: usize) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(permits.max(1)))
 }
 
 struct Route {
@@ -114,7 +113,7 @@ fn pieces<H: 'static>(
 }
 
 /// `GET /api/v1/activities/{id}/export.gpx`: GPX 1.1 with times and
-/// elevation; a new segment after each pause.
+/// elevation; a new segment after each pause. Streamed.
 pub async fn gpx(
     state: web::Data<AppState>,
     caller: Caller,
@@ -122,19 +121,27 @@ pub async fn gpx(
 ) -> Result<HttpResponse, ApiError> {
     let r = route(&state, &caller, id.into_inner()).await?;
     let id = r.row.id;
-    let body = web::block(move || {
-        formats::to_gpx_with_pauses(Some(&r.row.name), Some(r.sport), &r.fixes, &r.pauses)
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(ApiError::internal)?;
+    let mut writer = formats::GpxWriter::new(
+        Some(&r.row.name),
+        Some(r.sport),
+        r.pauses.clone(),
+        POINTS_PER_PIECE,
+    );
+    // A failure mid-stream ends the body early (the status is sent by then).
+    let body = pieces(r, move |r| match writer.next_piece(&r.fixes) {
+        Ok(piece) => piece,
+        Err(e) => {
+            tracing::error!(error = %e, "GPX export failed");
+            None
+        }
+    });
     Ok(HttpResponse::Ok()
         .content_type("application/gpx+xml")
         .insert_header((
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"activity-{id}.gpx\""),
         ))
-        .body(body))
+        .streaming(body))
 }
 
 /// `GET /api/v1/activities/{id}/route.geojson`: an RFC 7946 Feature whose

@@ -74,51 +74,124 @@ pub fn to_gpx_with_pauses(
     fixes: &[Fix],
     pauses: &[(i64, i64)],
 ) -> Result<Vec<u8>, FormatError> {
-    let mut out = String::with_capacity(200 + fixes.len() * 160);
-    out.push_str(concat!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
-        "<gpx version=\"1.1\" creator=\"Pacer\" ",
-        "xmlns=\"http://www.topografix.com/GPX/1/1\" ",
-        "xmlns:gpxtpx=\"http://www.garmin.com/xmlschemas/TrackPointExtension/v2\">\n<trk>"
-    ));
-    if let Some(name) = name {
-        let _ = write!(out, "<name>{}</name>", escape(name));
+    let mut writer = GpxWriter::new(name, sport, pauses.to_vec(), fixes.len().max(1));
+    let mut out = Vec::new();
+    while let Some(piece) = writer.next_piece(fixes)? {
+        out.extend_from_slice(&piece);
     }
-    if let Some(sport) = sport {
-        let _ = write!(out, "<type>{}</type>", gpx_type(sport));
+    Ok(out)
+}
+
+/// Writes the GPX 1.1 document of [`to_gpx_with_pauses`] piece by piece
+/// (`points` track points per piece), so that a long route is streamed
+/// rather than built whole.
+pub struct GpxWriter {
+    name: Option<String>,
+    sport: Option<Sport>,
+    pauses: Vec<(i64, i64)>,
+    /// The next pause not yet behind the route.
+    pause: usize,
+    points: usize,
+    /// The next fix to write; None before the header, and past the end
+    /// once the footer is written.
+    at: Option<usize>,
+    /// Points in the open `<trkseg>` (0: none open).
+    open: usize,
+    segments: usize,
+    done: bool,
+}
+
+impl GpxWriter {
+    pub fn new(
+        name: Option<&str>,
+        sport: Option<Sport>,
+        pauses: Vec<(i64, i64)>,
+        points: usize,
+    ) -> GpxWriter {
+        GpxWriter {
+            name: name.map(str::to_owned),
+            sport,
+            pauses,
+            pause: 0,
+            points: points.max(1),
+            at: None,
+            open: 0,
+            segments: 0,
+            done: false,
+        }
     }
-    out.push_str("\n<trkseg>\n");
-    let mut in_segment = 0usize;
-    let mut pause = pauses.iter().peekable();
-    for f in fixes {
-        let mut split = false;
-        while let Some(&&(stop, start)) = pause.peek() {
-            if f.t_ms < stop {
-                break;
+
+    /// The next piece of the document, or None after the last.
+    pub fn next_piece(&mut self, fixes: &[Fix]) -> Result<Option<Vec<u8>>, FormatError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut out = String::with_capacity(64 * 1024);
+        let Some(at) = self.at else {
+            out.push_str(concat!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
+                "<gpx version=\"1.1\" creator=\"Pacer\" ",
+                "xmlns=\"http://www.topografix.com/GPX/1/1\" ",
+                "xmlns:gpxtpx=\"http://www.garmin.com/xmlschemas/TrackPointExtension/v2\">\n<trk>"
+            ));
+            if let Some(name) = &self.name {
+                let _ = write!(out, "<name>{}</name>", escape(name.as_str()));
             }
-            if f.t_ms < start {
-                // Recorded while the timer was stopped.
+            if let Some(sport) = self.sport {
+                let _ = write!(out, "<type>{}</type>", gpx_type(sport));
+            }
+            out.push('\n');
+            self.at = Some(0);
+            return Ok(Some(out.into_bytes()));
+        };
+        let end = (at + self.points).min(fixes.len());
+        for f in &fixes[at..end] {
+            let mut split = false;
+            while let Some(&(stop, start)) = self.pauses.get(self.pause) {
+                if f.t_ms < stop {
+                    break;
+                }
                 split = true;
-                break;
+                if f.t_ms < start {
+                    // Recorded while the timer was stopped.
+                    break;
+                }
+                self.pause += 1;
             }
-            split = true;
-            pause.next();
+            if split && self.open > 0 {
+                out.push_str("</trkseg>\n");
+                self.open = 0;
+            }
+            if self
+                .pauses
+                .get(self.pause)
+                .is_some_and(|&(stop, start)| f.t_ms >= stop && f.t_ms < start)
+            {
+                continue;
+            }
+            if self.open == 0 {
+                out.push_str("<trkseg>\n");
+                self.segments += 1;
+            }
+            self.open += 1;
+            write_point(&mut out, f)?;
         }
-        if split && in_segment > 0 {
-            out.push_str("</trkseg>\n<trkseg>\n");
-            in_segment = 0;
+        if end < fixes.len() {
+            self.at = Some(end);
+            return Ok(Some(out.into_bytes()));
         }
-        if pause
-            .peek()
-            .is_some_and(|&&(stop, start)| f.t_ms >= stop && f.t_ms < start)
-        {
-            continue;
+        // The end: close the open segment (a track has at least one).
+        if self.open == 0 && self.segments == 0 {
+            out.push_str("<trkseg>\n");
+            self.open = 1;
         }
-        write_point(&mut out, f)?;
-        in_segment += 1;
+        if self.open > 0 {
+            out.push_str("</trkseg>\n");
+        }
+        out.push_str("</trk>\n</gpx>\n");
+        self.done = true;
+        Ok(Some(out.into_bytes()))
     }
-    out.push_str("</trkseg>\n</trk>\n</gpx>\n");
-    Ok(out.into_bytes())
 }
 
 /// An RFC 7946 Feature whose geometry is the track as a LineString

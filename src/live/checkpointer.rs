@@ -29,6 +29,9 @@ const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// A status change (pause, resume, complete) is written within this, or
 /// refused (503) and never written.
 pub const STATE_CHANGE_DEADLINE: Duration = Duration::from_secs(3);
+/// A completion rewrites the whole route: it gets this much longer per
+/// 100,000 points.
+pub const COMPLETE_PER_100K_POINTS: Duration = Duration::from_secs(2);
 /// A claimed status change still gets at least this long to commit.
 const MIN_STATUS_WRITE: Duration = Duration::from_millis(500);
 /// Any checkpoint transaction is abandoned (rolled back) after this.
@@ -313,7 +316,11 @@ async fn complete(
     };
     // Everything queued before the completion goes first.
     let result = match backlog.write(store, left()).await {
-        Ok(()) => deadline(left(), store.complete_activity(progress, route)).await,
+        Ok(()) => {
+            // The whole route is rewritten: a long one gets longer.
+            let extra = COMPLETE_PER_100K_POINTS * (route.len() / 100_000) as u32;
+            deadline(left() + extra, store.complete_activity(progress, route)).await
+        }
         Err(e) => Err(e),
     };
     waiter.answer(result);

@@ -59,6 +59,7 @@ with_deadlines! {
     CALL_DEADLINE fn insert_token(&self, token_hash: &str, athlete: AthleteId, now_ms: i64) -> StoreResult<()>;
     CALL_DEADLINE fn token_owner(&self, token_hash: &str) -> StoreResult<Option<(AthleteId, i64)>>;
     CALL_DEADLINE fn touch_token(&self, token_hash: &str, now_ms: i64) -> StoreResult<()>;
+    CALL_DEADLINE fn purge_expired_tokens(&self, athlete: AthleteId, before_ms: i64) -> StoreResult<()>;
     CALL_DEADLINE fn revoke_token(&self, token_hash: &str) -> StoreResult<()>;
     CALL_DEADLINE fn request_friend(&self, from: AthleteId, to: AthleteId, now_ms: i64) -> StoreResult<FriendOutcome>;
     CALL_DEADLINE fn friends(&self, id: AthleteId) -> StoreResult<Vec<AthleteRow>>;

@@ -402,3 +402,72 @@ async fn concurrent_identical_uploads_create_one(app: TestApp) {
     assert_eq!(feed["activities"].as_array().unwrap().len(), 1, "{feed}");
 }
 both_backends!(concurrent_identical_uploads_create_one);
+
+#[path = "../../benches/support/gen.rs"]
+mod gen;
+
+fn one_heavy_response(config: &mut Config) {
+    config.heavy_responses = 1;
+}
+
+/// Long routes are streamed, and at most `PACER_HEAVY_RESPONSES` (here 1)
+/// are answered at once: while one is being read, another long answer gets
+/// 503 + Retry-After at once; when it is done, the next is served in full.
+async fn heavy_responses_are_bounded(app: TestApp) {
+    const POINTS: usize = 200_000;
+    let ann = app.signup("ann").await;
+    let file = gen::fit(&gen::ride(POINTS));
+    let (status, upload) = crate::uploads::upload(&app, &ann, file, &[("data_type", "fit")]).await;
+    assert_eq!(status, StatusCode::CREATED, "{upload}");
+    let id = upload["activity_id"].as_i64().unwrap();
+
+    // A long answer under way, not read yet (far more than socket buffers
+    // hold, so it cannot finish): it has the only slot.
+    let held = app
+        .client
+        .get(app.url(&format!("/api/v1/activities/{id}/export.gpx")))
+        .bearer_auth(&ann.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(held.status(), StatusCode::OK);
+    for path in ["streams", "route.geojson", "export.gpx"] {
+        let res = app
+            .client
+            .get(app.url(&format!("/api/v1/activities/{id}/{path}")))
+            .bearer_auth(&ann.token)
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert!(res.headers().contains_key("retry-after"), "{path}");
+        crate::common::assert_error_shape(&res.json().await.unwrap());
+    }
+    // Read to its end, the held answer is the whole route.
+    let gpx = held.bytes().await.unwrap();
+    let points = gpx.windows(7).filter(|w| w == b"<trkpt ").count();
+    assert_eq!(points, POINTS);
+    assert!(gpx.ends_with(b"</trk></gpx>"));
+    // The slot is free again: the next long answer is served in full (on
+    // a new connection: the pooled ones may have idled past keep-alive).
+    let res = reqwest::Client::new()
+        .get(app.url(&format!(
+            "/api/v1/activities/{id}/streams?keys=time,distance,latlng"
+        )))
+        .bearer_auth(&ann.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let streams: Value = res.json().await.unwrap();
+    for key in ["time", "distance", "latlng"] {
+        assert_eq!(
+            streams[key]["data"].as_array().unwrap().len(),
+            POINTS,
+            "{key}"
+        );
+        assert_eq!(streams[key]["original_size"], POINTS);
+    }
+}
+both_backends!(heavy_responses_are_bounded, one_heavy_response);
