@@ -714,7 +714,8 @@ impl Store for SqlStore {
         imported: &ImportedActivity,
     ) -> StoreResult<UploadRow> {
         let new = &imported.activity;
-        let mut tx = self.pool.begin().await?;
+        // Reads (the duplicate check) before writing.
+        let mut tx = self.begin_write().await?;
         if let Some(existing) = find_duplicate(&mut tx, new).await? {
             let error = format!("duplicate of activity {existing}");
             let row = insert_upload(&mut tx, upload, Some(&error), None).await?;
