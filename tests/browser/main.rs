@@ -865,3 +865,71 @@ async fn web_page_end_to_end() {
     client.close().await.unwrap();
     eprintln!("browser tests took {:?}", started.elapsed());
 }
+
+/// The change log's events stream on the page: a friend who starts shows
+/// up on `#/live` well before the 10-second refresh, and a completion
+/// slides into `#/feed` without a reload.
+#[actix_web::test]
+async fn live_and_feed_follow_activity_events() {
+    let Some((_driver, client)) = start_browser().await else {
+        return;
+    };
+    let app = common::spawn(Backend::Sqlite).await.unwrap();
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    app.befriend(&ann, &bob).await;
+    let soon = Duration::from_secs(5);
+    client
+        .goto(&app.url(&format!("/?access_token={}#/live", ann.token)))
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "the empty live list",
+        "const e = document.querySelector('[data-testid=live-empty]'); return !!e && !e.hidden",
+        Duration::from_secs(15),
+    )
+    .await;
+    let t0 = now_ms() - 60_000;
+    let ride = app
+        .start_activity(
+            &bob,
+            json!({"sport_type": "Ride", "start_date": rfc3339(t0)}),
+        )
+        .await;
+    let id = ride["id"].as_i64().unwrap();
+    wait_for(
+        &client,
+        "bob on the live list",
+        &format!(
+            "return !!document.querySelector('[data-testid=live-item][data-activity-id=\"{id}\"]')"
+        ),
+        soon,
+    )
+    .await;
+    js(&client, "location.hash = '#/feed'; return true").await;
+    wait_for(
+        &client,
+        "the feed",
+        "return !!document.querySelector('[data-testid=feed-empty]')",
+        Duration::from_secs(15),
+    )
+    .await;
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/activities/{id}"),
+            &bob.token,
+            json!({"state": "COMPLETE", "at": rfc3339(t0 + 50_000)}),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    wait_for(
+        &client,
+        "the completed ride in the feed",
+        &format!(
+            "return !!document.querySelector('[data-testid=feed-card][data-activity-id=\"{id}\"]')"
+        ),
+        soon,
+    )
+    .await;
+}
