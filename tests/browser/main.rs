@@ -883,6 +883,21 @@ async fn live_and_feed_follow_activity_events() {
         .goto(&app.url(&format!("/?access_token={}#/live", ann.token)))
         .await
         .unwrap();
+    // A sign-in link asks first (login CSRF).
+    wait_for(
+        &client,
+        "the sign-in-link prompt",
+        "return !!document.querySelector('[data-testid=link-signin-accept]')",
+        Duration::from_secs(15),
+    )
+    .await;
+    client
+        .find(Locator::Css("[data-testid=link-signin-accept]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for(
         &client,
         "the empty live list",
