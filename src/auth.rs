@@ -30,7 +30,7 @@ use crate::config::Config;
 use crate::domain::{now_ms, AthleteId};
 use crate::error::{ApiError, Code};
 use crate::metrics::Metrics;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Cached token lookups; beyond this many the cache starts afresh.
 const TOKEN_CACHE_CAPACITY: usize = 4_000_000;

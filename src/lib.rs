@@ -19,5 +19,6 @@ pub mod metrics;
 pub mod middleware;
 pub mod page;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod telemetry;

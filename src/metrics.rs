@@ -10,7 +10,7 @@ use prometheus::{
 };
 
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub struct Metrics {
     pub registry: Registry,

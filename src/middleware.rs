@@ -14,7 +14,7 @@ use actix_web::web::{self, Bytes};
 use actix_web::HttpMessage;
 use futures_util::Stream;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The image origin of a tile URL template, for the page's CSP: scheme and
 /// host, with `{s}`-style placeholders as `*`. None when the template has no

@@ -19,24 +19,8 @@ use crate::live::checkpointer::Checkpointer;
 use crate::live::spill::SpillFile;
 use crate::live::LiveHub;
 use crate::metrics::Metrics;
-use crate::store::{self, DynStore};
-
-/// Shared by every worker. Cheap to clone through `web::Data`.
-pub struct AppState {
-    pub store: DynStore,
-    pub tokens: TokenCache,
-    /// Sign-in limits and the bound on concurrent password hashing.
-    pub signin: SignInGuard,
-    pub metrics: Arc<Metrics>,
-    pub live: Arc<LiveHub>,
-    pub config: Arc<Config>,
-    /// Bounds the long routes answered at once (`api::export`).
-    pub heavy_responses: Arc<tokio::sync::Semaphore>,
-    /// Announces lost rights to open streams and sockets.
-    pub access: crate::live::access::AccessNotifier,
-    /// The activity change log's consumers and events stream.
-    pub changes: Arc<crate::changes::Changes>,
-}
+use crate::state::AppState;
+use crate::store;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {

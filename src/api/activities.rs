@@ -11,7 +11,7 @@ use crate::domain::fix::{RawTime, MAX_FUTURE_SKEW_MS};
 use crate::domain::{now_ms, ActivityId, AthleteId, DomainError, Sport};
 use crate::error::{invalid, ApiError, Code};
 use crate::live::{self, access::Waker, hub::ask, LiveError};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{ActivityRow, NewActivityRow};
 
 /// How the caller stands to an activity's owner.

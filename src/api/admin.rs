@@ -18,7 +18,7 @@ use crate::domain::activity::{StatusLog, Visibility};
 use crate::domain::athlete::{Username, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
 use crate::domain::{now_ms, AthleteId, DomainError, Sport};
 use crate::error::{ApiError, Code};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{NewActivityRow, NewAthleteRow, ProvisionBatch, StoreError};
 
 /// Most accounts one provision call creates.

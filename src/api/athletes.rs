@@ -6,7 +6,7 @@ use crate::auth::{self, Caller};
 use crate::domain::athlete::{NewAthlete, RawNewAthlete};
 use crate::domain::{now_ms, AthleteId};
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{NewAthleteRow, StoreError};
 
 /// `POST /api/v1/athletes`: sign up; answers with a first access token.

@@ -17,7 +17,7 @@ use crate::changes::fanout::{classify, Delivery, EventsHub, FeedKind, Subscripti
 use crate::domain::activity::Relation;
 use crate::domain::AthleteId;
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::ActivityRow;
 
 /// Most events replayed after `Last-Event-ID`; further behind gets `reset`.

@@ -25,7 +25,7 @@ use crate::error::ApiError;
 use crate::formats;
 use crate::live::hub::ask;
 use crate::live::watch::GetRoute;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::ActivityRow;
 
 /// The stream types served, Strava's names.

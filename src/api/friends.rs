@@ -4,7 +4,7 @@ use crate::api::views::AthleteView;
 use crate::auth::Caller;
 use crate::domain::{now_ms, AthleteId};
 use crate::error::{ApiError, Code};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::FriendOutcome;
 
 fn athletes(rows: Vec<crate::store::AthleteRow>) -> Vec<AthleteView> {

@@ -24,7 +24,7 @@ use crate::live::hub::{ask, ActorRef};
 use crate::live::ingest::Ingest;
 use crate::live::watch::{Poll, Subscribe};
 use crate::live::{LiveError, LiveHub, BUSY_RETRY_AFTER_S};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::ActivityRow;
 
 /// SSE comment sent when nothing else was, so proxies keep the stream open.

@@ -7,7 +7,7 @@ use crate::auth::Caller;
 use crate::domain::athlete::{Username, MIN_PASSWORD_LEN};
 use crate::domain::AthleteId;
 use crate::error::{ApiError, Code};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct Login {

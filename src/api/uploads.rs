@@ -18,7 +18,7 @@ use crate::domain::completion::complete;
 use crate::domain::{now_ms, text, AthleteId, DomainError, Sport};
 use crate::error::{ApiError, Code, FieldError};
 use crate::formats::{self, DataType, FormatError, ParsedActivity};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{ActivityProgress, ImportedActivity, NewActivityRow, NewUploadRow, UploadRow};
 
 const MAX_TEXT_FIELD: usize = 64 * 1024;

@@ -103,7 +103,7 @@ pub struct TestApp {
     pub backend: Backend,
     pub client: reqwest::Client,
     pub database_url: String,
-    pub state: actix_web::web::Data<pacer::startup::AppState>,
+    pub state: actix_web::web::Data<pacer::state::AppState>,
     pub db: DbGuard,
 }
 

@@ -1,0 +1,28 @@
+//! The state every handler shares. Its own module, so that the handlers
+//! (`api/`, `auth`, `metrics`, `middleware`) and the start-up code both
+//! depend on it without depending on each other.
+
+use std::sync::Arc;
+
+use crate::auth::{SignInGuard, TokenCache};
+use crate::config::Config;
+use crate::live::LiveHub;
+use crate::metrics::Metrics;
+use crate::store::DynStore;
+
+/// Shared by every worker. Cheap to clone through `web::Data`.
+pub struct AppState {
+    pub store: DynStore,
+    pub tokens: TokenCache,
+    /// Sign-in limits and the bound on concurrent password hashing.
+    pub signin: SignInGuard,
+    pub metrics: Arc<Metrics>,
+    pub live: Arc<LiveHub>,
+    pub config: Arc<Config>,
+    /// Bounds the long routes answered at once (`api::export`).
+    pub heavy_responses: Arc<tokio::sync::Semaphore>,
+    /// Announces lost rights to open streams and sockets.
+    pub access: crate::live::access::AccessNotifier,
+    /// The activity change log's consumers and events stream.
+    pub changes: Arc<crate::changes::Changes>,
+}
