@@ -5,7 +5,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::http::header;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -208,20 +207,11 @@ pub async fn stream(
         last_sent,
         token_checked: Instant::now(),
     };
-    let retry = futures_util::stream::once(async {
-        Ok::<_, actix_web::Error>(Bytes::from_static(b"retry: 2000\n\n"))
-    });
-    let events = futures_util::stream::unfold(stream, |mut s| async move {
-        s.next_frame()
-            .await
-            .map(|frame| (Ok::<_, actix_web::Error>(frame), s))
-    });
-    use futures_util::StreamExt;
-    Ok(HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        // Compression would buffer the stream.
-        .insert_header((header::CONTENT_ENCODING, "identity"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(retry.chain(events)))
+    Ok(crate::api::sse::respond(stream))
+}
+
+impl crate::api::sse::FrameSource for EventStream {
+    fn next_frame(&mut self) -> impl std::future::Future<Output = Option<Bytes>> {
+        EventStream::next_frame(self)
+    }
 }

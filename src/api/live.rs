@@ -5,7 +5,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::header;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -399,22 +398,7 @@ pub async fn sse(
         last_seq: after,
         done: false,
     };
-    let retry = futures_util::stream::once(async {
-        Ok::<_, actix_web::Error>(Bytes::from_static(b"retry: 2000\n\n"))
-    });
-    let events = futures_util::stream::unfold(stream, |mut s| async move {
-        s.next_frame()
-            .await
-            .map(|frame| (Ok::<_, actix_web::Error>(frame), s))
-    });
-    use futures_util::StreamExt;
-    Ok(HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        // Compression would buffer the stream.
-        .insert_header((header::CONTENT_ENCODING, "identity"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(retry.chain(events)))
+    Ok(crate::api::sse::respond(stream))
 }
 
 /// The live stats of an in-progress activity. A recording (STARTED) one
@@ -461,4 +445,10 @@ pub async fn friends_live(
         out.push(serde_json::json!({"activity": ActivityView::summary(row), "stats": stats, "position": position}));
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({"activities": out})))
+}
+
+impl crate::api::sse::FrameSource for SseStream {
+    fn next_frame(&mut self) -> impl std::future::Future<Output = Option<Bytes>> {
+        SseStream::next_frame(self)
+    }
 }

@@ -14,6 +14,7 @@ pub mod friends;
 pub mod health;
 pub mod live;
 pub mod sessions;
+pub mod sse;
 pub mod uploads;
 pub mod views;
 
