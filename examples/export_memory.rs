@@ -8,11 +8,14 @@
 // A measuring tool: any failure should stop it loudly.
 #![allow(clippy::unwrap_used)]
 
+#[path = "../benches/support/counting.rs"]
+mod counting;
 #[path = "../benches/support/gen.rs"]
 mod gen;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
+
+use counting::{Counting, CURRENT, PEAK};
 
 use futures_util::StreamExt;
 use pacer::api::uploads::process;
@@ -21,33 +24,6 @@ use pacer::domain::AthleteId;
 use pacer::formats::DataType;
 use pacer::startup::Application;
 use pacer::store::NewUploadRow;
-
-struct Counting;
-
-static CURRENT: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let now = CURRENT.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(now, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        CURRENT.fetch_sub(layout.size(), Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if new_size > layout.size() {
-            let now = CURRENT.fetch_add(new_size - layout.size(), Ordering::Relaxed)
-                + (new_size - layout.size());
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        } else {
-            CURRENT.fetch_sub(layout.size() - new_size, Ordering::Relaxed);
-        }
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
