@@ -6,6 +6,7 @@ import { h, sportChip, stat } from "../dom.js";
 import * as fmt from "../format.js";
 import { LiveConnection } from "../live.js";
 import { AnimatedTrack, colorFor, createMap, routeLine } from "../map.js";
+import { lastUpdateText, liveLabel, Signal } from "../signal.js";
 
 const REFRESH_MS = 10000;
 // Browsers allow ~6 connections per host over HTTP/1.1: beyond this many
@@ -27,10 +28,23 @@ function rateOf(sport, stats) {
   return fmt.kmh(stats.current_speed);
 }
 
+// Rate while live: blank when paused or when the signal is lost (a frozen
+// pace would look current).
+function liveRate(sport, stats, label) {
+  if (!stats || label.kind !== "live") return "–";
+  return rateOf(sport, stats);
+}
+
+function setBadge(node, label) {
+  node.textContent = label.text;
+  node.className = `badge state-${label.kind}`;
+  node.dataset.state = label.kind;
+}
+
 export function liveOverview(root) {
   const mapEl = h("div.map", { id: "live-map" });
   const list = h("ul.live-list", { dataset: { testid: "live-list" } });
-  const empty = h("p.empty", { dataset: { testid: "live-empty" }, hidden: true }, "None of your friends are out right now.");
+  const empty = h("div.empty-state", { dataset: { testid: "live-empty" }, hidden: true });
   const count = h("span.count", { dataset: { testid: "live-count" } }, "");
   const status = h("p.status", { role: "status" }, "Loading…");
   root.replaceChildren(
@@ -46,52 +60,79 @@ export function liveOverview(root) {
   let map = null;
   let stopped = false;
   let refreshTimer = null;
-  let fitted = false;
+  // Until the visitor moves or zooms the map, it keeps framing everyone.
+  let userMoved = false;
+  let fitting = false;
+  let friendCount = null;
 
   function render(entry) {
     const a = entry.activity;
     const s = entry.stats || {};
+    const state = s.state || a.state;
+    const label = liveLabel(state, entry.signal);
     entry.el.dist.textContent = fmt.km(s.distance ?? a.distance);
     entry.el.dist.dataset.meters = String(s.distance ?? a.distance ?? 0);
-    entry.el.rate.textContent = rateOf(a.sport_type, s);
-    entry.el.state.textContent = (s.state || a.state) === "PAUSED" ? "Paused" : "";
+    entry.el.rate.textContent = liveRate(a.sport_type, entry.stats, label);
+    setBadge(entry.el.state, label);
+    entry.el.signal.textContent = lastUpdateText(state, entry.signal);
     entry.el.elapsed.textContent = fmt.duration(elapsedNow(entry));
+    entry.li.dataset.signal = entry.signal.status();
   }
 
   function tick() {
-    for (const entry of entries.values()) entry.el.elapsed.textContent = fmt.duration(elapsedNow(entry));
+    for (const entry of entries.values()) render(entry);
+    if (!userMoved && map && outOfView()) fit();
+  }
+
+  function outOfView() {
+    const view = map.getBounds();
+    for (const e of entries.values()) if (e.track && e.track.pos && !view.contains(e.track.pos)) return true;
+    return false;
+  }
+
+  // Pans to one athlete (their list item was clicked).
+  function focusOn(entry) {
+    if (!map || !entry.track || !entry.track.pos) return;
+    userMoved = true;
+    for (const e of entries.values()) e.li.classList.toggle("selected", e === entry);
+    map.setView(entry.track.pos, Math.max(map.getZoom(), 14), { animate: false });
   }
 
   function add(item) {
     const a = item.activity;
     const color = colorFor(a.athlete && a.athlete.id);
-    const entry = { activity: a, stats: item.stats, statsAt: performance.now(), track: null, conn: null };
+    const entry = { activity: a, stats: item.stats, statsAt: performance.now(), track: null, conn: null, signal: new Signal() };
+    if (item.position) entry.signal.seen(item.position, false);
+    entry.position = item.position || null;
     entry.el = {
       dist: h("span.v", { dataset: { testid: "live-item-distance" } }),
       elapsed: h("span.v", { dataset: { testid: "live-item-elapsed" } }),
       rate: h("span.v", { dataset: { testid: "live-item-rate" } }),
-      state: h("span.badge.paused"),
+      state: h("span.badge", { dataset: { testid: "live-item-state" } }),
+      signal: h("span.signal", { dataset: { testid: "live-item-signal" } }),
     };
+    const name = fmt.athleteName(a.athlete);
     entry.li = h(
       "li.live-item",
       { dataset: { testid: "live-item", activityId: String(a.id) } },
       h(
-        "a.live-link",
-        { href: `#/live/${a.id}` },
+        "button.live-pick",
+        { type: "button", title: `Show ${name} on the map`, dataset: { testid: "live-item-pick" }, onclick: () => focusOn(entry) },
         h("span.dot", { style: `background:${color}`, "aria-hidden": "true" }, fmt.initials(a.athlete)),
         h(
           "span.who",
-          h("strong", { dataset: { testid: "live-item-name" } }, fmt.athleteName(a.athlete)),
+          h("strong", { dataset: { testid: "live-item-name" } }, name, " ", entry.el.state),
           h("span.sub", sportChip(a.sport_type), ` ${a.name || ""}`),
-          entry.el.state,
+          entry.el.signal,
         ),
         h(
           "span.nums",
           h("span.n", entry.el.dist, h("span.k", "Distance")),
           h("span.n", entry.el.elapsed, h("span.k", "Time")),
-          h("span.n", entry.el.rate, h("span.k", fmt.rateLabel(a.sport_type))),
+          h("span.n", entry.el.rate, h("span.k", fmt.isRun(a.sport_type) ? "Current pace" : "Current speed")),
         ),
       ),
+      h("a.live-follow-link", { href: `#/live/${a.id}`, dataset: { testid: "live-item-follow" } }, `Follow ${fmt.athleteName(a.athlete) || "them"} ›`),
     );
     list.append(entry.li);
     entries.set(a.id, entry);
@@ -101,7 +142,8 @@ export function liveOverview(root) {
 
   function attach(entry, color) {
     const a = entry.activity;
-    entry.track = new AnimatedTrack(map, { color, label: fmt.initials(a.athlete), title: fmt.athleteName(a.athlete) });
+    const newTrack = () => new AnimatedTrack(map, { color, label: fmt.initials(a.athlete), title: fmt.athleteName(a.athlete) });
+    entry.track = newTrack();
     const streams = [...entries.values()].filter((e) => e.conn && e.conn.useSse).length;
     entry.conn = new LiveConnection(
       a.id,
@@ -109,15 +151,24 @@ export function liveOverview(root) {
         snapshot: (body) => {
           entry.stats = body.stats || entry.stats;
           entry.statsAt = performance.now();
-          entry.track.load(body.points || []);
+          const points = body.points && body.points.length ? body.points : body.position ? [body.position] : [];
+          entry.signal.seen(points, false);
+          if (body.position) entry.signal.seen(body.position, false);
+          entry.track.load(points);
           render(entry);
           fit();
         },
-        points: (points, batchMs) => entry.track.push(points, batchMs),
+        points: (points, batchMs) => {
+          entry.signal.seen(points, true);
+          entry.track.push(points, batchMs);
+          render(entry);
+        },
         reset: (points) => {
           entry.track.remove();
-          entry.track = new AnimatedTrack(map, { color, label: fmt.initials(a.athlete), title: fmt.athleteName(a.athlete) });
+          entry.track = newTrack();
+          entry.signal.seen(points, false);
           entry.track.load(points);
+          fit();
         },
         stats: (s) => {
           entry.stats = s;
@@ -150,20 +201,54 @@ export function liveOverview(root) {
   function updateCount() {
     count.textContent = entries.size ? `(${entries.size})` : "";
     empty.hidden = entries.size > 0;
+    if (!empty.hidden) renderEmpty();
   }
 
-  function fit() {
-    if (fitted || !map) return;
+  // What to do next when nobody is out: find friends first, if there are none.
+  function renderEmpty() {
+    const actions = h(
+      "p.actions",
+      h("a.button.primary", { href: "#/friends", dataset: { testid: "empty-find-friends" } }, "Find friends"),
+      " ",
+      h("a.button.secondary", { href: "#/upload", dataset: { testid: "empty-upload" } }, "Upload an activity"),
+    );
+    if (friendCount === 0) {
+      empty.replaceChildren(
+        h("p", "You have no friends on Pacer yet. When friends are out, they appear here on the map, live."),
+        actions,
+      );
+    } else {
+      empty.replaceChildren(
+        h("p", "None of your friends are out right now."),
+        h("p.sub", friendCount ? `You have ${fmt.plural(friendCount, "friend")}. Their activities are in the ` : "Their activities are in the ", h("a", { href: "#/feed" }, "feed"), "."),
+        actions,
+      );
+    }
+  }
+
+  // Frames every athlete on the map (markers and trails).
+  function fit(force = false) {
+    if (!map || (userMoved && !force)) return;
     const L = window.L;
     let b = null;
     for (const e of entries.values()) {
       const eb = e.track && e.track.bounds();
       if (eb) b = b ? b.extend(eb) : L.latLngBounds(eb.getSouthWest(), eb.getNorthEast());
     }
-    if (b) {
-      map.fitBounds(b, { padding: [40, 40], maxZoom: 15, animate: false });
-      fitted = true;
+    if (!b || !b.isValid()) return;
+    fitting = true;
+    try {
+      if (b.getSouthWest().equals(b.getNorthEast())) map.setView(b.getCenter(), 15, { animate: false });
+      else map.fitBounds(b, { padding: [40, 40], maxZoom: 15, animate: false });
+    } finally {
+      fitting = false;
     }
+  }
+
+  function showAll() {
+    userMoved = false;
+    for (const e of entries.values()) e.li.classList.remove("selected");
+    fit(true);
   }
 
   async function refresh() {
@@ -178,14 +263,23 @@ export function liveOverview(root) {
         const entry = entries.get(item.activity.id);
         if (!entry) {
           add(item);
-          fitted = false;
         } else if (item.stats && !(entry.conn && entry.conn.es)) {
           entry.stats = item.stats;
           entry.statsAt = performance.now();
+          if (item.position) entry.signal.seen(item.position, true);
           render(entry);
         }
       }
       for (const id of [...entries.keys()]) if (!seen.has(id)) remove(id);
+      if (!items.length && friendCount === null) {
+        try {
+          const friends = await get("/friends");
+          friendCount = Array.isArray(friends) ? friends.length : 0;
+        } catch {
+          friendCount = null;
+        }
+        if (stopped) return;
+      }
       updateCount();
     } catch (e) {
       status.hidden = false;
@@ -198,13 +292,28 @@ export function liveOverview(root) {
   createMap(mapEl, { testid: "live-map" }).then((m) => {
     if (stopped) return m.remove();
     map = m;
+    const userMove = () => {
+      if (!fitting) userMoved = true;
+    };
+    map.on("dragstart", userMove);
+    map.on("zoomstart", userMove);
+    map.on("resize", () => fit());
+    const ShowAll = window.L.Control.extend({
+      onAdd: () => {
+        const b = h("button.map-button", { type: "button", dataset: { testid: "live-show-all" }, title: "Frame everyone who is out" }, "Show all");
+        window.L.DomEvent.disableClickPropagation(b);
+        b.addEventListener("click", showAll);
+        return b;
+      },
+    });
+    new ShowAll({ position: "topright" }).addTo(map);
     for (const e of entries.values()) if (!e.track) attach(e, colorFor(e.activity.athlete && e.activity.athlete.id));
   });
   refresh();
   const closeEvents = followFriendsStarting({ entries, add, remove, updateCount, refresh: () => {
     clearTimeout(refreshTimer);
     refresh();
-  }, refit: () => (fitted = false) });
+  } });
 
   return () => {
     stopped = true;
@@ -219,7 +328,7 @@ export function liveOverview(root) {
 // The change log's events stream: a friend who starts appears at once
 // (the periodic refresh stays as a fallback), one who finishes or whose
 // activity goes away leaves. `reset` re-reads the list.
-function followFriendsStarting({ entries, add, remove, updateCount, refresh, refit }) {
+function followFriendsStarting({ entries, add, remove, updateCount, refresh }) {
   const me = cachedAthlete();
   const leave = (data) => {
     remove(data.activity_id);
@@ -230,7 +339,6 @@ function followFriendsStarting({ entries, add, remove, updateCount, refresh, ref
       const a = data.activity;
       if (!a || (me && a.athlete && a.athlete.id === me.id) || entries.has(a.id)) return;
       add({ activity: a, stats: null });
-      refit();
       updateCount();
     },
     activity_completed: leave,
@@ -290,9 +398,12 @@ export function liveFollow(root, id) {
       rate: h("span", { dataset: { testid: "live-rate" } }, "–"),
       elev: h("span", { dataset: { testid: "live-elevation" } }, fmt.meters(activity.total_elevation_gain)),
       elapsed: h("span", { dataset: { testid: "live-elapsed" } }, fmt.duration(activity.elapsed_time)),
-      state: h("span.badge", { dataset: { testid: "live-state" } }, activity.state),
+      state: h("span.badge", { dataset: { testid: "live-state" } }, fmt.stateLabel(activity.state)),
+      signal: h("span.signal", { dataset: { testid: "live-signal" } }, ""),
       connection: h("span.conn", { dataset: { testid: "live-connection" } }, ""),
+      rateLabel: h("div.stat-label", { dataset: { testid: "live-rate-label" } }, fmt.isRun(sport) ? "Current pace" : "Current speed"),
     };
+    const signal = new Signal();
     const banner = h("div.complete-banner", { dataset: { testid: "live-complete" }, hidden: true, role: "status" });
     const mapEl = h("div.map", { id: "follow-map" });
     const follow = h("input", { type: "checkbox", id: "follow-toggle", checked: true });
@@ -303,7 +414,7 @@ export function liveFollow(root, id) {
         h(
           "div",
           h("h1", { dataset: { testid: "live-title" } }, activity.name || "Activity"),
-          h("p.sub", `${fmt.athleteName(activity.athlete)} `, sportChip(sport), " ", el.state, " ", el.connection),
+          h("p.sub", `${fmt.athleteName(activity.athlete)} `, sportChip(sport), " ", el.state, " ", el.signal, " ", el.connection),
         ),
       ),
     );
@@ -313,7 +424,7 @@ export function liveFollow(root, id) {
         "div.big-numbers",
         stat("Distance", el.distance),
         stat("Moving time", el.moving),
-        stat(fmt.isRun(sport) ? "Pace" : "Speed", el.rate),
+        h("div.stat", h("div.stat-value", el.rate), el.rateLabel),
         stat("Elevation gain", el.elev),
       ),
       h("div.map-wrap", mapEl, h("label.follow-toggle", follow, " Follow")),
@@ -323,6 +434,14 @@ export function liveFollow(root, id) {
     let stats = null;
     let statsAt = performance.now();
     let state = activity.state;
+    // The badge, the last-update line and the rate follow the signal.
+    const showState = () => {
+      if (state === "COMPLETE") return;
+      const label = liveLabel(state, signal);
+      setBadge(el.state, label);
+      el.signal.textContent = lastUpdateText(state, signal);
+      el.rate.textContent = liveRate(sport, stats, label);
+    };
     const showStats = (s) => {
       stats = s;
       statsAt = performance.now();
@@ -330,19 +449,21 @@ export function liveFollow(root, id) {
       el.distance.textContent = fmt.km(s.distance);
       el.distance.dataset.meters = String(s.distance ?? 0);
       el.moving.textContent = fmt.duration(s.moving_time);
-      el.rate.textContent = rateOf(sport, s);
       el.elev.textContent = fmt.meters(s.total_elevation_gain);
-      el.state.textContent = state;
+      showState();
     };
     const tick = () => {
       const base = Number(stats ? stats.elapsed_time : activity.elapsed_time) || 0;
       const running = state === "STARTED" || state === "PAUSED";
       el.elapsed.textContent = fmt.duration(running ? base + (performance.now() - statsAt) / 1000 : base);
+      showState();
     };
     const complete = (a) => {
       state = "COMPLETE";
-      el.state.textContent = "COMPLETE";
+      setBadge(el.state, liveLabel("COMPLETE", signal));
+      el.signal.textContent = "";
       el.connection.textContent = "";
+      el.rateLabel.textContent = fmt.isRun(sport) ? "Avg pace" : "Avg speed";
       if (a) {
         el.distance.textContent = fmt.km(a.distance);
         el.distance.dataset.meters = String(a.distance ?? 0);
@@ -396,13 +517,20 @@ export function liveFollow(root, id) {
       .catch(() => {});
     conn = new LiveConnection(id, {
       snapshot: (body) => {
+        signal.seen(body.points || [], false);
+        if (body.position) signal.seen(body.position, false);
         if (body.stats) showStats(body.stats);
-        track.load(body.points || []);
+        const points = body.points && body.points.length ? body.points : body.position ? [body.position] : [];
+        track.load(points);
         const b = track.bounds();
         if (b && track.reached.length > 1) map.fitBounds(b, { padding: [40, 40], maxZoom: 16, animate: false });
         else if (track.pos) map.setView(track.pos, 16, { animate: false });
       },
-      points: (points, batchMs) => track.push(points, batchMs),
+      points: (points, batchMs) => {
+        signal.seen(points, true);
+        track.push(points, batchMs);
+        showState();
+      },
       // Fell behind: the server sent the route so far; draw it afresh.
       reset: (points) => {
         track.remove();
@@ -412,18 +540,20 @@ export function liveFollow(root, id) {
           title: fmt.athleteName(activity.athlete),
         });
         track.onMove = onMove;
+        signal.seen(points, false);
         track.load(points);
       },
       stats: showStats,
       state: (s) => {
         state = s;
-        el.state.textContent = s;
+        showState();
       },
       complete,
       notFound,
       revoked,
       status: (text) => {
-        el.connection.textContent = text === "live" ? "● live" : text;
+        // How the page is connected; whether the athlete is, is the badge.
+        el.connection.textContent = text === "live" ? "streaming" : text;
       },
     });
     conn.start();
