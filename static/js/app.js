@@ -6,12 +6,16 @@ import * as fmt from "./format.js";
 import { activityView } from "./views/activity.js";
 import { linkSignInView, signInView, signUpView } from "./views/auth.js";
 import { feedView } from "./views/feed.js";
+import { friendsView } from "./views/friends.js";
 import { liveFollow, liveOverview } from "./views/live.js";
+import { uploadView } from "./views/upload.js";
 
 const root = document.getElementById("view");
 const nav = document.getElementById("nav");
 let dispose = null;
 let me = cachedAthlete();
+// Incoming friend requests, shown beside "Friends" in the menu.
+let requestCount = 0;
 
 function renderNav(route) {
   nav.replaceChildren();
@@ -22,9 +26,17 @@ function renderNav(route) {
     );
     return;
   }
+  const link = (name, label, extra) =>
+    h("a", { href: `#/${name}`, "aria-current": route === name ? "page" : null, dataset: { testid: `nav-${name}` } }, label, extra);
   nav.append(
-    h("a", { href: "#/live", "aria-current": route === "live" ? "page" : null }, "Live"),
-    h("a", { href: "#/feed", "aria-current": route === "feed" ? "page" : null }, "Feed"),
+    link("live", "Live"),
+    link("feed", "Feed"),
+    link(
+      "friends",
+      "Friends",
+      requestCount ? h("span.nav-count", { dataset: { testid: "nav-requests" }, title: `${requestCount} friend request${requestCount === 1 ? "" : "s"}` }, String(requestCount)) : null,
+    ),
+    link("upload", "Upload"),
     h("span.whoami", { dataset: { testid: "whoami" }, title: me ? `@${me.username}` : "" }, me ? fmt.athleteName(me) : ""),
     h("button.link", { type: "button", id: "signout", dataset: { testid: "signout" }, onclick: signOut }, "Sign out"),
   );
@@ -38,6 +50,7 @@ async function signOut() {
   }
   clearSession();
   me = null;
+  requestCount = 0;
   history.pushState(null, "", "#/signin");
   route();
 }
@@ -49,6 +62,7 @@ function onSignedIn(athlete) {
   const { name } = parse(location.hash);
   if (!name || name === "signin" || name === "signup") history.replaceState(null, "", "#/live");
   route();
+  checkSession();
 }
 
 function parse(hash) {
@@ -92,6 +106,14 @@ function route() {
       document.title = "Feed · Pacer";
       dispose = feedView(root);
       return;
+    case "friends":
+      document.title = "Friends · Pacer";
+      dispose = friendsView(root, { onChange: setRequestCount });
+      return;
+    case "upload":
+      document.title = "Upload · Pacer";
+      dispose = uploadView(root);
+      return;
     case "activities":
       if (id) {
         document.title = "Activity · Pacer";
@@ -105,6 +127,12 @@ function route() {
   }
 }
 
+function setRequestCount(n) {
+  if (n === requestCount) return;
+  requestCount = n;
+  if (getToken()) renderNav(document.body.dataset.route || "live");
+}
+
 // Refresh who we are; a revoked or expired token sends us to sign in.
 async function checkSession() {
   if (!getToken()) return;
@@ -113,6 +141,9 @@ async function checkSession() {
     me = athlete;
     setSession(getToken(), athlete);
     renderNav(parse(location.hash).name || "live");
+    get("/friends/requests")
+      .then((list) => setRequestCount(Array.isArray(list) ? list.length : 0))
+      .catch(() => {});
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {
       clearSession();

@@ -23,7 +23,7 @@ export function card(a) {
           h(
             "div",
             h("strong.athlete", { dataset: { testid: "feed-athlete" } }, fmt.athleteName(a.athlete)),
-            h("time.date", { datetime: a.start_date }, fmt.date(a.start_date)),
+            h("time.date", { datetime: a.start_date, title: fmt.fullDate(a.start_date) }, fmt.date(a.start_date)),
           ),
         ),
         h("h2.card-title", sportChip(a.sport_type), " ", h("span", { dataset: { testid: "feed-name" } }, a.name)),
@@ -70,7 +70,14 @@ export function feedView(root) {
       cursor = body.next_cursor || null;
       done = !cursor;
       if (done) {
-        status.textContent = seen.size ? "That's everything." : "No activities yet. Go for a run!";
+        if (seen.size) status.textContent = "That's everything.";
+        else
+          status.replaceChildren(
+            "No activities yet. Record one with an app, upload a file, or add friends to see theirs here. ",
+            h("a", { href: "#/upload", dataset: { testid: "feed-empty-upload" } }, "Upload an activity"),
+            " · ",
+            h("a", { href: "#/friends", dataset: { testid: "feed-empty-friends" } }, "Find friends"),
+          );
         status.dataset.testid = seen.size ? "feed-end" : "feed-empty";
       } else {
         status.hidden = true;
