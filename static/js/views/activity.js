@@ -2,12 +2,54 @@
 // pace/speed over distance from the streams (route and splits alone when the
 // streams are unavailable).
 
-import { ApiError, get } from "../api.js";
+import { ApiError, get, getToken } from "../api.js";
 import { lineChart } from "../charts.js";
 import { h, sportChip, stat } from "../dom.js";
 import * as fmt from "../format.js";
 import { createMap, routeLine } from "../map.js";
 import { decode } from "../polyline.js";
+
+// An export download: fetched with the session's token in a header (never
+// in an address, where it would reach logs and history), then saved.
+async function download(event, path, filename, status) {
+  event.preventDefault();
+  status.textContent = "Preparing the file…";
+  try {
+    const res = await fetch(`/api/v1${path}`, { headers: { Authorization: `Bearer ${getToken() || ""}` } });
+    if (!res.ok) {
+      let message = `HTTP ${res.status}`;
+      try {
+        message = (await res.json()).message || message;
+      } catch {
+        // Not JSON: the status says enough.
+      }
+      throw new Error(message);
+    }
+    const url = URL.createObjectURL(await res.blob());
+    const a = h("a", { href: url, download: filename, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    status.textContent = "";
+  } catch (e) {
+    status.textContent = `The export failed: ${e.message}`;
+  }
+}
+
+function exportLinks(id) {
+  const status = h("span.status", { role: "status", dataset: { testid: "export-status" } });
+  const link = (label, path, filename, testid) =>
+    h("a", { href: `/api/v1${path}`, download: filename, dataset: { testid }, onclick: (e) => download(e, path, filename, status) }, label);
+  return h(
+    "p.export-links",
+    { dataset: { testid: "export-links" } },
+    "Export: ",
+    link("GPX", `/activities/${id}/export.gpx`, `activity-${id}.gpx`, "export-gpx"),
+    link("GeoJSON", `/activities/${id}/route.geojson`, `activity-${id}.geojson`, "export-geojson"),
+    status,
+  );
+}
 
 function splitsTable(sport, splits) {
   const run = fmt.isRun(sport);
@@ -28,7 +70,7 @@ function splitsTable(sport, splits) {
           h("td", s.distance < 950 ? `${s.split} (${(s.distance / 1000).toFixed(2)})` : String(s.split)),
           h("td", fmt.rate(sport, s.average_speed)),
           h("td", fmt.duration(s.moving_time ?? s.elapsed_time)),
-          h("td", `${s.elevation_difference >= 0 ? "+" : ""}${Math.round(s.elevation_difference || 0)} m`),
+          h("td", fmt.elevationChange(s.elevation_difference)),
         ),
       ),
     ),
@@ -65,7 +107,14 @@ export function activityView(root, id) {
     main.replaceChildren(
       h(
         "header.activity-head",
-        h("p.sub", h("strong", fmt.athleteName(a.athlete)), ` · ${fmt.date(a.start_date)}`),
+        h(
+          "p.sub",
+          h("strong", fmt.athleteName(a.athlete)),
+          " · ",
+          h("time", { datetime: a.start_date, title: fmt.fullDate(a.start_date), dataset: { testid: "activity-date" } }, fmt.date(a.start_date)),
+          " ",
+          h("span", { class: `badge state-${live ? (a.state === "PAUSED" ? "paused" : "live") : "complete"}`, dataset: { testid: "activity-state" } }, fmt.stateLabel(a.state)),
+        ),
         h("h1", sportChip(sport), " ", h("span", { dataset: { testid: "activity-name" } }, a.name)),
         live ? h("p", h("a.live-pill", { href: `#/live/${a.id}` }, "● Live now — follow")) : null,
       ),
@@ -83,6 +132,7 @@ export function activityView(root, id) {
         a.elev_high !== null && a.elev_high !== undefined ? h("div", h("dt", "Elevation"), h("dd", `${Math.round(a.elev_low)}–${Math.round(a.elev_high)} m`)) : null,
       ),
       h("div.map-wrap", mapEl),
+      exportLinks(a.id),
       h("div.detail-grid", h("div", h("h2", "Charts"), charts), h("div", h("h2", "Splits"), splits.length ? splitsTable(sport, splits) : h("p.empty", { dataset: { testid: "no-splits" } }, "No full kilometre yet."))),
     );
 

@@ -12,9 +12,14 @@ function field(id, label, attrs = {}) {
   );
 }
 
+// A message for people, shown as it is (no field list).
+class Plain extends Error {}
+
 function showError(box, err) {
   box.replaceChildren();
-  if (err instanceof ApiError) {
+  if (err instanceof Plain) {
+    box.append(h("p", err.message));
+  } else if (err instanceof ApiError) {
     box.append(h("p", err.message));
     const fields = err.fieldErrors();
     if (fields.length) box.append(h("ul", fields.map((f) => h("li", f))));
@@ -62,10 +67,17 @@ export function signInView(root, { onSignedIn }) {
     ],
     "Sign in",
     async (data) => {
-      const body = await post("/sessions", {
-        username: String(data.get("username") || "").trim(),
-        password: String(data.get("password") || ""),
-      });
+      let body;
+      try {
+        body = await post("/sessions", {
+          username: String(data.get("username") || "").trim(),
+          password: String(data.get("password") || ""),
+        });
+      } catch (e) {
+        // Which of the two was wrong is not said (nor known to the server).
+        if (e instanceof ApiError && [400, 401, 422].includes(e.status)) throw new Plain("Wrong user name or password.");
+        throw e;
+      }
       setSession(body.access_token, body.athlete);
       onSignedIn(body.athlete);
     },
