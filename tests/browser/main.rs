@@ -32,7 +32,12 @@ struct Driver {
     child: Child,
     port: u16,
     _profile: tempfile::TempDir,
+    // One browser at a time: on a small machine, parallel browsers make
+    // the animation and timing checks flaky. Released after the kill.
+    _serial: tokio::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -75,6 +80,7 @@ async fn start_browser() -> Option<(Driver, Client)> {
         );
         return None;
     }
+    let serial = ONE_BROWSER.lock().await;
     let port = free_port();
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
@@ -88,6 +94,7 @@ async fn start_browser() -> Option<(Driver, Client)> {
         child,
         port,
         _profile: profile,
+        _serial: serial,
     };
     let mut caps = serde_json::Map::new();
     caps.insert(
@@ -208,11 +215,16 @@ const SPEED: f64 = 5.0;
 const RADIUS: f64 = 800.0;
 
 fn fix_at(t0_ms: i64, t_ms: i64) -> Value {
+    fix_around((LAT0, LNG0), t0_ms, t_ms)
+}
+
+/// The same circle ride from another starting point.
+fn fix_around((lat0, lng0): (f64, f64), t0_ms: i64, t_ms: i64) -> Value {
     let d = SPEED * (t_ms - t0_ms) as f64 / 1000.0;
     let east = RADIUS * (d / RADIUS).sin();
     let north = RADIUS * (1.0 - (d / RADIUS).cos());
-    let lat = LAT0 + north / 111_320.0;
-    let lng = LNG0 + east / (111_320.0 * LAT0.to_radians().cos());
+    let lat = lat0 + north / 111_320.0;
+    let lng = lng0 + east / (111_320.0 * lat0.to_radians().cos());
     json!({"lat": lat, "lng": lng, "t": t_ms, "alt": 100.0 + 10.0 * (d / 300.0).sin(),
            "accuracy": 5.0, "speed": SPEED})
 }
@@ -241,13 +253,24 @@ fn spawn_rider(
     t0: i64,
     stop: Arc<AtomicBool>,
 ) -> actix_web::rt::task::JoinHandle<()> {
+    spawn_rider_at(base, token, id, (LAT0, LNG0), t0, stop)
+}
+
+fn spawn_rider_at(
+    base: String,
+    token: String,
+    id: i64,
+    origin: (f64, f64),
+    t0: i64,
+    stop: Arc<AtomicBool>,
+) -> actix_web::rt::task::JoinHandle<()> {
     actix_web::rt::spawn(async move {
         let client = reqwest::Client::new();
         while !stop.load(Ordering::Relaxed) {
             let _ = client
                 .post(format!("{base}/api/v1/activities/{id}/routes"))
                 .bearer_auth(&token)
-                .json(&json!({"locations": [fix_at(t0, now_ms())]}))
+                .json(&json!({"locations": [fix_around(origin, t0, now_ms())]}))
                 .send()
                 .await;
             tokio::time::sleep(Duration::from_millis(400)).await;
@@ -315,13 +338,14 @@ async fn web_page_end_to_end() {
         .click()
         .await
         .unwrap();
-    wait_for(
+    let wrong = wait_for(
         &client,
         "the wrong-password message",
         "const e = document.querySelector('[data-testid=form-error]'); return e && !e.hidden && e.innerText",
         wait,
     )
     .await;
+    assert_eq!(wrong, json!("Wrong user name or password."));
     assert!(js(&client, "return localStorage.getItem('pacer.token')")
         .await
         .is_null());
@@ -355,7 +379,7 @@ async fn web_page_end_to_end() {
     wait_for(
         &client,
         "the SSE stream to open",
-        "const c = document.querySelector('[data-testid=live-connection]'); return c && c.innerText.includes('live')",
+        "const c = document.querySelector('[data-testid=live-connection]'); return c && c.innerText === 'streaming'",
         wait,
     )
     .await;
@@ -594,6 +618,15 @@ async fn web_page_end_to_end() {
         (0..10).map(|i| fix_at(t1, t1 + i * 5_000)).collect(),
     )
     .await;
+    // Still sending: shown live, with its speed.
+    let spin_stop = Arc::new(AtomicBool::new(false));
+    let spin_rider = spawn_rider(
+        app.base.clone(),
+        bob.token.clone(),
+        spin_id,
+        t1,
+        spin_stop.clone(),
+    );
     client.goto(&app.url("/#/live")).await.unwrap();
     let item = wait_for(
         &client,
@@ -602,7 +635,8 @@ async fn web_page_end_to_end() {
             r#"const li = document.querySelector('[data-testid=live-item][data-activity-id="{spin_id}"]');
                const d = li && li.querySelector('[data-testid=live-item-distance]');
                const m = document.querySelector('[data-testid=live-overview] [data-testid=live-marker]');
-               return m && m.dataset.lat && d && +d.dataset.meters > 100 && li.innerText;"#
+               return m && m.dataset.lat && d && +d.dataset.meters > 100
+                 && li.dataset.signal === 'ok' && li.innerText;"#
         ),
         wait,
     )
@@ -620,6 +654,8 @@ async fn web_page_end_to_end() {
     .await;
     assert_eq!(listed, json!(1), "the completed ride is no longer live");
     screenshots(&client, "live").await;
+    spin_stop.store(true, Ordering::Relaxed);
+    spin_rider.await.unwrap();
     // It leaves the list when it completes.
     let (status, body) = app
         .patch(
@@ -947,4 +983,699 @@ async fn live_and_feed_follow_activity_events() {
         soon,
     )
     .await;
+}
+
+/// Signs the page in with a token (as the sign-in form would leave it) and
+/// opens `hash`.
+async fn open_signed_in(client: &Client, app: &TestApp, who: &Athlete, hash: &str) {
+    client.goto(&app.url("/#/signin")).await.unwrap();
+    wait_for(
+        client,
+        "the sign-in form",
+        "return !!document.querySelector('#signin-form')",
+        Duration::from_secs(15),
+    )
+    .await;
+    js(
+        client,
+        &format!(
+            "localStorage.setItem('pacer.token', '{}'); location.hash = '{hash}'; return true",
+            who.token
+        ),
+    )
+    .await;
+}
+
+/// Where each live marker sits against the map: `{inside, total}`, with
+/// every marker's centre tested against the map's box on screen.
+const MARKERS_IN_MAP_JS: &str = r#"
+    const map = document.querySelector('[data-testid=live-overview] [data-testid=live-map]');
+    const markers = [...document.querySelectorAll('[data-testid=live-overview] [data-testid=live-marker]')];
+    if (!map) return null;
+    const r = map.getBoundingClientRect();
+    const inside = markers.filter((m) => {
+      const b = m.getBoundingClientRect();
+      const x = b.left + b.width / 2, y = b.top + b.height / 2;
+      return x >= r.left && x <= r.right && y >= r.top && y <= r.bottom;
+    }).length;
+    return {inside, total: markers.length};"#;
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// `#/live` frames friends in four far-apart places, refitting as one
+/// arrives; a click on a friend pans to them and "Show all" frames everyone
+/// again. A phone that stopped sending reads "No signal", a paused one
+/// "Paused" with no speed, on the list and on the follow page.
+#[actix_web::test]
+async fn live_map_frames_every_friend_and_tells_stale_from_paused() {
+    let Some((_driver, client)) = start_browser().await else {
+        return;
+    };
+    let app = common::spawn(Backend::Sqlite).await.unwrap();
+    let ann = app.signup("ann").await;
+    let wait = Duration::from_secs(15);
+    let places = [
+        ("oslo", (59.91, 10.75)),
+        ("newyork", (40.71, -74.0)),
+        ("capetown", (-33.92, 18.42)),
+        ("sydney", (-33.87, 151.21)),
+    ];
+    let mut athletes = Vec::new();
+    for (name, _) in places {
+        let a = app.signup(name).await;
+        app.befriend(&ann, &a).await;
+        athletes.push(a);
+    }
+    let t0 = now_ms() - 120_000;
+    let mut ids = Vec::new();
+    let mut riders = Vec::new();
+    // Oslo and New York keep sending; Cape Town's phone went quiet three
+    // minutes ago; Sydney starts once the page is open.
+    for (i, (name, origin)) in places.iter().enumerate().take(3) {
+        let who = &athletes[i];
+        let id = app
+            .start_activity(
+                who,
+                json!({"sport_type": "Ride", "name": format!("Ride in {name}"), "start_date": rfc3339(t0 - 1_000)}),
+            )
+            .await["id"]
+            .as_i64()
+            .unwrap();
+        // Cape Town's last fix is at t0 (two minutes ago).
+        let from = if *name == "capetown" { -12 } else { 0 };
+        let until = if *name == "capetown" { 0 } else { 24 };
+        let fixes = (from..=until)
+            .map(|k| fix_around(*origin, t0, t0 + k * 5_000))
+            .collect();
+        post_fixes(&app, who, id, fixes).await;
+        if *name != "capetown" {
+            let flag = Arc::new(AtomicBool::new(false));
+            let rider = spawn_rider_at(
+                app.base.clone(),
+                who.token.clone(),
+                id,
+                *origin,
+                t0,
+                flag.clone(),
+            );
+            riders.push((*name, flag, rider));
+        }
+        ids.push(id);
+    }
+    let item = |id: i64| format!("[data-testid=live-item][data-activity-id=\"{id}\"]");
+
+    open_signed_in(&client, &app, &ann, "#/live").await;
+    let framed = wait_for(
+        &client,
+        "three markers, all inside the map",
+        &format!("const s = (() => {{ {MARKERS_IN_MAP_JS} }})(); return s && s.total === 3 && s.inside === 3 && s;"),
+        wait,
+    )
+    .await;
+    assert_eq!(framed["inside"], 3);
+
+    // Sydney starts: the map refits to take it in too.
+    let sydney = &athletes[3];
+    let sydney_id = app
+        .start_activity(
+            sydney,
+            json!({"sport_type": "Run", "name": "Harbour run", "start_date": rfc3339(t0 - 1_000)}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    post_fixes(
+        &app,
+        sydney,
+        sydney_id,
+        (0..=24).map(|k| fix_around(places[3].1, t0, t0 + k * 5_000)).collect(),
+    )
+    .await;
+    let flag = Arc::new(AtomicBool::new(false));
+    let rider = spawn_rider_at(
+        app.base.clone(),
+        sydney.token.clone(),
+        sydney_id,
+        places[3].1,
+        t0,
+        flag.clone(),
+    );
+    riders.push(("sydney", flag, rider));
+    ids.push(sydney_id);
+    let framed = wait_for(
+        &client,
+        "four markers, all inside the map",
+        &format!("const s = (() => {{ {MARKERS_IN_MAP_JS} }})(); return s && s.total === 4 && s.inside === 4 && s;"),
+        Duration::from_secs(20),
+    )
+    .await;
+    assert_eq!(framed["inside"], 4, "{framed}");
+
+    // The quiet phone reads "No signal" with its last update; the others
+    // are live with a speed.
+    let stale = wait_for(
+        &client,
+        "Cape Town shown without signal",
+        &format!(
+            r#"const li = document.querySelector('{}');
+               const badge = li && li.querySelector('[data-testid=live-item-state]');
+               return li && li.dataset.signal === 'lost' && badge.innerText === 'No signal'
+                 && li.querySelector('[data-testid=live-item-signal]').innerText;"#,
+            item(ids[2])
+        ),
+        wait,
+    )
+    .await;
+    assert!(
+        stale.as_str().unwrap().starts_with("Last update 2 min ago")
+            || stale.as_str().unwrap().starts_with("Last update 3 min ago"),
+        "{stale}"
+    );
+    let oslo = js(
+        &client,
+        &format!(
+            r#"const li = document.querySelector('{}');
+               return [li.dataset.signal, li.querySelector('[data-testid=live-item-state]').innerText,
+                       li.querySelector('[data-testid=live-item-rate]').innerText,
+                       li.querySelector('[data-testid=live-item-signal]').innerText];"#,
+            item(ids[0])
+        ),
+    )
+    .await;
+    assert_eq!(oslo[0], "ok", "{oslo}");
+    assert_eq!(oslo[1], "Live", "{oslo}");
+    assert!(oslo[2].as_str().unwrap().ends_with("km/h"), "{oslo}");
+    assert!(
+        oslo[3].as_str().unwrap().starts_with("Last update"),
+        "{oslo}"
+    );
+    let capetown_rate = js(
+        &client,
+        &format!(
+            "return document.querySelector('{} [data-testid=live-item-rate]').innerText",
+            item(ids[2])
+        ),
+    )
+    .await;
+    assert_eq!(capetown_rate, "–", "no frozen speed without signal");
+
+    // New York pauses: "Paused", and no speed.
+    let (name, flag, rider) = riders.remove(1);
+    assert_eq!(name, "newyork");
+    flag.store(true, Ordering::Relaxed);
+    rider.await.unwrap();
+    let (status, body) = app
+        .patch(
+            &format!("/api/v1/activities/{}", ids[1]),
+            &athletes[1].token,
+            json!({"state": "PAUSED"}),
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    let paused = wait_for(
+        &client,
+        "New York paused",
+        &format!(
+            r#"const li = document.querySelector('{}');
+               const badge = li.querySelector('[data-testid=live-item-state]');
+               return badge.innerText === 'Paused'
+                 && li.querySelector('[data-testid=live-item-rate]').innerText;"#,
+            item(ids[1])
+        ),
+        wait,
+    )
+    .await;
+    assert_eq!(paused, "–", "a paused ride shows no speed");
+    screenshots(&client, "live-world").await;
+
+    // A click on Sydney in the list pans the map there: its marker near the
+    // centre, Oslo's out of view.
+    click(
+        &client,
+        &format!("{} [data-testid=live-item-pick]", item(sydney_id)),
+    )
+    .await;
+    let centred = wait_for(
+        &client,
+        "the map on Sydney",
+        r#"const map = document.querySelector('[data-testid=live-overview] [data-testid=live-map]').getBoundingClientRect();
+           const markers = [...document.querySelectorAll('[data-testid=live-overview] [data-testid=live-marker]')];
+           const at = (m) => { const b = m.getBoundingClientRect(); return [b.left + b.width / 2, b.top + b.height / 2]; };
+           const cx = map.left + map.width / 2, cy = map.top + map.height / 2;
+           const near = markers.filter((m) => { const [x, y] = at(m); return Math.abs(x - cx) < 40 && Math.abs(y - cy) < 40; });
+           const inside = markers.filter((m) => { const [x, y] = at(m); return x >= map.left && x <= map.right && y >= map.top && y <= map.bottom; });
+           return near.length === 1 && inside.length === 1 && near[0].title;"#,
+        wait,
+    )
+    .await;
+    assert!(centred.as_str().unwrap().contains("sydney"), "{centred}");
+    // It stays there (the visitor chose it) through a few refresh ticks.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let still = js(
+        &client,
+        &format!("const s = (() => {{ {MARKERS_IN_MAP_JS} }})(); return s.inside;"),
+    )
+    .await;
+    assert_eq!(still, 1, "the map keeps the visitor's choice");
+    click(&client, "[data-testid=live-show-all]").await;
+    wait_for(
+        &client,
+        "every marker in view again",
+        &format!("const s = (() => {{ {MARKERS_IN_MAP_JS} }})(); return s && s.total === 4 && s.inside === 4;"),
+        wait,
+    )
+    .await;
+
+    // The follow link opens Cape Town's page: "No signal" there too.
+    click(
+        &client,
+        &format!("{} [data-testid=live-item-follow]", item(ids[2])),
+    )
+    .await;
+    let follow = wait_for(
+        &client,
+        "the follow page without signal",
+        r#"const s = document.querySelector('[data-testid=live-state]');
+           const l = document.querySelector('[data-testid=live-signal]');
+           const r = document.querySelector('[data-testid=live-rate]');
+           const label = document.querySelector('[data-testid=live-rate-label]');
+           return s && s.innerText === 'No signal' && l && l.innerText
+             && [l.innerText, r.innerText, label.innerText];"#,
+        wait,
+    )
+    .await;
+    assert!(
+        follow[0].as_str().unwrap().starts_with("Last update"),
+        "{follow}"
+    );
+    assert_eq!(follow[1], "–", "{follow}");
+    assert_eq!(follow[2], "Current speed", "{follow}");
+    assert_eq!(
+        js(&client, "return location.hash").await,
+        json!(format!("#/live/{}", ids[2]))
+    );
+    screenshot(&client, "follow-no-signal-desktop").await;
+
+    for (_, flag, rider) in riders {
+        flag.store(true, Ordering::Relaxed);
+        rider.await.unwrap();
+    }
+}
+
+/// A new account on its own: the empty live map says what to do next,
+/// friend requests are declined and accepted on `#/friends`, the new friend
+/// is watched live, a file is uploaded through the page (drag and drop,
+/// progress, status, errors) and exported from its activity page.
+#[actix_web::test]
+async fn newcomer_befriends_watches_uploads_and_exports() {
+    let Some((_driver, client)) = start_browser().await else {
+        return;
+    };
+    let app = common::spawn(Backend::Sqlite).await.unwrap();
+    let zoe = app.signup("zoe").await;
+    let zed = app.signup("zed").await;
+    let yan = app.signup("yan").await;
+    let wait = Duration::from_secs(15);
+
+    // Nobody yet: the live page offers the next steps.
+    open_signed_in(&client, &app, &zoe, "#/live").await;
+    let empty = wait_for(
+        &client,
+        "the empty live page with its actions",
+        r#"const e = document.querySelector('[data-testid=live-empty]');
+           return e && !e.hidden && e.querySelector('[data-testid=empty-find-friends]')
+             && e.querySelector('[data-testid=empty-upload]') && e.innerText;"#,
+        wait,
+    )
+    .await;
+    assert!(
+        empty.as_str().unwrap().contains("no friends on Pacer yet"),
+        "{empty}"
+    );
+    screenshots(&client, "newcomer-live").await;
+
+    // Zed rides; Zed and Yan ask Zoe to be friends.
+    let t0 = now_ms() - 60_000;
+    let ride = app
+        .start_activity(
+            &zed,
+            json!({"sport_type": "Ride", "name": "Commute", "start_date": rfc3339(t0 - 1_000)}),
+        )
+        .await;
+    let ride_id = ride["id"].as_i64().unwrap();
+    post_fixes(
+        &app,
+        &zed,
+        ride_id,
+        (0..12).map(|i| fix_at(t0, t0 + i * 5_000)).collect(),
+    )
+    .await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let rider = spawn_rider(
+        app.base.clone(),
+        zed.token.clone(),
+        ride_id,
+        t0,
+        stop.clone(),
+    );
+    for asker in [&zed, &yan] {
+        let (status, body) = app
+            .post(&format!("/api/v1/friends/{}", zoe.id), &asker.token, json!({}))
+            .await;
+        assert!(status.is_success(), "{status} {body}");
+    }
+    client.refresh().await.unwrap();
+    let badge = wait_for(
+        &client,
+        "the friend-request count in the menu",
+        "const b = document.querySelector('[data-testid=nav-requests]'); return b && b.innerText",
+        wait,
+    )
+    .await;
+    assert_eq!(badge, "2");
+    click(&client, "[data-testid=empty-find-friends]").await;
+    let requests = wait_for(
+        &client,
+        "two friend requests",
+        r#"const r = document.querySelector('[data-testid=friend-requests]');
+           return r && !r.hidden && r.querySelectorAll('[data-testid=person]').length === 2 && r.innerText;"#,
+        wait,
+    )
+    .await;
+    assert!(
+        requests.as_str().unwrap().contains("2 friend requests"),
+        "{requests}"
+    );
+    screenshots(&client, "friends-requests").await;
+    let person = |id: i64| format!("[data-testid=friend-requests] [data-testid=person][data-athlete-id=\"{id}\"]");
+    click(
+        &client,
+        &format!("{} [data-testid=friend-decline]", person(yan.id)),
+    )
+    .await;
+    wait_for(
+        &client,
+        "Yan's request gone",
+        &format!(
+            "return !document.querySelector('{}') && !!document.querySelector('{}')",
+            person(yan.id),
+            person(zed.id)
+        ),
+        wait,
+    )
+    .await;
+    let (_, incoming) = app.get("/api/v1/friends/requests", &zoe.token).await;
+    let incoming: Vec<i64> = incoming
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(incoming, vec![zed.id], "declined on the server too");
+    click(
+        &client,
+        &format!("{} [data-testid=friend-accept]", person(zed.id)),
+    )
+    .await;
+    let friends = wait_for(
+        &client,
+        "Zed among the friends",
+        &format!(
+            r#"const h = document.querySelector('[data-testid=friends-count]');
+               const f = document.querySelector('[data-testid=friends-list] [data-athlete-id="{}"]');
+               const r = document.querySelector('[data-testid=friend-requests]');
+               return f && r.hidden && !document.querySelector('[data-testid=nav-requests]') && h.innerText;"#,
+            zed.id
+        ),
+        wait,
+    )
+    .await;
+    assert_eq!(friends, "1 friend");
+    let (_, list) = app.get("/api/v1/friends", &zoe.token).await;
+    assert_eq!(list[0]["id"], zed.id, "{list}");
+    let (_, list) = app.get("/api/v1/friends", &yan.token).await;
+    assert_eq!(list, json!([]), "Yan was declined");
+
+    // Watching Zed: the live list, then the follow page.
+    click(&client, "[data-testid=nav-live]").await;
+    wait_for(
+        &client,
+        "Zed on the live list",
+        &format!(
+            r#"const li = document.querySelector('[data-testid=live-item][data-activity-id="{ride_id}"]');
+               return li && li.querySelector('[data-testid=live-item-state]').innerText === 'Live';"#
+        ),
+        wait,
+    )
+    .await;
+    click(
+        &client,
+        &format!("[data-testid=live-item][data-activity-id=\"{ride_id}\"] [data-testid=live-item-follow]"),
+    )
+    .await;
+    let follow = wait_for(
+        &client,
+        "Zed's follow page, live",
+        &format!(
+            r#"const s = document.querySelector('[data-testid=live-state]');
+               const m = document.querySelector('[data-testid=live-follow] [data-testid=live-marker]');
+               return location.hash === '#/live/{ride_id}' && m && s && s.innerText === 'Live'
+                 && document.querySelector('[data-testid=live-signal]').innerText;"#
+        ),
+        wait,
+    )
+    .await;
+    assert!(follow.as_str().unwrap().starts_with("Last update"), "{follow}");
+    stop.store(true, Ordering::Relaxed);
+    rider.await.unwrap();
+
+    // Upload: a file of the wrong kind is refused before sending, a broken
+    // GPX with the server's reason, a real one becomes an activity.
+    click(&client, "[data-testid=nav-upload]").await;
+    wait_for(
+        &client,
+        "the upload page",
+        "return !!document.querySelector('[data-testid=upload-dropzone]')",
+        wait,
+    )
+    .await;
+    let drop = |name: &str, content: &str| {
+        format!(
+            r#"const zone = document.querySelector('[data-testid=upload-dropzone]');
+               const dt = new DataTransfer();
+               dt.items.add(new File([{content}], {name}, {{type: 'application/octet-stream'}}));
+               zone.dispatchEvent(new DragEvent('drop', {{dataTransfer: dt, bubbles: true, cancelable: true}}));
+               return true;"#,
+            content = serde_json::to_string(content).unwrap(),
+            name = serde_json::to_string(name).unwrap(),
+        )
+    };
+    let upload_error = r#"const s = document.querySelector('[data-testid=upload-status]');
+        return s && s.dataset.state === 'error' && s.innerText;"#;
+    js(&client, &drop("notes.txt", "hello")).await;
+    let refused = wait_for(&client, "the wrong-kind message", upload_error, wait).await;
+    assert!(
+        refused.as_str().unwrap().contains("not a GPX, TCX or FIT file"),
+        "{refused}"
+    );
+    js(&client, &drop("broken.gpx", "<gpx><trk>")).await;
+    let broken = wait_for(
+        &client,
+        "the server's reason",
+        &format!("const e = (() => {{ {upload_error} }})(); return e && !e.includes('notes.txt') && e;"),
+        wait,
+    )
+    .await;
+    assert!(!broken.as_str().unwrap().is_empty(), "{broken}");
+    let gpx = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recordings/garmin-activity.gpx"),
+    )
+    .unwrap();
+    js(&client, &drop("garmin-activity.gpx", &gpx)).await;
+    let done = wait_for(
+        &client,
+        "the uploaded activity's link",
+        r#"const s = document.querySelector('[data-testid=upload-status]');
+           const p = document.querySelector('[data-testid=upload-progress]');
+           const a = s && s.dataset.state === 'done' && s.querySelector('[data-testid=upload-activity-link]');
+           return a && [a.getAttribute('href'), p.value, p.dataset.percent || null];"#,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(done[1], 100, "{done}");
+    assert_eq!(done[2], "100", "upload progress was reported: {done}");
+    let href = done[0].as_str().unwrap().to_string();
+    let activity_id: i64 = href.trim_start_matches("#/activities/").parse().unwrap();
+    let (status, activity) = app
+        .get(&format!("/api/v1/activities/{activity_id}"), &zoe.token)
+        .await;
+    assert!(status.is_success(), "{status} {activity}");
+    assert_eq!(activity["athlete"]["id"], zoe.id);
+    screenshots(&client, "upload-done").await;
+
+    // The activity page: the friendly date of a 2017 run, and its exports.
+    click(&client, "[data-testid=upload-activity-link]").await;
+    let page = wait_for(
+        &client,
+        "the uploaded activity with export links",
+        r#"const r = document.querySelector('[data-testid=activity-detail] [data-testid=route]');
+           const g = document.querySelector('[data-testid=export-gpx]');
+           const j = document.querySelector('[data-testid=export-geojson]');
+           const d = document.querySelector('[data-testid=activity-date]');
+           const s = document.querySelector('[data-testid=activity-state]');
+           return r && g && j && [g.getAttribute('href'), j.getAttribute('href'), d.innerText, s.innerText];"#,
+        wait,
+    )
+    .await;
+    assert_eq!(
+        page[0],
+        json!(format!("/api/v1/activities/{activity_id}/export.gpx"))
+    );
+    assert_eq!(
+        page[1],
+        json!(format!("/api/v1/activities/{activity_id}/route.geojson"))
+    );
+    assert!(page[2].as_str().unwrap().contains("2017"), "{page}");
+    assert_eq!(page[3], "Completed");
+    // The links fetch with the session (no token in any address).
+    let files = js(
+        &client,
+        r#"const get = (a) => fetch(a.getAttribute('href'), {headers: {Authorization: 'Bearer ' + localStorage.getItem('pacer.token')}})
+             .then((r) => r.text().then((t) => [r.status, t.slice(0, 400)]));
+           return Promise.all([get(document.querySelector('[data-testid=export-gpx]')),
+                               get(document.querySelector('[data-testid=export-geojson]'))]);"#,
+    )
+    .await;
+    assert_eq!(files[0][0], 200, "{files}");
+    assert!(files[0][1].as_str().unwrap().contains("<gpx"), "{files}");
+    assert_eq!(files[1][0], 200, "{files}");
+    assert!(files[1][1].as_str().unwrap().contains("Feature"), "{files}");
+    click(&client, "[data-testid=export-gpx]").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let status = js(
+        &client,
+        "return document.querySelector('[data-testid=export-status]').innerText",
+    )
+    .await;
+    assert_eq!(status, "", "the GPX download started without an error");
+    screenshots(&client, "activity-exports").await;
+}
+
+/// Finding athletes by name through the search endpoint, with paging, and
+/// a friend request sent from the results.
+#[actix_web::test]
+async fn newcomer_finds_athletes_by_name() {
+    let Some((_driver, client)) = start_browser().await else {
+        return;
+    };
+    let app = common::spawn(Backend::Sqlite).await.unwrap();
+    let zoe = app.signup("zoe").await;
+    let mut runners = Vec::new();
+    for i in 0..22 {
+        runners.push(app.signup(&format!("runner{i:02}")).await);
+    }
+    let wait = Duration::from_secs(15);
+    open_signed_in(&client, &app, &zoe, "#/friends").await;
+    wait_for(
+        &client,
+        "the search box",
+        "return !!document.querySelector('[data-testid=friend-search]')",
+        wait,
+    )
+    .await;
+    let search = |q: &'static str| {
+        let client = client.clone();
+        async move {
+            let input = client
+                .find(Locator::Css("[data-testid=friend-search]"))
+                .await
+                .unwrap();
+            input.clear().await.unwrap();
+            input.send_keys(q).await.unwrap();
+            click(&client, "[data-testid=friend-search-form] button[type=submit]").await;
+        }
+    };
+    // One by user name.
+    search("runner07").await;
+    let found = wait_for(
+        &client,
+        "runner07 found",
+        r#"const r = [...document.querySelectorAll('[data-testid=search-results] [data-testid=person]')];
+           return r.length > 0 && r.map((p) => p.dataset.athleteId);"#,
+        wait,
+    )
+    .await;
+    assert!(
+        found
+            .as_array()
+            .unwrap()
+            .contains(&json!(runners[7].id.to_string())),
+        "{found}"
+    );
+    // Many: a first page of 20, then the rest.
+    search("runner").await;
+    let first = wait_for(
+        &client,
+        "a full first page",
+        r#"const r = [...document.querySelectorAll('[data-testid=search-results] [data-testid=person]')];
+           const next = document.querySelector('[data-testid=search-next]');
+           return r.length === 20 && next && !next.disabled && r.map((p) => p.dataset.athleteId);"#,
+        wait,
+    )
+    .await;
+    click(&client, "[data-testid=search-next]").await;
+    let second = wait_for(
+        &client,
+        "the second page",
+        &format!(
+            r#"const first = {first};
+               const r = [...document.querySelectorAll('[data-testid=search-results] [data-testid=person]')].map((p) => p.dataset.athleteId);
+               return r.length > 0 && r.every((id) => !first.includes(id)) && r;"#
+        ),
+        wait,
+    )
+    .await;
+    assert_eq!(
+        first.as_array().unwrap().len() + second.as_array().unwrap().len(),
+        22,
+        "every runner once: {first} {second}"
+    );
+    // Add one from the results: a request on the server.
+    search("runner07").await;
+    let target = runners[7].id;
+    let add = format!(
+        "[data-testid=search-results] [data-testid=person][data-athlete-id=\"{target}\"] [data-testid=friend-add]"
+    );
+    wait_for(
+        &client,
+        "the add button",
+        &format!("return !!document.querySelector('{add}')"),
+        wait,
+    )
+    .await;
+    click(&client, &add).await;
+    let sent = wait_for(
+        &client,
+        "the request sent",
+        &format!(
+            r#"const s = document.querySelector('[data-testid=search-results] [data-athlete-id="{target}"] [data-testid=friend-status]');
+               return s && s.innerText;"#
+        ),
+        wait,
+    )
+    .await;
+    assert_eq!(sent, "Request sent");
+    let (_, incoming) = app
+        .get("/api/v1/friends/requests", &runners[7].token)
+        .await;
+    assert_eq!(incoming[0]["id"], zoe.id, "{incoming}");
+    screenshots(&client, "friends-search").await;
 }
