@@ -46,8 +46,10 @@ export function rate(sport, mps, secondsPerKm) {
   return kmh(mps);
 }
 
-export function rateLabel(sport) {
-  return isRun(sport) ? "Pace" : "Speed";
+// "Current pace" while live, "Avg pace" after (speed for rides).
+export function rateLabel(sport, live = false) {
+  if (isRun(sport)) return live ? "Current pace" : "Avg pace";
+  return live ? "Current speed" : "Avg speed";
 }
 
 export function meters(m) {

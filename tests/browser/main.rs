@@ -1321,6 +1321,33 @@ async fn newcomer_befriends_watches_uploads_and_exports() {
         "{empty}"
     );
     screenshots(&client, "newcomer-live").await;
+    // The page's wording helpers, in the page: dates, plurals, elevation.
+    let words = js(
+        &client,
+        r#"return import('/js/format.js').then((f) => {
+             const now = new Date(2026, 10, 30, 14, 0);
+             const at = (d, h, m) => new Date(2026, 10, d, h, m).toISOString();
+             return [f.date(at(30, 8, 11), now), f.date(at(29, 18, 2), now), f.date(at(26, 7, 5), now),
+                     f.date(new Date(2025, 0, 2, 9, 15).toISOString(), now),
+                     f.plural(1, 'friend'), f.plural(2, 'friend'),
+                     f.elevationChange(0.4), f.elevationChange(-0.4), f.elevationChange(3.6), f.elevationChange(-3.6),
+                     f.stateLabel('STARTED'), f.stateLabel('PAUSED'), f.stateLabel('COMPLETE')];
+           });"#,
+    )
+    .await;
+    let words: Vec<&str> = words
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(&words[..2], ["Today 8:11", "Yesterday 18:02"]);
+    assert!(words[2].ends_with(" 7:05") && !words[2].contains("2026"), "{words:?}");
+    assert!(words[3].contains("2025") && words[3].ends_with("9:15"), "{words:?}");
+    assert_eq!(
+        &words[4..],
+        ["1 friend", "2 friends", "0 m", "0 m", "+4 m", "\u{2212}4 m", "Live", "Paused", "Completed"]
+    );
 
     // Zed rides; Zed and Yan ask Zoe to be friends.
     let t0 = now_ms() - 60_000;

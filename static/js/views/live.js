@@ -129,7 +129,7 @@ export function liveOverview(root) {
           "span.nums",
           h("span.n", entry.el.dist, h("span.k", "Distance")),
           h("span.n", entry.el.elapsed, h("span.k", "Time")),
-          h("span.n", entry.el.rate, h("span.k", fmt.isRun(a.sport_type) ? "Current pace" : "Current speed")),
+          h("span.n", entry.el.rate, h("span.k", fmt.rateLabel(a.sport_type, true))),
         ),
       ),
       h("a.live-follow-link", { href: `#/live/${a.id}`, dataset: { testid: "live-item-follow" } }, `Follow ${fmt.athleteName(a.athlete) || "them"} ›`),
@@ -401,7 +401,7 @@ export function liveFollow(root, id) {
       state: h("span.badge", { dataset: { testid: "live-state" } }, fmt.stateLabel(activity.state)),
       signal: h("span.signal", { dataset: { testid: "live-signal" } }, ""),
       connection: h("span.conn", { dataset: { testid: "live-connection" } }, ""),
-      rateLabel: h("div.stat-label", { dataset: { testid: "live-rate-label" } }, fmt.isRun(sport) ? "Current pace" : "Current speed"),
+      rateLabel: h("div.stat-label", { dataset: { testid: "live-rate-label" } }, fmt.rateLabel(sport, true)),
     };
     const signal = new Signal();
     const banner = h("div.complete-banner", { dataset: { testid: "live-complete" }, hidden: true, role: "status" });
@@ -463,7 +463,7 @@ export function liveFollow(root, id) {
       setBadge(el.state, liveLabel("COMPLETE", signal));
       el.signal.textContent = "";
       el.connection.textContent = "";
-      el.rateLabel.textContent = fmt.isRun(sport) ? "Avg pace" : "Avg speed";
+      el.rateLabel.textContent = fmt.rateLabel(sport);
       if (a) {
         el.distance.textContent = fmt.km(a.distance);
         el.distance.dataset.meters = String(a.distance ?? 0);
