@@ -1268,7 +1268,7 @@ async fn live_map_frames_every_friend_and_tells_stale_from_paused() {
            const r = document.querySelector('[data-testid=live-rate]');
            const label = document.querySelector('[data-testid=live-rate-label]');
            return s && s.innerText === 'No signal' && l && l.innerText
-             && [l.innerText, r.innerText, label.innerText];"#,
+             && [l.innerText, r.innerText, label.textContent];"#,
         wait,
     )
     .await;

@@ -81,13 +81,15 @@ export function friendsView(root, { onChange } = {}) {
         h("a", { href: "#/live" }, "Live"),
       ];
     }
-    if (incoming.has(a.id)) return [acceptButton(a), declineButton(a)];
+    if (incoming.has(a.id) || a.friend_status === "incoming") return [acceptButton(a), declineButton(a)];
+    if (a.friend_status === "requested") return [h("span.note", { dataset: { testid: "friend-status" } }, "Request sent")];
     const note = h("span.note", { dataset: { testid: "friend-status" } });
     const add = h("button.primary.small", { type: "button", dataset: { testid: "friend-add" } }, "Add friend");
     add.addEventListener("click", async () => {
       add.disabled = true;
       try {
         const body = await post(`/friends/${a.id}`);
+        a.friend_status = body && body.friends ? "friends" : "requested";
         if (body && body.friends) {
           friends.add(a.id);
           note.textContent = "Friends";
@@ -154,6 +156,8 @@ export function friendsView(root, { onChange } = {}) {
       const body = await get(`/athletes/search?q=${encodeURIComponent(query)}&page=${page}&per_page=${PER_PAGE}`);
       if (stopped) return;
       lastResults = athletesOf(body);
+      // `next_page` when the server says; a full page otherwise.
+      const more = body && "next_page" in body ? Boolean(body.next_page) : lastResults.length >= PER_PAGE;
       rerenderResults();
       searchStatus.textContent = lastResults.length
         ? `${fmt.plural(lastResults.length, "athlete")} found${page > 1 ? ` on page ${page}` : ""}.`
@@ -161,7 +165,7 @@ export function friendsView(root, { onChange } = {}) {
           ? "No more athletes."
           : `Nobody matches “${query}”. Try part of a name or user name.`;
       const prev = h("button.secondary.small", { type: "button", disabled: page <= 1 }, "Previous");
-      const next = h("button.secondary.small", { type: "button", disabled: lastResults.length < PER_PAGE, dataset: { testid: "search-next" } }, "Next");
+      const next = h("button.secondary.small", { type: "button", disabled: !more, dataset: { testid: "search-next" } }, "Next");
       prev.addEventListener("click", () => {
         page -= 1;
         search();
@@ -170,10 +174,12 @@ export function friendsView(root, { onChange } = {}) {
         page += 1;
         search();
       });
-      pager.replaceChildren(...(page > 1 || lastResults.length >= PER_PAGE ? [prev, next] : []));
+      pager.replaceChildren(...(page > 1 || more ? [prev, next] : []));
     } catch (e) {
       if (stopped) return;
-      searchStatus.textContent = errorText(e);
+      lastResults = [];
+      results.replaceChildren();
+      searchStatus.textContent = e instanceof ApiError && e.status === 404 ? "Athlete search is not available on this server." : errorText(e);
     }
   }
 
