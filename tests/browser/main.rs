@@ -1116,7 +1116,9 @@ async fn live_map_frames_every_friend_and_tells_stale_from_paused() {
         &app,
         sydney,
         sydney_id,
-        (0..=24).map(|k| fix_around(places[3].1, t0, t0 + k * 5_000)).collect(),
+        (0..=24)
+            .map(|k| fix_around(places[3].1, t0, t0 + k * 5_000))
+            .collect(),
     )
     .await;
     let flag = Arc::new(AtomicBool::new(false));
@@ -1342,11 +1344,27 @@ async fn newcomer_befriends_watches_uploads_and_exports() {
         .map(|w| w.as_str().unwrap())
         .collect();
     assert_eq!(&words[..2], ["Today 8:11", "Yesterday 18:02"]);
-    assert!(words[2].ends_with(" 7:05") && !words[2].contains("2026"), "{words:?}");
-    assert!(words[3].contains("2025") && words[3].ends_with("9:15"), "{words:?}");
+    assert!(
+        words[2].ends_with(" 7:05") && !words[2].contains("2026"),
+        "{words:?}"
+    );
+    assert!(
+        words[3].contains("2025") && words[3].ends_with("9:15"),
+        "{words:?}"
+    );
     assert_eq!(
         &words[4..],
-        ["1 friend", "2 friends", "0 m", "0 m", "+4 m", "\u{2212}4 m", "Live", "Paused", "Completed"]
+        [
+            "1 friend",
+            "2 friends",
+            "0 m",
+            "0 m",
+            "+4 m",
+            "\u{2212}4 m",
+            "Live",
+            "Paused",
+            "Completed"
+        ]
     );
 
     // Zed rides; Zed and Yan ask Zoe to be friends.
@@ -1375,7 +1393,11 @@ async fn newcomer_befriends_watches_uploads_and_exports() {
     );
     for asker in [&zed, &yan] {
         let (status, body) = app
-            .post(&format!("/api/v1/friends/{}", zoe.id), &asker.token, json!({}))
+            .post(
+                &format!("/api/v1/friends/{}", zoe.id),
+                &asker.token,
+                json!({}),
+            )
             .await;
         assert!(status.is_success(), "{status} {body}");
     }
@@ -1402,7 +1424,9 @@ async fn newcomer_befriends_watches_uploads_and_exports() {
         "{requests}"
     );
     screenshots(&client, "friends-requests").await;
-    let person = |id: i64| format!("[data-testid=friend-requests] [data-testid=person][data-athlete-id=\"{id}\"]");
+    let person = |id: i64| {
+        format!("[data-testid=friend-requests] [data-testid=person][data-athlete-id=\"{id}\"]")
+    };
     click(
         &client,
         &format!("{} [data-testid=friend-decline]", person(yan.id)),
@@ -1480,7 +1504,10 @@ async fn newcomer_befriends_watches_uploads_and_exports() {
         wait,
     )
     .await;
-    assert!(follow.as_str().unwrap().starts_with("Last update"), "{follow}");
+    assert!(
+        follow.as_str().unwrap().starts_with("Last update"),
+        "{follow}"
+    );
     stop.store(true, Ordering::Relaxed);
     rider.await.unwrap();
 
@@ -1510,20 +1537,26 @@ async fn newcomer_befriends_watches_uploads_and_exports() {
     js(&client, &drop("notes.txt", "hello")).await;
     let refused = wait_for(&client, "the wrong-kind message", upload_error, wait).await;
     assert!(
-        refused.as_str().unwrap().contains("not a GPX, TCX or FIT file"),
+        refused
+            .as_str()
+            .unwrap()
+            .contains("not a GPX, TCX or FIT file"),
         "{refused}"
     );
     js(&client, &drop("broken.gpx", "<gpx><trk>")).await;
     let broken = wait_for(
         &client,
         "the server's reason",
-        &format!("const e = (() => {{ {upload_error} }})(); return e && !e.includes('notes.txt') && e;"),
+        &format!(
+            "const e = (() => {{ {upload_error} }})(); return e && !e.includes('notes.txt') && e;"
+        ),
         wait,
     )
     .await;
     assert!(!broken.as_str().unwrap().is_empty(), "{broken}");
     let gpx = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recordings/garmin-activity.gpx"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/recordings/garmin-activity.gpx"),
     )
     .unwrap();
     js(&client, &drop("garmin-activity.gpx", &gpx)).await;
@@ -1627,7 +1660,11 @@ async fn newcomer_finds_athletes_by_name() {
                 .unwrap();
             input.clear().await.unwrap();
             input.send_keys(q).await.unwrap();
-            click(&client, "[data-testid=friend-search-form] button[type=submit]").await;
+            click(
+                &client,
+                "[data-testid=friend-search-form] button[type=submit]",
+            )
+            .await;
         }
     };
     // One by user name.
@@ -1700,9 +1737,7 @@ async fn newcomer_finds_athletes_by_name() {
     )
     .await;
     assert_eq!(sent, "Request sent");
-    let (_, incoming) = app
-        .get("/api/v1/friends/requests", &runners[7].token)
-        .await;
+    let (_, incoming) = app.get("/api/v1/friends/requests", &runners[7].token).await;
     assert_eq!(incoming[0]["id"], zoe.id, "{incoming}");
     screenshots(&client, "friends-search").await;
 }
