@@ -98,6 +98,7 @@ mod tests {
         assert!(Page::get("index.html").is_some());
         assert!(Page::get("js/app.js").is_some());
         assert!(Page::get("vendor/leaflet/leaflet.js").is_some());
+        assert!(Page::get("favicon.svg").is_some());
         assert!(Page::get("../Cargo.toml").is_none());
     }
 

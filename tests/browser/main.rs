@@ -1323,6 +1323,18 @@ async fn newcomer_befriends_watches_uploads_and_exports() {
         "{empty}"
     );
     screenshots(&client, "newcomer-live").await;
+    // The favicon the page links to is served as SVG.
+    let icon = js(
+        &client,
+        r#"const l = document.querySelector('link[rel=icon]');
+           return fetch(l.href).then((r) => [r.status, r.headers.get('content-type')]);"#,
+    )
+    .await;
+    assert_eq!(icon[0], 200, "{icon}");
+    assert!(
+        icon[1].as_str().unwrap().starts_with("image/svg+xml"),
+        "{icon}"
+    );
     // The page's wording helpers, in the page: dates, plurals, elevation.
     let words = js(
         &client,
