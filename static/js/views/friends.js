@@ -22,6 +22,18 @@ function errorText(e) {
   return "Cannot reach the server. Try again.";
 }
 
+// Turns down a friend request; a server without the decline route ends
+// the pending request with DELETE /friends/{id}, which does the same.
+async function decline(id) {
+  try {
+    await post(`/friends/requests/${id}/decline`);
+  } catch (e) {
+    const route = e instanceof ApiError && e.status === 404 && (e.body.errors || []).some((x) => x.resource === "Route");
+    if (!route) throw e;
+    await del(`/friends/${id}`);
+  }
+}
+
 function person(a, actions) {
   return h(
     "li.person",
@@ -127,7 +139,7 @@ export function friendsView(root, { onChange } = {}) {
     b.addEventListener("click", async () => {
       b.disabled = true;
       try {
-        await del(`/friends/${a.id}`);
+        await decline(a.id);
         await loadFriends();
         rerenderResults();
       } catch (e) {
