@@ -1255,6 +1255,33 @@ async fn live_map_frames_every_friend_and_tells_stale_from_paused() {
         wait,
     )
     .await;
+    // Zooming in by hand is the visitor's choice too: no refit undoes it.
+    for _ in 0..3 {
+        click(
+            &client,
+            "[data-testid=live-overview] .leaflet-control-zoom-in",
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(350)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let zoomed = js(
+        &client,
+        &format!("const s = (() => {{ {MARKERS_IN_MAP_JS} }})(); return s.inside;"),
+    )
+    .await;
+    assert!(
+        zoomed.as_u64().unwrap() < 4,
+        "the map kept the zoom: {zoomed}"
+    );
+    click(&client, "[data-testid=live-show-all]").await;
+    wait_for(
+        &client,
+        "every marker in view after the zoom",
+        &format!("const s = (() => {{ {MARKERS_IN_MAP_JS} }})(); return s && s.total === 4 && s.inside === 4;"),
+        wait,
+    )
+    .await;
 
     // The follow link opens Cape Town's page: "No signal" there too.
     click(
