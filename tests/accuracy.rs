@@ -62,7 +62,7 @@ fn recordings_match_device_totals() {
         }
     }
     assert!(
-        dist.len() >= 10,
+        dist.len() >= 25,
         "only {} runs and rides with device totals",
         dist.len()
     );
