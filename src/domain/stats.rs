@@ -409,18 +409,26 @@ impl StatsAccumulator {
     }
 
     fn close_split_if_due(&mut self, now_ms: i64) {
-        if self.distance - self.split_start.distance < SPLIT_M {
-            return;
+        // A kilometre ends at its boundary, not at the fix past it: the
+        // overshoot opens the next split, so there are ceil(distance /
+        // 1 km) splits as on Strava (carrying each overshoot along lost
+        // a split every few hundred kilometres of overshoots).
+        while self.distance - self.split_start.distance >= SPLIT_M {
+            let number = self.splits.len() as u32 + 1;
+            let mut split = self.split_since(&self.split_start, now_ms, number);
+            split.distance = SPLIT_M;
+            if split.moving_time > 0 {
+                let moving_s = (self.moving_ms - self.split_start.moving_ms) as f64 / 1000.0;
+                split.average_speed = SPLIT_M / moving_s;
+            }
+            self.splits.push(split);
+            self.split_start = SplitStart {
+                t_ms: now_ms,
+                moving_ms: self.moving_ms,
+                distance: self.split_start.distance + SPLIT_M,
+                alt: self.last_alt,
+            };
         }
-        let number = self.splits.len() as u32 + 1;
-        let split = self.split_since(&self.split_start, now_ms, number);
-        self.splits.push(split);
-        self.split_start = SplitStart {
-            t_ms: now_ms,
-            moving_ms: self.moving_ms,
-            distance: self.distance,
-            alt: self.last_alt,
-        };
     }
 
     /// Metres counted so far.
@@ -864,6 +872,18 @@ mod tests {
         assert_eq!(all.len(), 3);
         let total: f64 = all.iter().map(|s| s.distance).sum();
         assert!((total - acc.snapshot().distance).abs() < 1e-6);
+    }
+
+    /// 120 km at 6 m per fix: every kilometre overshoots by a few metres,
+    /// and the splits still number ceil(distance / 1 km).
+    #[test]
+    fn splits_number_the_started_kilometres() {
+        let (stats, all) = compute(Sport::Ride, &line(20_001, 6.0));
+        let expected = (stats.distance / SPLIT_M).ceil() as usize;
+        assert_eq!(all.len(), expected, "{} m", stats.distance);
+        assert!(all[..expected - 1].iter().all(|s| s.distance == SPLIT_M));
+        let total: f64 = all.iter().map(|s| s.distance).sum();
+        assert!((total - stats.distance).abs() < 1e-6);
     }
 
     #[test]
