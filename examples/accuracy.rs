@@ -21,8 +21,8 @@ fn main() {
         .map_or_else(|| PathBuf::from("tests/fixtures/recordings"), PathBuf::from);
     let (cases, errors) = eval::evaluate(&dir);
     if markdown {
-        println!("| file | sport | points | distance m | device m | error | haversine error | moving s | device s | error |");
-        println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("| file | sport | target set | points | distance m | device m | error | haversine error | moving s | device s | error |");
+        println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     } else {
         println!(
             "{:<56} {:>5} {:>6} {:>10} {:>10} {:>8} {:>8} {:>7} {:>7} {:>8}",
@@ -43,9 +43,10 @@ fn main() {
         let device_s = c.device_moving().map_or("-".into(), |t| format!("{t:.0}"));
         if markdown {
             println!(
-                "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} |",
                 c.name,
                 c.sport.as_str(),
+                if c.in_target_set() { "yes" } else { "" },
                 c.points,
                 c.distance,
                 device_m,
