@@ -87,6 +87,10 @@ fn main() {
     let target: Vec<&eval::Case> = cases.iter().filter(|c| c.in_target_set()).collect();
     let t_dist: Vec<f64> = target.iter().filter_map(|c| c.distance_error()).collect();
     let t_hav: Vec<f64> = target.iter().filter_map(|c| c.haversine_error()).collect();
+    let t_ell: Vec<f64> = target
+        .iter()
+        .filter_map(|c| c.ellipsoidal_error())
+        .collect();
     let t_moving: Vec<f64> = target.iter().filter_map(|c| c.moving_error()).collect();
     for (label, errs) in [
         ("all files: distance", dist),
@@ -94,6 +98,7 @@ fn main() {
         ("all files: moving time", moving),
         ("runs and rides >= 1 km: distance", t_dist),
         ("runs and rides >= 1 km: haversine", t_hav),
+        ("runs and rides >= 1 km: plain sum on the ellipsoid", t_ell),
         ("runs and rides >= 1 km: moving time", t_moving),
     ] {
         match eval::summary(&errs) {
