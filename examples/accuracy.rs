@@ -21,8 +21,8 @@ fn main() {
         .map_or_else(|| PathBuf::from("tests/fixtures/recordings"), PathBuf::from);
     let (cases, errors) = eval::evaluate(&dir);
     if markdown {
-        println!("| file | sport | points | distance m | device m | error | haversine error | moving s | device s | error |");
-        println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("| file | sport | target set | points | distance m | device m | error | haversine error | moving s | device s | error |");
+        println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     } else {
         println!(
             "{:<56} {:>5} {:>6} {:>10} {:>10} {:>8} {:>8} {:>7} {:>7} {:>8}",
@@ -43,9 +43,10 @@ fn main() {
         let device_s = c.device_moving().map_or("-".into(), |t| format!("{t:.0}"));
         if markdown {
             println!(
-                "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} |",
                 c.name,
                 c.sport.as_str(),
+                if c.in_target_set() { "yes" } else { "" },
                 c.points,
                 c.distance,
                 device_m,
@@ -86,6 +87,10 @@ fn main() {
     let target: Vec<&eval::Case> = cases.iter().filter(|c| c.in_target_set()).collect();
     let t_dist: Vec<f64> = target.iter().filter_map(|c| c.distance_error()).collect();
     let t_hav: Vec<f64> = target.iter().filter_map(|c| c.haversine_error()).collect();
+    let t_ell: Vec<f64> = target
+        .iter()
+        .filter_map(|c| c.ellipsoidal_error())
+        .collect();
     let t_moving: Vec<f64> = target.iter().filter_map(|c| c.moving_error()).collect();
     for (label, errs) in [
         ("all files: distance", dist),
@@ -93,6 +98,7 @@ fn main() {
         ("all files: moving time", moving),
         ("runs and rides >= 1 km: distance", t_dist),
         ("runs and rides >= 1 km: haversine", t_hav),
+        ("runs and rides >= 1 km: plain sum on the ellipsoid", t_ell),
         ("runs and rides >= 1 km: moving time", t_moving),
     ] {
         match eval::summary(&errs) {

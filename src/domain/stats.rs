@@ -2,7 +2,9 @@
 //! keep one accumulator per activity, and the same code serves file import
 //! (see [`compute`]).
 //!
-//! Distance is the haversine length between consecutive *accepted* fixes.
+//! Distance is the length on the WGS84 ellipsoid (as GPS devices measure
+//! it; a sphere makes east-west steps at mid latitudes ~0.3% short)
+//! between consecutive *accepted* fixes.
 //! A fix is left out of distance when its accuracy is worse than
 //! [`MAX_ACCURACY_M`], when reaching it needs an implausible speed for the
 //! sport, or when it is within the jitter gate of the last accepted fix
@@ -11,7 +13,7 @@
 //! sport's auto-pause speed; stopped intervals add no distance either, as a
 //! device's auto-pause does.
 
-use geo::{Distance, Haversine, Point};
+use geo::{Distance, Geodesic, Haversine, Point};
 use serde::Serialize;
 
 use super::{Fix, Sport};
@@ -47,6 +49,13 @@ pub const ELEVATION_EMA_TAU_S: f64 = 10.0;
 pub const ELEVATION_HYSTERESIS_M: f64 = 3.0;
 /// Splits are per kilometre (Strava's `splits_metric`).
 pub const SPLIT_M: f64 = 1000.0;
+/// A slow interval that leaves the jitter gate is real (slow) travel, not
+/// wander, when it keeps at least this share of the moving speed (GPS
+/// drift at a stop is slower) and its net displacement is at least
+/// [`SLOW_STRAIGHTNESS`] of the way the fixes took since the anchor (wander
+/// zigzags).
+pub const SLOW_TRAVEL_SHARE: f64 = 0.5;
+pub const SLOW_STRAIGHTNESS: f64 = 0.5;
 
 /// Per-sport thresholds.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -142,6 +151,8 @@ pub struct StatsAccumulator {
     recent: [f32; 3],
     recent_len: u8,
     rejects: u8,
+    /// The way the plausible fixes took since the anchor (metres).
+    path_since_anchor: f32,
     break_pending: bool,
     elev_ref: Option<f32>,
     elev_gain: f64,
@@ -157,6 +168,36 @@ pub struct StatsAccumulator {
 /// Great-circle distance in metres.
 pub fn haversine(a_lat: f64, a_lng: f64, b_lat: f64, b_lng: f64) -> f64 {
     Haversine.distance(Point::new(a_lng, a_lat), Point::new(b_lng, b_lat))
+}
+
+/// WGS84 semi-major axis (m) and first eccentricity squared.
+const WGS84_A: f64 = 6_378_137.0;
+const WGS84_E2: f64 = 6.694_379_990_14e-3;
+
+/// Distance in metres on the WGS84 ellipsoid, as GPS devices count it:
+/// the step is scaled by the meridional and prime-vertical radii of
+/// curvature at the mean latitude (exact to ~1e-6 for steps of a few
+/// km); longer ones take the full geodesic.
+pub fn ellipsoidal(a_lat: f64, a_lng: f64, b_lat: f64, b_lng: f64) -> f64 {
+    let mean = ((a_lat + b_lat) / 2.0).to_radians();
+    let mut dlng = b_lng - a_lng;
+    if dlng > 180.0 {
+        dlng -= 360.0;
+    } else if dlng < -180.0 {
+        dlng += 360.0;
+    }
+    let sin = mean.sin();
+    let w = 1.0 - WGS84_E2 * sin * sin;
+    let meridional = WGS84_A * (1.0 - WGS84_E2) / (w * w.sqrt());
+    let prime_vertical = WGS84_A / w.sqrt();
+    let north = (b_lat - a_lat).to_radians() * meridional;
+    let east = dlng.to_radians() * prime_vertical * mean.cos();
+    let d = north.hypot(east);
+    if d > 20_000.0 {
+        Geodesic.distance(Point::new(a_lng, a_lat), Point::new(b_lng, b_lat))
+    } else {
+        d
+    }
 }
 
 fn median3(v: [f32; 3]) -> f32 {
@@ -186,6 +227,7 @@ impl StatsAccumulator {
             recent: [0.0; 3],
             recent_len: 0,
             rejects: 0,
+            path_since_anchor: 0.0,
             break_pending: false,
             elev_ref: None,
             elev_gain: 0.0,
@@ -234,7 +276,7 @@ impl StatsAccumulator {
             return;
         }
         let dt = dt_ms as f64 / 1000.0;
-        let d = haversine(anchor.lat, anchor.lng, fix.lat, fix.lng);
+        let d = ellipsoidal(anchor.lat, anchor.lng, fix.lat, fix.lng);
         let interval_speed = d / dt;
         if interval_speed > self.limits.max_speed {
             self.rejects += 1;
@@ -254,6 +296,8 @@ impl StatsAccumulator {
                 lng: fix.lng,
             },
         );
+        let step = ellipsoidal(prev.lat, prev.lng, fix.lat, fix.lng);
+        self.path_since_anchor += step as f32;
         if d < self.limits.min_step_m {
             // Within the jitter gate: wait for real displacement.
             return;
@@ -261,18 +305,26 @@ impl StatsAccumulator {
         if interval_speed >= self.limits.moving_speed {
             self.distance += d;
             self.moving_ms += dt_ms;
-        } else if prev.t_ms > anchor.t_ms {
-            // Slow since the anchor: a stop. If the last step was at moving
-            // speed the athlete has just set off, and the way from where
-            // they stood is real distance (dropping it cut a few metres
-            // at every stop); only that step's time was moving.
+        } else {
+            // Slow since the anchor. If the last step was at moving speed
+            // the athlete has just set off from a stop, and the way from
+            // where they stood is real distance (dropping it cut a few
+            // metres at every stop); only that step's time was moving.
+            // Otherwise, a straight slow way (a steep climb on foot,
+            // pushing a bike) is real distance too, but not moving time;
+            // a zigzag is GPS wander at a stop and adds nothing.
             let step_ms = fix.t_ms - prev.t_ms;
-            let step = haversine(prev.lat, prev.lng, fix.lat, fix.lng);
-            if step >= self.limits.moving_speed * step_ms as f64 / 1000.0 {
+            if prev.t_ms > anchor.t_ms && step >= self.limits.moving_speed * step_ms as f64 / 1000.0
+            {
                 self.distance += d;
                 self.moving_ms += step_ms;
+            } else if interval_speed >= SLOW_TRAVEL_SHARE * self.limits.moving_speed
+                && d >= SLOW_STRAIGHTNESS * f64::from(self.path_since_anchor)
+            {
+                self.distance += d;
             }
         }
+        self.path_since_anchor = 0.0;
         self.anchor = Some(Anchor {
             t_ms: fix.t_ms,
             lat: fix.lat,
@@ -289,6 +341,7 @@ impl StatsAccumulator {
         };
         self.anchor = Some(here);
         self.prev = here;
+        self.path_since_anchor = 0.0;
         self.break_pending = false;
         self.rejects = 0;
         self.recent_len = 0;
@@ -356,18 +409,26 @@ impl StatsAccumulator {
     }
 
     fn close_split_if_due(&mut self, now_ms: i64) {
-        if self.distance - self.split_start.distance < SPLIT_M {
-            return;
+        // A kilometre ends at its boundary, not at the fix past it: the
+        // overshoot opens the next split, so there are ceil(distance /
+        // 1 km) splits as on Strava (carrying each overshoot along lost
+        // a split every few hundred kilometres of overshoots).
+        while self.distance - self.split_start.distance >= SPLIT_M {
+            let number = self.splits.len() as u32 + 1;
+            let mut split = self.split_since(&self.split_start, now_ms, number);
+            split.distance = SPLIT_M;
+            if split.moving_time > 0 {
+                let moving_s = (self.moving_ms - self.split_start.moving_ms) as f64 / 1000.0;
+                split.average_speed = SPLIT_M / moving_s;
+            }
+            self.splits.push(split);
+            self.split_start = SplitStart {
+                t_ms: now_ms,
+                moving_ms: self.moving_ms,
+                distance: self.split_start.distance + SPLIT_M,
+                alt: self.last_alt,
+            };
         }
-        let number = self.splits.len() as u32 + 1;
-        let split = self.split_since(&self.split_start, now_ms, number);
-        self.splits.push(split);
-        self.split_start = SplitStart {
-            t_ms: now_ms,
-            moving_ms: self.moving_ms,
-            distance: self.distance,
-            alt: self.last_alt,
-        };
     }
 
     /// Metres counted so far.
@@ -653,6 +714,68 @@ mod tests {
     }
 
     #[test]
+    fn distance_is_measured_on_the_ellipsoid() {
+        // One degree of longitude on the equator, of latitude at 45°:
+        // WGS84 values, where a sphere says 111,195 m for both.
+        let equator = ellipsoidal(0.0, 10.0, 0.0, 11.0);
+        assert!((equator - 111_319.49).abs() < 1.0, "{equator}");
+        let meridian = ellipsoidal(44.5, 7.0, 45.5, 7.0);
+        assert!((meridian - 111_132.95).abs() < 2.0, "{meridian}");
+        // Steps as fixes make them agree with the full geodesic, in any
+        // direction and across the antimeridian.
+        for (a, b) in [
+            ((51.5, -0.1), (51.5, -0.085)),
+            ((51.5, -0.1), (51.509, -0.1)),
+            ((-33.9, 151.2), (-33.905, 151.207)),
+            ((64.1, -21.9), (64.1003, -21.8)),
+            ((0.0, 179.999), (0.0, -179.999)),
+        ] {
+            let ours = ellipsoidal(a.0, a.1, b.0, b.1);
+            let exact = Geodesic.distance(Point::new(a.1, a.0), Point::new(b.1, b.0));
+            assert!(
+                (ours - exact).abs() < 1e-5 * exact,
+                "{a:?} {b:?}: {ours} vs {exact}"
+            );
+        }
+        // Long steps take the geodesic itself.
+        let far = ellipsoidal(48.0, 2.0, 52.0, 13.0);
+        let exact = Geodesic.distance(Point::new(2.0, 48.0), Point::new(13.0, 52.0));
+        assert!((far - exact).abs() < 1e-6, "{far} vs {exact}");
+    }
+
+    /// Climbing on foot at 0.4 m/s (under the run's moving speed) is slow
+    /// but straight: its distance counts (as on the device), its time is
+    /// not moving time. Wander at a stop zigzags and adds nothing, even
+    /// when it drifts beyond the jitter gate.
+    #[test]
+    fn slow_straight_travel_counts_and_wander_does_not() {
+        let s = run(Sport::Run, &line(301, 0.4)).snapshot();
+        assert!((s.distance - 120.0).abs() < 3.0, "{}", s.distance);
+        assert_eq!(s.moving_time, 0);
+
+        // Ten minutes standing: each fix 0.3 m from the last in a new
+        // direction (wander at 0.3 m/s, over a quarter of the moving
+        // speed), drifting north 5 cm/s; then the same drift without the
+        // wander (too slow to be travel).
+        let (mut north, mut east) = (0.0_f64, 0.0_f64);
+        let wander: Vec<Fix> = (0..600)
+            .map(|i: i64| {
+                let angle = (i * 137 % 360) as f64 * std::f64::consts::PI / 180.0;
+                north += 0.05 + 0.3 * angle.cos();
+                east += 0.3 * angle.sin();
+                Fix::new(T0 + i * 1_000, 51.0 + north / M, east / (M * 0.629))
+            })
+            .collect();
+        let s = run(Sport::Run, &wander).snapshot();
+        assert!(s.distance < 3.0, "{}", s.distance);
+        assert_eq!(s.moving_time, 0);
+        let fixes = line(601, 0.05);
+        let s = run(Sport::Run, &fixes).snapshot();
+        assert_eq!(s.distance, 0.0);
+        assert_eq!(s.moving_time, 0);
+    }
+
+    #[test]
     fn inaccurate_and_implausible_fixes_add_no_distance() {
         let mut fixes = line(100, 3.0);
         fixes[40].accuracy = Some(80.0);
@@ -749,6 +872,18 @@ mod tests {
         assert_eq!(all.len(), 3);
         let total: f64 = all.iter().map(|s| s.distance).sum();
         assert!((total - acc.snapshot().distance).abs() < 1e-6);
+    }
+
+    /// 120 km at 6 m per fix: every kilometre overshoots by a few metres,
+    /// and the splits still number ceil(distance / 1 km).
+    #[test]
+    fn splits_number_the_started_kilometres() {
+        let (stats, all) = compute(Sport::Ride, &line(20_001, 6.0));
+        let expected = (stats.distance / SPLIT_M).ceil() as usize;
+        assert_eq!(all.len(), expected, "{} m", stats.distance);
+        assert!(all[..expected - 1].iter().all(|s| s.distance == SPLIT_M));
+        let total: f64 = all.iter().map(|s| s.distance).sum();
+        assert!((total - stats.distance).abs() < 1e-6);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use pacer::api::uploads::build_activity;
-use pacer::domain::stats::haversine;
+use pacer::domain::stats::{ellipsoidal, haversine};
 use pacer::domain::{AthleteId, Fix, Sport};
 use pacer::formats::{parse, DataType, DeviceTotals, ParsedActivity};
 
@@ -20,6 +20,9 @@ pub struct Case {
     /// Plain haversine over consecutive fixes, skipping the file's pauses:
     /// the baseline no filter should fall below.
     pub haversine: f64,
+    /// The same over the WGS84 ellipsoid (what Pacer and devices measure
+    /// on): the filters' own baseline.
+    pub plain_ellipsoidal: f64,
     pub moving_time: i64,
     pub device: DeviceTotals,
 }
@@ -37,6 +40,12 @@ impl Case {
             .distance
             .filter(|d| *d > 0.0)
             .map(|d| (self.haversine - d) / d)
+    }
+    pub fn ellipsoidal_error(&self) -> Option<f64> {
+        self.device
+            .distance
+            .filter(|d| *d > 0.0)
+            .map(|d| (self.plain_ellipsoidal - d) / d)
     }
     /// What the targets are about: a run or ride (named as such by
     /// the file) of at least 1 km, with a device total. Shorter files are
@@ -56,13 +65,13 @@ impl Case {
     }
 }
 
-fn plain_haversine(fixes: &[Fix], pauses: &[(i64, i64)]) -> f64 {
+fn plain_sum(fixes: &[Fix], pauses: &[(i64, i64)], metric: fn(f64, f64, f64, f64) -> f64) -> f64 {
     let paused = |t: i64| pauses.iter().any(|&(a, b)| t >= a && t < b);
     let crosses = |a: i64, b: i64| pauses.iter().any(|&(s, e)| s < b && e > a);
     fixes
         .windows(2)
         .filter(|w| !paused(w[0].t_ms) && !paused(w[1].t_ms) && !crosses(w[0].t_ms, w[1].t_ms))
-        .map(|w| haversine(w[0].lat, w[0].lng, w[1].lat, w[1].lng))
+        .map(|w| metric(w[0].lat, w[0].lng, w[1].lat, w[1].lng))
         .sum()
 }
 
@@ -72,7 +81,8 @@ fn case(name: String, parsed: ParsedActivity) -> Result<Case, String> {
     let named_sport = parsed.sport.is_some();
     let sport = parsed.sport.unwrap_or(Sport::Run);
     let device = parsed.device;
-    let haversine = plain_haversine(&parsed.fixes, &parsed.pauses);
+    let plain_ellipsoidal = plain_sum(&parsed.fixes, &parsed.pauses, ellipsoidal);
+    let haversine = plain_sum(&parsed.fixes, &parsed.pauses, haversine);
     let points = parsed.fixes.len();
     let imported = build_activity(AthleteId(1), parsed, None, sport, None, 0)
         .map_err(|e| format!("{name}: {e:?}"))?;
@@ -83,6 +93,7 @@ fn case(name: String, parsed: ParsedActivity) -> Result<Case, String> {
         points,
         distance: imported.progress.distance,
         haversine,
+        plain_ellipsoidal,
         moving_time: imported.progress.moving_time,
         device,
     })
