@@ -16,6 +16,7 @@ mod faults;
 mod feed;
 mod friends;
 mod live;
+mod search;
 mod security;
 mod sync;
 mod uploads;
