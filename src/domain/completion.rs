@@ -261,7 +261,13 @@ mod tests {
     fn fixes_before_the_start_move_the_start_back() {
         let created = T0 + 250;
         let route: Vec<Fix> = (0..4)
-            .map(|i| Fix::new(created - 9_000 + i * 3_000, 59.91 + i as f64 * 0.0002, 10.75 + i as f64 * 0.0004))
+            .map(|i| {
+                Fix::new(
+                    created - 9_000 + i * 3_000,
+                    59.91 + i as f64 * 0.0002,
+                    10.75 + i as f64 * 0.0004,
+                )
+            })
             .collect();
         let mut log = StatusLog::start(created);
         log.apply(ActivityState::Complete, Some(created + 5_000), i64::MAX / 2)
@@ -327,7 +333,12 @@ mod tests {
         /// A status log over the track: the start `start_shift` ms from the
         /// first fix, pauses at per-mille positions of the track, and the
         /// completion `end_shift` ms from the last fix.
-        fn log_for(route: &[Fix], start_shift: i32, pauses: &[(u16, u16)], end_shift: i32) -> StatusLog {
+        fn log_for(
+            route: &[Fix],
+            start_shift: i32,
+            pauses: &[(u16, u16)],
+            end_shift: i32,
+        ) -> StatusLog {
             let first = route[0].t_ms;
             let last = route[route.len() - 1].t_ms;
             let at = |permille: u16| first + (last - first) * i64::from(permille % 1000) / 1000;

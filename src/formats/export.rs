@@ -196,7 +196,7 @@ impl GpxWriter {
                 "xmlns=\"http://www.topografix.com/GPX/1/1\" ",
                 "xmlns:gpxtpx=\"http://www.garmin.com/xmlschemas/TrackPointExtension/v2\" ",
             ));
-            let _ = write!(out, "xmlns:pacer=\"{PACER_GPX_NS}\">\n");
+            let _ = writeln!(out, "xmlns:pacer=\"{PACER_GPX_NS}\">");
             self.write_metadata(&mut out)?;
             out.push_str("<trk>");
             if let Some(name) = &self.name {

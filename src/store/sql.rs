@@ -10,12 +10,12 @@ use super::{Db, BACKEND};
 use crate::changes::event::{ChangeKind, Changed, NewChange};
 use crate::domain::activity::ActivityState;
 use crate::domain::feed::{FeedCursor, FeedMode};
-use crate::domain::{ActivityId, AthleteId, Fix};
 use crate::domain::search::AthleteSearch;
+use crate::domain::{ActivityId, AthleteId, Fix};
 use crate::store::{
-    route_codec, ActivityProgress, AthleteMatch, ActivityRow, AthleteRow, FriendOutcome, ImportedActivity,
-    NewActivityRow, NewAthleteRow, NewUploadRow, ProvisionBatch, Provisioned, RouteChunk, Store,
-    StoreError, StoreResult, UploadRow,
+    route_codec, ActivityProgress, ActivityRow, AthleteMatch, AthleteRow, FriendOutcome,
+    ImportedActivity, NewActivityRow, NewAthleteRow, NewUploadRow, ProvisionBatch, Provisioned,
+    RouteChunk, Store, StoreError, StoreResult, UploadRow,
 };
 
 macro_rules! athlete_select {

@@ -309,7 +309,10 @@ async fn fixes_before_the_start_move_it_back(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{done}");
     let a = assert_consistent(&app, &ann.token, id).await;
     let (_, streams) = app
-        .get(&format!("/api/v1/activities/{id}/streams?keys=time"), &ann.token)
+        .get(
+            &format!("/api/v1/activities/{id}/streams?keys=time"),
+            &ann.token,
+        )
         .await;
     assert_eq!(streams["time"]["data"], json!([0, 3, 6, 9]));
     assert_eq!(a["start_date"], crate::common::rfc3339(now - 9_000));
@@ -424,6 +427,9 @@ async fn live_export_uploads_as_the_same_activity(app: TestApp) {
         assert_eq!(original[key], copy[key], "{key}");
     }
     // The jumps stayed out of the maximum: the device said at most 10 m/s.
-    assert!(original["max_speed"].as_f64().unwrap() <= 10.01, "{original}");
+    assert!(
+        original["max_speed"].as_f64().unwrap() <= 10.01,
+        "{original}"
+    );
 }
 both_backends!(live_export_uploads_as_the_same_activity);

@@ -18,5 +18,6 @@ mod friends;
 mod live;
 mod search;
 mod security;
+mod startup;
 mod sync;
 mod uploads;

@@ -64,7 +64,12 @@ async fn search_by_name_and_user_name(app: TestApp) {
     // Names only: nothing from the profile.
     let (_, body) = app.get("/api/v1/athletes/search?q=berg", &me.token).await;
     let hit = &body["athletes"][0];
-    let mut keys: Vec<&str> = hit.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut keys: Vec<&str> = hit
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     keys.sort_unstable();
     assert_eq!(
         keys,
@@ -81,7 +86,10 @@ async fn search_by_name_and_user_name(app: TestApp) {
         .get("/api/v1/athletes/search?q=a&per_page=3&page=2", &me.token)
         .await;
     assert_eq!(usernames(&page1), ["ann_berg", "bob", "carl"]);
-    assert_eq!((&page1["page"], &page1["next_page"]), (&json!(1), &json!(2)));
+    assert_eq!(
+        (&page1["page"], &page1["next_page"]),
+        (&json!(1), &json!(2))
+    );
     assert_eq!(usernames(&page2), ["joanna"]);
     assert_eq!(page2["next_page"], Value::Null);
 }
@@ -130,7 +138,11 @@ async fn find_request_accept_and_decline(app: TestApp) {
     let (_, found) = app.get("/api/v1/athletes/search?q=olav", &nina.token).await;
     assert_eq!(found["athletes"][0]["id"], olav.id);
     let (status, _) = app
-        .post(&format!("/api/v1/friends/{}", olav.id), &nina.token, json!({}))
+        .post(
+            &format!("/api/v1/friends/{}", olav.id),
+            &nina.token,
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let (_, found) = app.get("/api/v1/athletes/search?q=olav", &nina.token).await;
@@ -138,7 +150,11 @@ async fn find_request_accept_and_decline(app: TestApp) {
     let (_, found) = app.get("/api/v1/athletes/search?q=nina", &olav.token).await;
     assert_eq!(status_of(&found), "incoming");
     let (status, body) = app
-        .post(&format!("/api/v1/friends/{}", nina.id), &olav.token, json!({}))
+        .post(
+            &format!("/api/v1/friends/{}", nina.id),
+            &olav.token,
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(body["friends"], true);
@@ -146,8 +162,12 @@ async fn find_request_accept_and_decline(app: TestApp) {
     assert_eq!(status_of(&found), "friends");
 
     // Pia asks Nina; Nina declines.
-    app.post(&format!("/api/v1/friends/{}", nina.id), &pia.token, json!({}))
-        .await;
+    app.post(
+        &format!("/api/v1/friends/{}", nina.id),
+        &pia.token,
+        json!({}),
+    )
+    .await;
     let decline = format!("/api/v1/friends/requests/{}/decline", pia.id);
     let (status, _) = app.post(&decline, &nina.token, json!({})).await;
     assert_eq!(status, StatusCode::NO_CONTENT);

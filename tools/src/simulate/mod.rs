@@ -673,7 +673,11 @@ mod tests {
             let hilly = outing.mover.course().is_hilly();
             let climbs = outing.mover.course().climb_per_km();
             let hill_name = outing.name.contains("Hill") || outing.name.contains("Climb");
-            assert!(!hill_name || hilly, "{} on a course climbing {climbs:.1} m/km", outing.name);
+            assert!(
+                !hill_name || hilly,
+                "{} on a course climbing {climbs:.1} m/km",
+                outing.name
+            );
             if hill_name {
                 hilly_names += 1;
             } else {
@@ -712,7 +716,10 @@ mod tests {
                 );
             }
             if !hilly {
-                assert!(gain_per_km < HILLY_M_PER_KM * 2.0, "{gain_per_km} on a flat course");
+                assert!(
+                    gain_per_km < HILLY_M_PER_KM * 2.0,
+                    "{gain_per_km} on a flat course"
+                );
             }
         }
         assert!(flat_names > 0);
