@@ -59,6 +59,7 @@ async fn main() {
             let progress = ActivityProgress {
                 id: ActivityId(*id),
                 state: "COMPLETE".into(),
+                start_ms: 0,
                 completed_ms: Some(3_600_000),
                 status_log: r#"[{"state":"STARTED","at":0},{"state":"COMPLETE","at":3600000}]"#
                     .into(),

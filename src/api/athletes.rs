@@ -1,13 +1,15 @@
 use actix_web::{web, HttpResponse};
 use chrono::Datelike;
+use serde::{Deserialize, Serialize};
 
 use crate::api::views::AthleteView;
 use crate::auth::{self, Caller};
 use crate::domain::athlete::{NewAthlete, RawNewAthlete};
+use crate::domain::search::AthleteSearch;
 use crate::domain::{now_ms, AthleteId};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::store::{NewAthleteRow, StoreError};
+use crate::store::{AthleteMatch, NewAthleteRow, StoreError};
 
 /// `POST /api/v1/athletes`: sign up; answers with a first access token.
 pub async fn create(
@@ -97,4 +99,68 @@ pub async fn show(
         AthleteView::public(row)
     };
     Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    q: Option<String>,
+    page: Option<u32>,
+    per_page: Option<u32>,
+}
+
+/// One search result: the name, never the profile, and the searcher's
+/// friendship with them (`none`, `requested` by the searcher, `incoming`
+/// from them, or `friends`).
+#[derive(Serialize)]
+struct SearchHit {
+    id: i64,
+    username: String,
+    firstname: String,
+    lastname: String,
+    friend_status: &'static str,
+}
+
+impl From<AthleteMatch> for SearchHit {
+    fn from(m: AthleteMatch) -> Self {
+        let friend_status = match (m.outgoing > 0, m.incoming > 0) {
+            (true, true) => "friends",
+            (true, false) => "requested",
+            (false, true) => "incoming",
+            (false, false) => "none",
+        };
+        SearchHit {
+            id: m.id,
+            username: m.username,
+            firstname: m.firstname,
+            lastname: m.lastname,
+            friend_status,
+        }
+    }
+}
+
+/// `GET /api/v1/athletes/search?q=&page=&per_page=`: athletes whose user
+/// name or name contains `q` (case-insensitive), user-name prefix matches
+/// first. Reveals names only.
+pub async fn search(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let search = AthleteSearch::parse(query.q.as_deref(), query.page, query.per_page)
+        .map_err(|errors| ApiError::invalid("Athlete", errors))?;
+    // One more than a page says whether there is a next one.
+    let mut found = state
+        .store
+        .search_athletes(caller.id, &search, search.per_page + 1, search.offset())
+        .await?;
+    let more = found.len() > search.per_page as usize;
+    found.truncate(search.per_page as usize);
+    let athletes: Vec<SearchHit> = found.into_iter().map(SearchHit::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "athletes": athletes,
+        "page": search.page,
+        "per_page": search.per_page,
+        "next_page": more.then_some(search.page + 1),
+    })))
 }

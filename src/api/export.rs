@@ -56,7 +56,11 @@ struct Route {
     row: ActivityRow,
     sport: Sport,
     fixes: Vec<Fix>,
+    /// When the timer was off (`StatusLog::timer_off`).
     pauses: Vec<(i64, i64)>,
+    /// The status log, when the stored one is current (not while the
+    /// activity is recorded live).
+    log: Option<StatusLog>,
     /// Held while a long route is being answered.
     _permit: Option<OwnedSemaphorePermit>,
 }
@@ -83,6 +87,7 @@ async fn route(state: &AppState, caller: &Caller, id: i64) -> Result<Route, ApiE
                     sport,
                     fixes: live.route,
                     pauses: live.pauses,
+                    log: None,
                     _permit: permit,
                 });
             }
@@ -95,9 +100,18 @@ async fn route(state: &AppState, caller: &Caller, id: i64) -> Result<Route, ApiE
         row,
         sport,
         fixes,
-        pauses: log.pauses(),
+        pauses: log.timer_off(),
+        log: Some(log),
         _permit: permit,
     })
+}
+
+impl Route {
+    /// The activity's start: it is never after the first fix.
+    fn start_ms(&self) -> i64 {
+        let first = self.fixes.first().map_or(i64::MAX, |f| f.t_ms);
+        self.row.start_ms.min(first)
+    }
 }
 
 /// A body written piece by piece: `next` answers the next piece, or None
@@ -121,12 +135,21 @@ pub async fn gpx(
 ) -> Result<HttpResponse, ApiError> {
     let r = route(&state, &caller, id.into_inner()).await?;
     let id = r.row.id;
+    let timer = formats::GpxTimer {
+        start_ms: r.start_ms(),
+        end_ms: r.log.as_ref().and_then(StatusLog::completed_ms),
+        pauses: r
+            .log
+            .as_ref()
+            .map_or_else(|| r.pauses.clone(), StatusLog::pauses),
+    };
     let mut writer = formats::GpxWriter::new(
         Some(&r.row.name),
         Some(r.sport),
         r.pauses.clone(),
         POINTS_PER_PIECE,
-    );
+    )
+    .with_timer(timer);
     // A failure mid-stream ends the body early (the status is sent by then).
     let body = pieces(r, move |r| match writer.next_piece(&r.fixes) {
         Ok(piece) => piece,
@@ -217,6 +240,7 @@ pub async fn streams(
             })
             .collect();
         StreamSet {
+            start_ms: r.start_ms(),
             r,
             series,
             keys,
@@ -237,6 +261,7 @@ pub async fn streams(
 /// A StreamSet, written a key and `POINTS_PER_PIECE` values at a time.
 struct StreamSet {
     r: Route,
+    start_ms: i64,
     series: Option<Series>,
     keys: Vec<String>,
     key: usize,
@@ -292,9 +317,10 @@ impl StreamSet {
         let s = self.series.as_ref();
         let _ = match key {
             "latlng" => serde_json::to_writer(&mut *out, &[f.lat, f.lng]),
-            "time" => {
-                serde_json::to_writer(&mut *out, &(f.t_ms - self.r.row.start_ms).div_euclid(1000))
-            }
+            "time" => serde_json::to_writer(
+                &mut *out,
+                &(f.t_ms.div_euclid(1000) - self.start_ms.div_euclid(1000)),
+            ),
             "distance" => serde_json::to_writer(&mut *out, &s.map(|s| round2(s.distance[i]))),
             "velocity_smooth" => {
                 serde_json::to_writer(&mut *out, &s.map(|s| round2(s.velocity_smooth[i])))

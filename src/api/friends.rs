@@ -75,3 +75,24 @@ pub async fn remove(
         Err(ApiError::not_found("Friend"))
     }
 }
+
+/// `POST /api/v1/friends/requests/{athlete_id}/decline`: turns down the
+/// athlete's pending request (404 when there is none; friends stay
+/// friends: `DELETE /friends/{athlete_id}` ends a friendship).
+pub async fn decline(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let other = AthleteId(id.into_inner());
+    let pending = state
+        .store
+        .incoming_friend_requests(caller.id)
+        .await?
+        .iter()
+        .any(|r| r.id == other.0);
+    if !pending || !state.store.remove_friend(caller.id, other).await? {
+        return Err(ApiError::not_found("FriendRequest"));
+    }
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -36,6 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::post().to(admin::provision)),
             )
             .route("/admin/demo", web::post().to(admin::demo))
+            .route("/athletes/search", web::get().to(athletes::search))
             .route("/athletes/{id}", web::get().to(athletes::show))
             .route("/athlete", web::get().to(athletes::me))
             .route("/athlete/events", web::get().to(events::stream))
@@ -43,6 +44,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/sessions", web::delete().to(sessions::delete))
             .route("/friends", web::get().to(friends::list))
             .route("/friends/requests", web::get().to(friends::requests))
+            .route(
+                "/friends/requests/{athlete_id}/decline",
+                web::post().to(friends::decline),
+            )
             .route("/friends/{athlete_id}", web::post().to(friends::add))
             .route("/friends/{athlete_id}", web::delete().to(friends::remove))
             .route("/activities", web::post().to(activities::create))

@@ -296,6 +296,7 @@ pub fn build_activity(
         progress: ActivityProgress {
             id: crate::domain::ActivityId(0),
             state: ActivityState::Complete.as_str().to_string(),
+            start_ms: start,
             completed_ms: Some(end),
             status_log: entries,
             distance: totals.distance,

@@ -96,8 +96,12 @@ pub enum Applied {
 #[serde(transparent)]
 pub struct StatusLog(Vec<StatusEntry>);
 
-fn whole_seconds(ms: i64) -> i64 {
-    (ms.max(0) + 500) / 1000
+/// Durations count the clock's whole seconds (`t` on the second grid, as
+/// the `time` stream and moving time do), so moving time, which adds up
+/// steps between fixes inside the timer's intervals, never exceeds the
+/// active time, nor that the elapsed time.
+fn clock_second(ms: i64) -> i64 {
+    ms.div_euclid(1000)
 }
 
 impl StatusLog {
@@ -144,6 +148,18 @@ impl StatusLog {
         (last.state == ActivityState::Complete).then_some(last.at)
     }
 
+    /// Moves the start back to `at_ms` when that is earlier: an activity
+    /// starts at its first fix, so fixes recorded before the app created it
+    /// (or before the `start_date` it gave) count for time as they do for
+    /// distance. Answers whether the start moved.
+    pub fn start_no_later_than(&mut self, at_ms: i64) -> bool {
+        if at_ms >= self.0[0].at {
+            return false;
+        }
+        self.0[0].at = at_ms;
+        true
+    }
+
     /// Appends a transition. `at` defaults to `now_ms`.
     pub fn apply(
         &mut self,
@@ -181,31 +197,42 @@ impl StatusLog {
     /// Wall clock from start to completion (or to `now_ms` while in progress).
     pub fn elapsed_time(&self, now_ms: i64) -> i64 {
         let end = self.completed_ms().unwrap_or(now_ms);
-        whole_seconds(end - self.start_ms())
+        (clock_second(end) - clock_second(self.start_ms())).max(0)
     }
 
     /// The sum of the non-paused intervals.
     pub fn active_time(&self, now_ms: i64) -> i64 {
-        whole_seconds(self.active_ms(now_ms))
-    }
-
-    fn active_ms(&self, now_ms: i64) -> i64 {
         let mut total = 0;
         let mut running_since = None;
         for entry in &self.0 {
             match (entry.state, running_since) {
                 (ActivityState::Started, None) => running_since = Some(entry.at),
                 (ActivityState::Paused | ActivityState::Complete, Some(since)) => {
-                    total += entry.at - since;
+                    total += clock_second(entry.at) - clock_second(since);
                     running_since = None;
                 }
                 _ => {}
             }
         }
         if let Some(since) = running_since {
-            total += now_ms.max(since) - since;
+            total += clock_second(now_ms.max(since)) - clock_second(since);
         }
         total
+    }
+
+    /// When the timer was stopped after the start, `[from, to)`: the pauses
+    /// and, once complete, from the completion on. Fixes in them count
+    /// neither distance nor time.
+    pub fn timer_off(&self) -> Vec<(i64, i64)> {
+        let mut off = self.pauses();
+        if let Some(end) = self.completed_ms() {
+            match off.last_mut() {
+                // Completed while paused: the pause never ends.
+                Some(last) if last.1 == end => last.1 = i64::MAX,
+                _ => off.push((end, i64::MAX)),
+            }
+        }
+        off
     }
 
     /// The paused intervals `[from, to)`; an open pause runs to `i64::MAX`.
@@ -305,7 +332,12 @@ mod tests {
         let t0 = 1_700_000_000_000;
         let log = StatusLog::start(t0);
         assert_eq!(log.elapsed_time(t0 + 90_400), 90);
-        assert_eq!(log.active_time(t0 + 90_600), 91);
+        assert_eq!(log.active_time(t0 + 90_600), 90);
+        // Whole seconds of the clock: 0.9 s to 2.1 s spans two of them.
+        let log = StatusLog::start(t0 + 900);
+        assert_eq!(log.active_time(t0 + 2_100), 2);
+        assert_eq!(log.elapsed_time(t0 + 2_100), 2);
+        assert_eq!(log.elapsed_time(t0), 0);
     }
 
     #[test]
@@ -315,5 +347,33 @@ mod tests {
         assert!(Visibility::FollowersOnly.allows(Relation::Friend));
         assert!(!Visibility::FollowersOnly.allows(Relation::Stranger));
         assert!(Visibility::Everyone.allows(Relation::Stranger));
+    }
+
+    #[test]
+    fn the_start_moves_back_to_an_earlier_fix_and_the_timer_stops_at_completion() {
+        let t0 = 1_700_000_000_000;
+        let mut log = StatusLog::start(t0);
+        assert!(!log.start_no_later_than(t0 + 5_000));
+        assert!(log.start_no_later_than(t0 - 9_000));
+        assert_eq!(log.start_ms(), t0 - 9_000);
+        log.apply(ActivityState::Paused, Some(t0 + MIN), t0 + MIN)
+            .unwrap();
+        log.apply(ActivityState::Started, Some(t0 + 2 * MIN), t0 + 2 * MIN)
+            .unwrap();
+        assert_eq!(log.timer_off(), log.pauses());
+        log.apply(ActivityState::Complete, Some(t0 + 3 * MIN), t0 + 3 * MIN)
+            .unwrap();
+        assert_eq!(log.elapsed_time(0), 189);
+        assert_eq!(
+            log.timer_off(),
+            vec![(t0 + MIN, t0 + 2 * MIN), (t0 + 3 * MIN, i64::MAX)]
+        );
+        // Completed while paused: stopped from the pause on.
+        let mut log = StatusLog::start(t0);
+        log.apply(ActivityState::Paused, Some(t0 + MIN), t0 + MIN)
+            .unwrap();
+        log.apply(ActivityState::Complete, Some(t0 + 2 * MIN), t0 + 2 * MIN)
+            .unwrap();
+        assert_eq!(log.timer_off(), vec![(t0 + MIN, i64::MAX)]);
     }
 }

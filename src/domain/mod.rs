@@ -8,6 +8,7 @@ pub mod feed;
 pub mod fix;
 pub mod ids;
 pub mod recording;
+pub mod search;
 pub mod smoothing;
 pub mod sport;
 pub mod stats;

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::activity::{ActivityState, Applied, StatusLog};
 use super::completion::{self, CompletedActivity};
 use super::smoothing::{SmoothedPoint, Smoother};
-use super::stats::{replay, PausedStats, Split};
+use super::stats::{average_and_max, replay, PausedStats, Split};
 use super::{ActivityId, AthleteId, DomainError, Fix, Sport};
 
 /// Fixes this far (in fix time) behind the newest are put in order before
@@ -149,6 +149,10 @@ impl Recording {
     ) -> Self {
         route.sort_by_key(|f| f.t_ms);
         route.dedup_by_key(|f| f.t_ms);
+        let mut log = log;
+        if let Some(first) = route.first() {
+            log.start_no_later_than(first.t_ms);
+        }
         let mut recording = Recording {
             id,
             owner,
@@ -168,7 +172,7 @@ impl Recording {
             next_seq: first_seq.max(1),
             unseen: false,
         };
-        let pauses = recording.log.pauses();
+        let pauses = recording.log.timer_off();
         for fix in &route {
             recording.release_one(fix, &pauses);
         }
@@ -224,6 +228,10 @@ impl Recording {
         batch.sort_by_key(|f| f.t_ms);
         batch.dedup_by_key(|f| f.t_ms);
         let new = self.merge_into_route(batch);
+        if let Some(first) = new.first() {
+            // The activity starts at its first fix.
+            self.log.start_no_later_than(first.t_ms);
+        }
         let counts = IngestCounts {
             accepted: new.len() as u32,
             duplicates: (fixes.len() - new.len()) as u32,
@@ -291,7 +299,7 @@ impl Recording {
         self.stats = replay(
             self.sport,
             &self.route[..n],
-            &self.log.pauses(),
+            &self.log.timer_off(),
             |_, _, _| {},
         );
     }
@@ -310,7 +318,7 @@ impl Recording {
         if n == 0 {
             return Vec::new();
         }
-        let pauses = self.log.pauses();
+        let pauses = self.log.timer_off();
         let released: Vec<Fix> = self.pending.drain(..n).collect();
         let mut points = Vec::new();
         for fix in &released {
@@ -516,21 +524,25 @@ impl Recording {
         self.stats.stats().all_splits()
     }
 
+    /// The rolling stats, as consistent as the final ones: moving ≤
+    /// active ≤ elapsed, average ≤ maximum (see `completion::complete`).
     pub fn live_stats(&self, now_ms: i64) -> LiveStats {
         let s = self.stats.stats().snapshot();
         let active_time = self.log.active_time(now_ms);
+        let moving_time = if s.point_count == 0 {
+            active_time
+        } else {
+            s.moving_time.min(active_time)
+        };
+        let (average_speed, max_speed) = average_and_max(s.distance, moving_time, s.max_speed);
         LiveStats {
             state: self.log.state(),
             distance: s.distance,
-            moving_time: if s.point_count == 0 {
-                active_time
-            } else {
-                s.moving_time.min(active_time)
-            },
+            moving_time,
             active_time,
             elapsed_time: self.log.elapsed_time(now_ms),
-            average_speed: s.average_speed,
-            max_speed: s.max_speed,
+            average_speed,
+            max_speed,
             current_speed: s.current_speed,
             current_pace: s.current_pace,
             total_elevation_gain: s.total_elevation_gain,
@@ -585,6 +597,9 @@ impl Recording {
     /// Undoes the last status change (its write failed).
     pub fn revert_state(&mut self, previous: StatusLog) {
         self.log = previous;
+        if let Some(first) = self.route.first() {
+            self.log.start_no_later_than(first.t_ms);
+        }
     }
 
     /// The final activity: [`completion::complete`] over the whole ordered

@@ -141,10 +141,14 @@ pub struct StatsAccumulator {
     anchor: Option<Anchor>,
     /// Last plausible fix (set with the anchor): where a stop ended.
     prev: Anchor,
-    first_ms: Option<i64>,
+    /// The first fix's time (meaningful once `point_count > 0`).
+    first_ms: i64,
     last_ms: i64,
     distance: f64,
     moving_ms: i64,
+    /// Where the last interval counted as moving began (the `moving`
+    /// stream marks every fix after it up to the one that counted it).
+    moving_from_ms: i64,
     max_speed: f64,
     ema_speed: f64,
     /// Last three speed samples, for a median-of-3 spike filter.
@@ -163,6 +167,26 @@ pub struct StatsAccumulator {
     split_start: SplitStart,
     /// Allocates only once the first kilometre is done.
     splits: Vec<Split>,
+}
+
+/// A fix time on the whole-second grid the `time` stream uses (seconds
+/// since the start are whole). Moving time adds up steps on this grid, so
+/// the `moving` stream's seconds sum to exactly the moving time.
+fn on_second_grid(t_ms: i64) -> i64 {
+    t_ms.div_euclid(1000) * 1000
+}
+
+/// The average speed over the moving time as reported (whole seconds),
+/// and the maximum speed, never below it: whoever covered `distance` in
+/// `moving_time` went at least that fast at some moment, also before the
+/// spike filter has its three samples.
+pub fn average_and_max(distance: f64, moving_time: i64, max_speed: f64) -> (f64, f64) {
+    let average = if moving_time > 0 {
+        distance / moving_time as f64
+    } else {
+        0.0
+    };
+    (average, max_speed.max(average))
 }
 
 /// Great-circle distance in metres.
@@ -218,10 +242,11 @@ impl StatsAccumulator {
                 lat: 0.0,
                 lng: 0.0,
             },
-            first_ms: None,
+            first_ms: 0,
             last_ms: 0,
             distance: 0.0,
             moving_ms: 0,
+            moving_from_ms: i64::MIN,
             max_speed: 0.0,
             ema_speed: 0.0,
             recent: [0.0; 3],
@@ -247,14 +272,14 @@ impl StatsAccumulator {
     }
 
     pub fn push(&mut self, fix: &Fix) {
-        if self.first_ms.is_some() && fix.t_ms <= self.last_ms {
+        if self.point_count > 0 && fix.t_ms <= self.last_ms {
             return;
         }
-        self.point_count = self.point_count.saturating_add(1);
-        if self.first_ms.is_none() {
-            self.first_ms = Some(fix.t_ms);
+        if self.point_count == 0 {
+            self.first_ms = fix.t_ms;
             self.split_start.t_ms = fix.t_ms;
         }
+        self.point_count = self.point_count.saturating_add(1);
         let since_prev_s = (fix.t_ms - self.last_ms) as f64 / 1000.0;
         self.last_ms = fix.t_ms;
         // NaN accuracy counts as bad too.
@@ -304,7 +329,7 @@ impl StatsAccumulator {
         }
         if interval_speed >= self.limits.moving_speed {
             self.distance += d;
-            self.moving_ms += dt_ms;
+            self.count_moving(anchor.t_ms, fix.t_ms);
         } else {
             // Slow since the anchor. If the last step was at moving speed
             // the athlete has just set off from a stop, and the way from
@@ -317,7 +342,7 @@ impl StatsAccumulator {
             if prev.t_ms > anchor.t_ms && step >= self.limits.moving_speed * step_ms as f64 / 1000.0
             {
                 self.distance += d;
-                self.moving_ms += step_ms;
+                self.count_moving(prev.t_ms, fix.t_ms);
             } else if interval_speed >= SLOW_TRAVEL_SHARE * self.limits.moving_speed
                 && d >= SLOW_STRAIGHTNESS * f64::from(self.path_since_anchor)
             {
@@ -331,6 +356,11 @@ impl StatsAccumulator {
             lng: fix.lng,
         });
         self.close_split_if_due(fix.t_ms);
+    }
+
+    fn count_moving(&mut self, from_ms: i64, to_ms: i64) {
+        self.moving_ms += on_second_grid(to_ms) - on_second_grid(from_ms);
+        self.moving_from_ms = from_ms;
     }
 
     fn reanchor(&mut self, fix: &Fix) {
@@ -461,27 +491,29 @@ impl StatsAccumulator {
     }
 
     pub fn snapshot(&self) -> RollingStats {
-        let moving_s = self.moving_ms as f64 / 1000.0;
+        let moving_time = (self.moving_ms + 500) / 1000;
+        let (average_speed, max_speed) =
+            average_and_max(self.distance, moving_time, self.max_speed);
         let current_speed = self.ema_speed.max(0.0);
         let moving_now = current_speed >= self.limits.moving_speed;
         RollingStats {
             distance: self.distance,
-            moving_time: (self.moving_ms + 500) / 1000,
-            elapsed_time: self.first_ms.map_or(0, |f| (self.last_ms - f + 500) / 1000),
-            max_speed: self.max_speed,
-            average_speed: if moving_s > 0.0 {
-                self.distance / moving_s
+            moving_time,
+            elapsed_time: if self.point_count > 0 {
+                (self.last_ms - self.first_ms + 500) / 1000
             } else {
-                0.0
+                0
             },
+            max_speed,
+            average_speed,
             current_speed,
             current_pace: moving_now.then(|| 1000.0 / current_speed),
             total_elevation_gain: self.elev_gain,
             elev_high: self.elev_high.map(f64::from),
             elev_low: self.elev_low.map(f64::from),
             point_count: self.point_count,
-            start_ms: self.first_ms,
-            last_ms: self.first_ms.map(|_| self.last_ms),
+            start_ms: (self.point_count > 0).then_some(self.first_ms),
+            last_ms: (self.point_count > 0).then_some(self.last_ms),
         }
     }
 }
@@ -594,6 +626,9 @@ pub fn replay(
 /// Per-fix series for Strava-style streams, computed by the same code as
 /// the activity's stats: cumulative distance (m), whether the interval
 /// ending at the fix counted as moving, and the smoothed speed (m/s).
+/// Summing the `time` stream's steps (whole seconds since the start) over
+/// the fixes marked moving gives exactly the moving time, and over a
+/// split's fixes exactly the split's.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Series {
     pub distance: Vec<f64>,
@@ -607,13 +642,26 @@ pub fn series(sport: Sport, fixes: &[Fix], pauses: &[(i64, i64)]) -> Series {
         moving: Vec::with_capacity(fixes.len()),
         velocity_smooth: Vec::with_capacity(fixes.len()),
     };
-    let mut moving_ms = 0;
-    walk(sport, fixes, pauses, |_, acc, counted| {
+    let mut moving_from = i64::MIN;
+    walk(sport, fixes, pauses, |i, acc, counted| {
         out.distance.push(acc.distance);
-        out.moving.push(counted && acc.moving_ms > moving_ms);
+        // Each interval counted as moving begins later than the one before.
+        let moved = counted && acc.moving_from_ms != moving_from;
+        out.moving.push(moved);
+        if moved {
+            // The interval may reach back over fixes that waited in the
+            // jitter gate or were kept out: they moved too. Intervals do
+            // not overlap, so this is O(1) per fix overall.
+            for j in (0..i).rev() {
+                if fixes[j].t_ms <= acc.moving_from_ms || out.moving[j] {
+                    break;
+                }
+                out.moving[j] = true;
+            }
+        }
         out.velocity_smooth
             .push(if counted { acc.ema_speed.max(0.0) } else { 0.0 });
-        moving_ms = acc.moving_ms;
+        moving_from = acc.moving_from_ms;
     });
     out
 }

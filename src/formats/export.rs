@@ -17,10 +17,26 @@ fn gpx_type(sport: Sport) -> &'static str {
     }
 }
 
+/// RFC 3339 UTC, with milliseconds only when they are not zero.
 fn gpx_time(t_ms: i64) -> Result<String, FormatError> {
     chrono::DateTime::from_timestamp_millis(t_ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
         .ok_or_else(|| FormatError::Export(format!("time {t_ms} out of range")))
+}
+
+/// The namespace of Pacer's own GPX extensions: the timer (start, pauses,
+/// completion) and each fix's horizontal accuracy, so that an export
+/// uploaded again gives the same activity. Other apps ignore them.
+pub const PACER_GPX_NS: &str = "https://pacer.invalid/xmlschemas/gpx/1";
+
+/// When the activity's timer ran: written to the GPX metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpxTimer {
+    pub start_ms: i64,
+    /// None while the activity is still recorded.
+    pub end_ms: Option<i64>,
+    /// The timer's pauses `[from, to)`.
+    pub pauses: Vec<(i64, i64)>,
 }
 
 /// Writes a GPX 1.1 document with one track, times and elevation.
@@ -33,17 +49,28 @@ pub fn to_gpx(
 }
 
 /// One track point, with heart rate and cadence in Garmin's
-/// TrackPointExtension and power as the bare `<power>` other apps read.
+/// TrackPointExtension, power as the bare `<power>` other apps read, and
+/// the accuracy in Pacer's extension. Numbers are written in their
+/// shortest exact form (`9.4`, never `9.399999618530273`), so they read
+/// back as the same values.
 fn write_point(out: &mut String, f: &Fix) -> Result<(), FormatError> {
     let _ = write!(out, "<trkpt lat=\"{}\" lon=\"{}\">", f.lat, f.lng);
     if let Some(alt) = f.alt {
         let _ = write!(out, "<ele>{alt}</ele>");
     }
     let _ = write!(out, "<time>{}</time>", gpx_time(f.t_ms)?);
-    if f.heartrate.is_some() || f.cadence.is_some() || f.power.is_some() || f.speed.is_some() {
+    if f.heartrate.is_some()
+        || f.cadence.is_some()
+        || f.power.is_some()
+        || f.speed.is_some()
+        || f.accuracy.is_some()
+    {
         out.push_str("<extensions>");
         if let Some(p) = f.power {
             let _ = write!(out, "<power>{p}</power>");
+        }
+        if let Some(a) = f.accuracy {
+            let _ = write!(out, "<pacer:accuracy>{a}</pacer:accuracy>");
         }
         if f.heartrate.is_some() || f.cadence.is_some() || f.speed.is_some() {
             out.push_str("<gpxtpx:TrackPointExtension>");
@@ -88,6 +115,7 @@ pub fn to_gpx_with_pauses(
 pub struct GpxWriter {
     name: Option<String>,
     sport: Option<Sport>,
+    timer: Option<GpxTimer>,
     pauses: Vec<(i64, i64)>,
     /// The next pause not yet behind the route.
     pause: usize,
@@ -111,6 +139,7 @@ impl GpxWriter {
         GpxWriter {
             name: name.map(str::to_owned),
             sport,
+            timer: None,
             pauses,
             pause: 0,
             points: points.max(1),
@@ -119,6 +148,39 @@ impl GpxWriter {
             segments: 0,
             done: false,
         }
+    }
+
+    /// Writes the timer into the metadata: the start as `<time>`, and
+    /// start, pauses and end in Pacer's extension, which the importer reads
+    /// back (other apps see the start).
+    pub fn with_timer(mut self, timer: GpxTimer) -> GpxWriter {
+        self.timer = Some(timer);
+        self
+    }
+
+    fn write_metadata(&self, out: &mut String) -> Result<(), FormatError> {
+        let Some(timer) = &self.timer else {
+            return Ok(());
+        };
+        let _ = write!(
+            out,
+            "<metadata><time>{}</time><extensions><pacer:timer start=\"{}\"",
+            gpx_time(timer.start_ms)?,
+            gpx_time(timer.start_ms)?
+        );
+        if let Some(end) = timer.end_ms {
+            let _ = write!(out, " end=\"{}\"", gpx_time(end)?);
+        }
+        out.push('>');
+        for &(from, to) in &timer.pauses {
+            let _ = write!(out, "<pacer:pause from=\"{}\"", gpx_time(from)?);
+            if to != i64::MAX {
+                let _ = write!(out, " to=\"{}\"", gpx_time(to)?);
+            }
+            out.push_str("/>");
+        }
+        out.push_str("</pacer:timer></extensions></metadata>\n");
+        Ok(())
     }
 
     /// The next piece of the document, or None after the last.
@@ -132,8 +194,11 @@ impl GpxWriter {
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
                 "<gpx version=\"1.1\" creator=\"Pacer\" ",
                 "xmlns=\"http://www.topografix.com/GPX/1/1\" ",
-                "xmlns:gpxtpx=\"http://www.garmin.com/xmlschemas/TrackPointExtension/v2\">\n<trk>"
+                "xmlns:gpxtpx=\"http://www.garmin.com/xmlschemas/TrackPointExtension/v2\" ",
             ));
+            let _ = writeln!(out, "xmlns:pacer=\"{PACER_GPX_NS}\">");
+            self.write_metadata(&mut out)?;
+            out.push_str("<trk>");
             if let Some(name) = &self.name {
                 let _ = write!(out, "<name>{}</name>", escape(name.as_str()));
             }
@@ -147,8 +212,10 @@ impl GpxWriter {
         let end = (at + self.points).min(fixes.len());
         for f in &fixes[at..end] {
             let mut split = false;
+            // As the stats: a fix at the moment the timer stops still
+            // counts, and so does one at the moment it restarts.
             while let Some(&(stop, start)) = self.pauses.get(self.pause) {
-                if f.t_ms < stop {
+                if f.t_ms <= stop {
                     break;
                 }
                 split = true;
@@ -165,7 +232,7 @@ impl GpxWriter {
             if self
                 .pauses
                 .get(self.pause)
-                .is_some_and(|&(stop, start)| f.t_ms >= stop && f.t_ms < start)
+                .is_some_and(|&(stop, start)| f.t_ms > stop && f.t_ms < start)
             {
                 continue;
             }
@@ -266,9 +333,8 @@ impl GeoJsonWriter {
                         out.push(b',');
                     }
                     let _ = match f.alt {
-                        Some(a) if with_alt => {
-                            serde_json::to_writer(&mut out, &[f.lng, f.lat, f64::from(a)])
-                        }
+                        // As `f32`: its shortest form, without float noise.
+                        Some(a) if with_alt => serde_json::to_writer(&mut out, &(f.lng, f.lat, a)),
                         _ => serde_json::to_writer(&mut out, &[f.lng, f.lat]),
                     };
                 }
@@ -371,5 +437,91 @@ mod tests {
         assert_eq!(v["properties"]["times"].as_array().map(Vec::len), Some(300));
         let parsed: geojson::GeoJson = v.to_string().parse().unwrap();
         assert!(matches!(parsed, geojson::GeoJson::Feature(_)));
+    }
+
+    /// Pacer's export carries the timer (start before the first fix, a
+    /// pause, the completion) and each fix's accuracy and speed, written
+    /// without float noise, so uploading it gives back the same fixes and
+    /// the same activity, to the last digit.
+    #[test]
+    fn an_export_reads_back_as_the_same_activity() {
+        use crate::domain::activity::{ActivityState, StatusLog};
+        use crate::domain::completion::complete;
+        let mut fixes = track();
+        for (i, f) in fixes.iter_mut().enumerate() {
+            // 9.4 to 10: the nearest f32 to each decimal.
+            f.alt = Some((94 + (i % 7) as u16) as f32 / 10.0);
+            f.t_ms += (i as i64 * 362) % 1_000;
+            f.accuracy = Some(4.5);
+            if i % 37 == 5 {
+                // A jump the accuracy keeps out of distance and speed.
+                f.accuracy = Some(80.0);
+                f.lat += 0.002;
+                f.speed = Some(30.0);
+            }
+        }
+        let t = |i: usize| fixes[i].t_ms;
+        let mut log = StatusLog::start(t(0) - 2_500);
+        let far = i64::MAX / 2;
+        log.apply(ActivityState::Paused, Some(t(100) - 300), far)
+            .unwrap();
+        log.apply(ActivityState::Started, Some(t(150) - 700), far)
+            .unwrap();
+        // Fixes run on past the completion.
+        log.apply(ActivityState::Complete, Some(t(280) + 400), far)
+            .unwrap();
+        let mut writer = GpxWriter::new(Some("Loop"), Some(Sport::Ride), log.timer_off(), 64)
+            .with_timer(GpxTimer {
+                start_ms: log.start_ms(),
+                end_ms: log.completed_ms(),
+                pauses: log.pauses(),
+            });
+        let mut bytes = Vec::new();
+        while let Some(piece) = writer.next_piece(&fixes).unwrap() {
+            bytes.extend_from_slice(&piece);
+        }
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(text.contains("<ele>9.4</ele>"), "{}", &text[..600]);
+        assert!(text.contains("<ele>9.5</ele>"));
+        for ele in text.split("<ele>").skip(1) {
+            let value = &ele[..ele.find('<').unwrap()];
+            assert!(value.len() <= 4, "float noise: <ele>{value}</ele>");
+        }
+        assert!(!text.contains("000Z"), "zero milliseconds are left out");
+        assert!(text.contains(".362Z"));
+
+        let back = parse(DataType::Gpx, &bytes).unwrap();
+        let kept: Vec<Fix> = fixes
+            .iter()
+            .copied()
+            .filter(|f| {
+                !log.timer_off()
+                    .iter()
+                    .any(|&(a, b)| f.t_ms > a && f.t_ms < b)
+            })
+            .collect();
+        assert_eq!(back.fixes, kept, "every field of every fix");
+        assert_eq!(back.start_ms, Some(log.start_ms()));
+        assert_eq!(back.pauses, log.pauses());
+        assert_eq!(back.sessions.len(), 1);
+        assert_eq!(back.sessions[0].end_ms, t(280) + 400);
+
+        // The log an upload builds from it, and the activity.
+        let mut again = StatusLog::start(back.start_ms.unwrap());
+        for &(from, to) in &back.pauses {
+            again.apply(ActivityState::Paused, Some(from), far).unwrap();
+            again.apply(ActivityState::Started, Some(to), far).unwrap();
+        }
+        again
+            .apply(ActivityState::Complete, Some(back.sessions[0].end_ms), far)
+            .unwrap();
+        assert_eq!(again, log);
+        let original = complete(Sport::Ride, &fixes, &log);
+        let uploaded = complete(Sport::Ride, &back.fixes, &again);
+        let mut expected = original.totals;
+        expected.point_count = kept.len() as u32;
+        assert_eq!(uploaded.totals, expected);
+        assert_eq!(uploaded.splits, original.splits);
+        assert!(original.totals.max_speed < 5.0, "{:?}", original.totals);
     }
 }

@@ -5,12 +5,15 @@
 //!
 //! Only track points with a time become fixes (routes and planned tracks
 //! cannot be replayed); each new track segment after the first starts a
-//! pause, as recorders begin a segment when the timer restarts.
+//! pause, as recorders begin a segment when the timer restarts. Pacer's
+//! own extensions (`export::PACER_GPX_NS`) are read back: each fix's
+//! `accuracy`, and the metadata's `timer` (start, pauses, end), which then
+//! stands for the segments, so an exported activity uploads as itself.
 
 use quick_xml::events::{BytesStart, Event};
 
-use super::xml::{self, attribute, local, number, timestamp_ms};
-use super::{sport_from_name, xml_mentions, DeviceTotals, FormatError, ParsedActivity};
+use super::xml::{self, attribute, local, number, number_f32, timestamp_ms};
+use super::{sport_from_name, xml_mentions, DeviceTotals, FormatError, ParsedActivity, Session};
 use crate::domain::{Fix, Sport};
 
 /// The elements the reader cares about; everything else is `Other`.
@@ -29,6 +32,9 @@ enum Tag {
     Hr,
     Cad,
     Power,
+    Accuracy,
+    Timer,
+    Pause,
     Other,
 }
 
@@ -41,6 +47,9 @@ fn tag(name: &[u8]) -> Tag {
         b"cad" | b"cadence" => Tag::Cad,
         b"power" | b"PowerInWatts" => Tag::Power,
         b"speed" => Tag::Speed,
+        b"accuracy" => Tag::Accuracy,
+        b"timer" => Tag::Timer,
+        b"pause" => Tag::Pause,
         b"trkseg" => Tag::Trkseg,
         b"trk" => Tag::Trk,
         b"name" => Tag::Name,
@@ -66,8 +75,16 @@ struct Point {
     has_time: bool,
 }
 
+/// Pacer's timer from the metadata.
+struct Timer {
+    start_ms: i64,
+    end_ms: Option<i64>,
+    pauses: Vec<(i64, i64)>,
+}
+
 #[derive(Default)]
 struct State {
+    timer: Option<Timer>,
     fixes: Vec<Fix>,
     pauses: Vec<(i64, i64)>,
     point: Option<Point>,
@@ -89,6 +106,30 @@ impl State {
             fix: Fix::new(0, lat, lng),
             has_time: false,
         });
+        Ok(())
+    }
+
+    /// `<pacer:timer start= end=>` inside the metadata.
+    fn begin_timer(&mut self, e: &BytesStart<'_>) -> Result<(), FormatError> {
+        let time = |name: &[u8]| attribute(e, name).and_then(|v| timestamp_ms(&v));
+        let Some(start_ms) = time(b"start") else {
+            return Err(FormatError::Corrupt("timer without start".into()));
+        };
+        self.timer = Some(Timer {
+            start_ms,
+            end_ms: time(b"end"),
+            pauses: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// `<pacer:pause from= to=/>` inside the timer (no `to`: never resumed).
+    fn pause(&mut self, e: &BytesStart<'_>) -> Result<(), FormatError> {
+        let time = |name: &[u8]| attribute(e, name).and_then(|v| timestamp_ms(&v));
+        let (Some(timer), Some(from)) = (self.timer.as_mut(), time(b"from")) else {
+            return Err(FormatError::Corrupt("pause without from".into()));
+        };
+        timer.pauses.push((from, time(b"to").unwrap_or(i64::MAX)));
         Ok(())
     }
 
@@ -124,10 +165,9 @@ impl State {
                         point.has_time = true;
                     }
                 }
-                Tag::Ele if parent == Tag::Trkpt => fix.alt = number(raw).map(|a| a as f32),
-                Tag::Speed => {
-                    fix.speed = number(raw).filter(|s| *s >= 0.0).map(|s| s as f32);
-                }
+                Tag::Ele if parent == Tag::Trkpt => fix.alt = number_f32(raw),
+                Tag::Speed => fix.speed = number_f32(raw).filter(|s| *s >= 0.0),
+                Tag::Accuracy => fix.accuracy = number_f32(raw).filter(|a| *a >= 0.0),
                 Tag::Hr => fix.heartrate = number(raw).map(|v| v.clamp(0.0, 255.0) as u8),
                 Tag::Cad => fix.cadence = number(raw).map(|v| v.clamp(0.0, 255.0) as u8),
                 Tag::Power => fix.power = number(raw).map(|v| v.clamp(0.0, 65_535.0) as u16),
@@ -192,19 +232,24 @@ pub(super) fn parse(bytes: &[u8]) -> Result<ParsedActivity, FormatError> {
                 }
                 match t {
                     Tag::Trkpt if stack.top() == Tag::Trkseg => state.begin_point(&e)?,
+                    Tag::Timer if stack.0.contains(&Tag::Metadata) => state.begin_timer(&e)?,
+                    Tag::Pause if stack.top() == Tag::Timer => state.pause(&e)?,
                     Tag::Trkseg => state.new_segment = true,
                     Tag::Trk => state.tracks += 1,
                     _ => {}
                 }
                 stack.0.push(t);
             }
-            Event::Empty(e)
-                if tag(e.name().as_ref()) == Tag::Trkpt && stack.top() == Tag::Trkseg =>
-            {
-                // A point without children has no time.
-                state.begin_point(&e)?;
-                state.end_point();
-            }
+            Event::Empty(e) => match tag(e.name().as_ref()) {
+                Tag::Trkpt if stack.top() == Tag::Trkseg => {
+                    // A point without children has no time.
+                    state.begin_point(&e)?;
+                    state.end_point();
+                }
+                Tag::Timer if stack.0.contains(&Tag::Metadata) => state.begin_timer(&e)?,
+                Tag::Pause if stack.top() == Tag::Timer => state.pause(&e)?,
+                _ => {}
+            },
             Event::End(_) => {
                 let closed = stack.0.pop();
                 if closed == Some(Tag::Trkpt) {
@@ -238,14 +283,34 @@ pub(super) fn parse(bytes: &[u8]) -> Result<ParsedActivity, FormatError> {
         .or(state.meta_name)
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty());
+    let sport = state.track_type.as_deref().and_then(sport_from_type);
+    let (start_ms, sessions, pauses) = match state.timer {
+        // Pacer's own timer: the exact start, pauses and end.
+        Some(timer) => (
+            Some(timer.start_ms),
+            timer
+                .end_ms
+                .map(|end_ms| Session {
+                    sport_name: None,
+                    sport,
+                    start_ms: timer.start_ms,
+                    end_ms,
+                    totals: DeviceTotals::default(),
+                })
+                .into_iter()
+                .collect(),
+            timer.pauses,
+        ),
+        None => (state.meta_time, Vec::new(), state.pauses),
+    };
     Ok(ParsedActivity {
-        sport: state.track_type.as_deref().and_then(sport_from_type),
+        sport,
         name,
-        start_ms: state.meta_time,
+        start_ms,
         fixes: state.fixes,
         device: DeviceTotals::default(),
-        sessions: Vec::new(),
-        pauses: state.pauses,
+        sessions,
+        pauses,
     })
 }
 

@@ -14,7 +14,9 @@ use serde::Serialize;
 
 use crate::domain::{Fix, Sport};
 
-pub use export::{to_geojson, to_gpx, to_gpx_with_pauses, GeoJsonWriter, GpxWriter};
+pub use export::{
+    to_geojson, to_gpx, to_gpx_with_pauses, GeoJsonWriter, GpxTimer, GpxWriter, PACER_GPX_NS,
+};
 
 /// Largest file accepted after decompression. Real recordings are a few
 /// MiB; this stops a small gzip bomb from exhausting memory.

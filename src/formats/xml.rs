@@ -49,6 +49,13 @@ pub(super) fn number(bytes: &[u8]) -> Option<f64> {
     text.parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
+/// A single-precision value (altitude, speed, accuracy) parsed straight
+/// to `f32`, so the shortest text of an `f32` reads back as the same value.
+pub(super) fn number_f32(bytes: &[u8]) -> Option<f32> {
+    let text = std::str::from_utf8(trim(bytes)).ok()?;
+    text.parse::<f32>().ok().filter(|v| v.is_finite())
+}
+
 /// An attribute's raw value by local name (numbers need no unescaping).
 pub(super) fn attribute<'a>(
     e: &'a BytesStart<'_>,

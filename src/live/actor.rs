@@ -160,6 +160,7 @@ impl ActivityActor {
         let mut progress = ActivityProgress {
             id: self.rec.id,
             state: log.state().as_str().to_string(),
+            start_ms: log.start_ms(),
             completed_ms: log.completed_ms(),
             status_log: serde_json::to_string(log.entries()).unwrap_or_else(|_| "[]".to_string()),
             distance: live.distance,

@@ -66,6 +66,7 @@ with_deadlines! {
     CALL_DEADLINE fn incoming_friend_requests(&self, id: AthleteId) -> StoreResult<Vec<AthleteRow>>;
     CALL_DEADLINE fn remove_friend(&self, a: AthleteId, b: AthleteId) -> StoreResult<bool>;
     CALL_DEADLINE fn are_friends(&self, a: AthleteId, b: AthleteId) -> StoreResult<bool>;
+    CALL_DEADLINE fn search_athletes(&self, viewer: AthleteId, search: &AthleteSearch, limit: u32, offset: u32) -> StoreResult<Vec<AthleteMatch>>;
     CALL_DEADLINE fn create_activity(&self, new: &NewActivityRow) -> StoreResult<(ActivityRow, bool)>;
     CALL_DEADLINE fn activity(&self, id: ActivityId) -> StoreResult<Option<ActivityRow>>;
     CALL_DEADLINE fn update_activity_meta(&self, id: ActivityId, name: &str, visibility: &str, now_ms: i64) -> StoreResult<()>;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::feed::{FeedCursor, FeedMode};
+use crate::domain::search::AthleteSearch;
 use crate::domain::{ActivityId, AthleteId, Fix};
 
 pub mod changes;
@@ -134,6 +135,20 @@ impl NewAthleteRow {
     }
 }
 
+/// An athlete found by a search: the name only, and how they relate to
+/// the searcher (edges in each direction; both means friends).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AthleteMatch {
+    pub id: i64,
+    pub username: String,
+    pub firstname: String,
+    pub lastname: String,
+    /// The searcher has asked them (1) or not (0).
+    pub outgoing: i64,
+    /// They have asked the searcher (1) or not (0).
+    pub incoming: i64,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FriendOutcome {
     Requested,
@@ -191,6 +206,9 @@ pub struct NewActivityRow {
 pub struct ActivityProgress {
     pub id: ActivityId,
     pub state: String,
+    /// The status log's start: it moves back to the first fix when fixes
+    /// older than the activity arrive.
+    pub start_ms: i64,
     pub completed_ms: Option<i64>,
     pub status_log: String,
     pub distance: f64,
@@ -300,6 +318,15 @@ pub trait Store: changes::ChangeLog + Send + Sync + 'static {
     /// Ends a friendship or withdraws a request, in both directions.
     async fn remove_friend(&self, a: AthleteId, b: AthleteId) -> StoreResult<bool>;
     async fn are_friends(&self, a: AthleteId, b: AthleteId) -> StoreResult<bool>;
+    /// Athletes other than `viewer` matching the search, prefix matches of
+    /// the user name first, then by user name; at most `limit` from `offset`.
+    async fn search_athletes(
+        &self,
+        viewer: AthleteId,
+        search: &AthleteSearch,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Vec<AthleteMatch>>;
 
     /// Creates the activity, or returns the existing one with the same
     /// (athlete, external_id). The flag says whether it was created.

@@ -10,11 +10,12 @@ use super::{Db, BACKEND};
 use crate::changes::event::{ChangeKind, Changed, NewChange};
 use crate::domain::activity::ActivityState;
 use crate::domain::feed::{FeedCursor, FeedMode};
+use crate::domain::search::AthleteSearch;
 use crate::domain::{ActivityId, AthleteId, Fix};
 use crate::store::{
-    route_codec, ActivityProgress, ActivityRow, AthleteRow, FriendOutcome, ImportedActivity,
-    NewActivityRow, NewAthleteRow, NewUploadRow, ProvisionBatch, Provisioned, RouteChunk, Store,
-    StoreError, StoreResult, UploadRow,
+    route_codec, ActivityProgress, ActivityRow, AthleteMatch, AthleteRow, FriendOutcome,
+    ImportedActivity, NewActivityRow, NewAthleteRow, NewUploadRow, ProvisionBatch, Provisioned,
+    RouteChunk, Store, StoreError, StoreResult, UploadRow,
 };
 
 macro_rules! athlete_select {
@@ -155,7 +156,7 @@ async fn write_progress(
         "UPDATE activities SET state = $2, completed_ms = $3, status_log = $4, distance = $5, \
          moving_time = $6, active_time = $7, elapsed_time = $8, total_elevation_gain = $9, \
          max_speed = $10, average_speed = $11, elev_high = $12, elev_low = $13, splits = $14, \
-         summary_polyline = $15, point_count = $16, updated_ms = $17 WHERE id = $1",
+         summary_polyline = $15, point_count = $16, updated_ms = $17, start_ms = $18 WHERE id = $1",
     )
     .bind(p.id.0)
     .bind(&p.state)
@@ -174,6 +175,7 @@ async fn write_progress(
     .bind(&p.summary_polyline)
     .bind(p.point_count)
     .bind(p.now_ms)
+    .bind(p.start_ms)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -497,6 +499,32 @@ impl Store for SqlStore {
         .fetch_one(&self.pool)
         .await?;
         Ok(n == 2)
+    }
+
+    async fn search_athletes(
+        &self,
+        viewer: AthleteId,
+        search: &AthleteSearch,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Vec<AthleteMatch>> {
+        Ok(sqlx::query_as(
+            "SELECT a.id, a.username, a.firstname, a.lastname, \
+             (SELECT COUNT(*) FROM friend_edges o WHERE o.from_id = $1 AND o.to_id = a.id) AS outgoing, \
+             (SELECT COUNT(*) FROM friend_edges i WHERE i.from_id = a.id AND i.to_id = $1) AS incoming \
+             FROM athletes a WHERE a.id <> $1 AND (LOWER(a.username) LIKE $2 ESCAPE '\\' \
+             OR LOWER(a.firstname) LIKE $2 ESCAPE '\\' OR LOWER(a.lastname) LIKE $2 ESCAPE '\\' \
+             OR LOWER(a.firstname || ' ' || a.lastname) LIKE $2 ESCAPE '\\') \
+             ORDER BY CASE WHEN LOWER(a.username) LIKE $3 ESCAPE '\\' THEN 0 ELSE 1 END, \
+             a.username LIMIT $4 OFFSET $5",
+        )
+        .bind(viewer.0)
+        .bind(&search.contains)
+        .bind(&search.prefix)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn create_activity(&self, new: &NewActivityRow) -> StoreResult<(ActivityRow, bool)> {

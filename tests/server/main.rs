@@ -16,6 +16,8 @@ mod faults;
 mod feed;
 mod friends;
 mod live;
+mod search;
 mod security;
+mod startup;
 mod sync;
 mod uploads;

@@ -366,27 +366,49 @@ struct Outing {
     pause: Option<(u64, u64)>,
 }
 
+/// Outing names by sport; the hilly ones only on a hilly course.
+const RUN_NAMES: [&str; 4] = ["Easy run", "Tempo run", "Lunch run", "Evening run"];
+const HILLY_RUN_NAMES: [&str; 2] = ["Hill repeats", "Hilly run"];
+const RIDE_NAMES: [&str; 4] = ["Commute", "Coffee ride", "Recovery spin", "Evening spin"];
+const HILLY_RIDE_NAMES: [&str; 2] = ["Hill repeats", "Climbing ride"];
+
+/// The name of an outing: hills in the name only where the course climbs
+/// (`Course::is_hilly`), and a hilly course mostly gets one.
+fn outing_name(sport: Sport, hilly: bool, rng: &mut impl Rng) -> &'static str {
+    let (flat, hills): (&[&'static str], &[&'static str]) = match sport {
+        Sport::Run => (&RUN_NAMES, &HILLY_RUN_NAMES),
+        _ => (&RIDE_NAMES, &HILLY_RIDE_NAMES),
+    };
+    let names = if hilly && rng.gen_bool(0.7) {
+        hills
+    } else {
+        flat
+    };
+    names[rng.gen_range(0..names.len())]
+}
+
 fn plan_outing(sim: &Sim, home: (f64, f64), rng: &mut StdRng) -> Outing {
+    let minutes = (sim.args.min_minutes, sim.args.max_minutes);
+    plan(&sim.courses, minutes, home, rng)
+}
+
+/// Sport, pace and length at random; the course real geometry (with its
+/// elevation made plausible, see `path::Course`) for most outings, a
+/// random walk near home otherwise; and a name that fits the course.
+fn plan(courses: &[Course], minutes: (f64, f64), home: (f64, f64), rng: &mut StdRng) -> Outing {
     let sport = if rng.gen_bool(0.55) {
         Sport::Run
     } else {
         Sport::Ride
     };
-    let (speed, names): (f64, [&'static str; 4]) = match sport {
-        Sport::Run => (
-            rng.gen_range(2.4..4.4),
-            ["Easy run", "Tempo run", "Lunch run", "River loop"],
-        ),
-        _ => (
-            rng.gen_range(5.5..9.5),
-            ["Commute", "Coffee ride", "Hill repeats", "Recovery spin"],
-        ),
+    let speed = match sport {
+        Sport::Run => rng.gen_range(2.4..4.4),
+        _ => rng.gen_range(5.5..9.5),
     };
-    let minutes = rng.gen_range(sim.args.min_minutes..=sim.args.max_minutes);
+    let minutes = rng.gen_range(minutes.0..=minutes.1);
     let seconds = (minutes * 60.0).round().max(1.0) as u64;
-    // Real geometry for most outings; a random walk near home otherwise.
-    let course = match sim.courses.len() {
-        n if n > 0 && rng.gen_bool(0.6) => sim.courses[rng.gen_range(0..n)].clone(),
+    let course = match courses.len() {
+        n if n > 0 && rng.gen_bool(0.6) => courses[rng.gen_range(0..n)].clone(),
         _ => Course::random_walk(home.0, home.1, speed * seconds as f64 + 500.0, rng),
     };
     let pause = (seconds >= 60 && rng.gen_bool(0.3)).then(|| {
@@ -395,7 +417,7 @@ fn plan_outing(sim: &Sim, home: (f64, f64), rng: &mut StdRng) -> Outing {
     });
     Outing {
         sport,
-        name: names[rng.gen_range(0..names.len())],
+        name: outing_name(sport, course.is_hilly(), rng),
         mover: Mover::new(course, speed, rng),
         seconds,
         pause,
@@ -622,4 +644,96 @@ async fn stream_outing(
         .await?;
     counts.completed += 1;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use pacer::domain::stats::compute;
+    use pacer::domain::Fix;
+
+    use super::path::HILLY_M_PER_KM;
+    use super::*;
+
+    /// The steepest a demo outing may climb, sustained over a kilometre.
+    const PLAUSIBLE_GRADE: f64 = 0.08;
+
+    /// The demo's outings, on the real courses and on random walks, climb
+    /// as a run or a ride can: no kilometre split steeper than 8 %, no
+    /// more climbing per kilometre than a steady 8 % grade, and hills in
+    /// the name only on a hilly course.
+    #[test]
+    fn outings_climb_plausibly_and_their_names_fit() {
+        let courses = bundled_courses();
+        assert!(courses.len() >= 3, "{} courses", courses.len());
+        let mut rng = StdRng::seed_from_u64(17);
+        let (mut hilly_names, mut flat_names) = (0, 0);
+        for n in 0..40 {
+            let home = courses[n % courses.len()].start();
+            let mut outing = plan(&courses, (15.0, 40.0), home, &mut rng);
+            let hilly = outing.mover.course().is_hilly();
+            let climbs = outing.mover.course().climb_per_km();
+            let hill_name = outing.name.contains("Hill") || outing.name.contains("Climb");
+            assert!(
+                !hill_name || hilly,
+                "{} on a course climbing {climbs:.1} m/km",
+                outing.name
+            );
+            if hill_name {
+                hilly_names += 1;
+            } else {
+                flat_names += 1;
+            }
+            let t0 = 1_700_000_000_000;
+            let fixes: Vec<Fix> = (1..=outing.seconds as i64)
+                .map(|s| {
+                    let p = outing.mover.step(&mut rng);
+                    let mut f = Fix::new(t0 + s * 1000, p.lat, p.lng);
+                    f.alt = p.alt;
+                    f.accuracy = Some(p.accuracy);
+                    f.speed = Some(p.speed as f32);
+                    f
+                })
+                .collect();
+            let (stats, splits) = compute(outing.sport, &fixes);
+            assert!(stats.distance > 1_000.0, "{}", stats.distance);
+            let gain_per_km = stats.total_elevation_gain / (stats.distance / 1000.0);
+            assert!(
+                gain_per_km <= PLAUSIBLE_GRADE * 1000.0,
+                "{}: {:.0} m of climbing in {:.1} km",
+                outing.name,
+                stats.total_elevation_gain,
+                stats.distance / 1000.0
+            );
+            for split in splits.iter().filter(|s| s.distance >= 500.0) {
+                let grade = split.elevation_difference.abs() / split.distance;
+                assert!(
+                    grade <= PLAUSIBLE_GRADE,
+                    "{}: split {} climbs {:.0} m in {:.0} m",
+                    outing.name,
+                    split.split,
+                    split.elevation_difference,
+                    split.distance
+                );
+            }
+            if !hilly {
+                assert!(
+                    gain_per_km < HILLY_M_PER_KM * 2.0,
+                    "{gain_per_km} on a flat course"
+                );
+            }
+        }
+        assert!(flat_names > 0);
+        println!("{hilly_names} hilly names, {flat_names} flat ones");
+    }
+
+    #[test]
+    fn flat_courses_never_get_a_hilly_name() {
+        let mut rng = StdRng::seed_from_u64(5);
+        for _ in 0..200 {
+            for sport in [Sport::Run, Sport::Ride] {
+                let name = outing_name(sport, false, &mut rng);
+                assert!(!name.contains("Hill") && !name.contains("Climb"), "{name}");
+            }
+        }
+    }
 }

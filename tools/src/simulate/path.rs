@@ -8,6 +8,16 @@ use pacer::domain::stats::haversine;
 use pacer::domain::Fix;
 
 const M_PER_DEG: f64 = 111_320.0;
+/// The steepest grade a course keeps (6 %, well inside the 8 % a demo
+/// run or ride may sustain): a recording's altitude can jump (GPS
+/// altitude, a barometer settling) and a random walk would wander; neither
+/// should make a runner climb 266 m in a kilometre.
+pub const MAX_GRADE: f64 = 0.06;
+/// Altitude is averaged over this distance either side of each point
+/// before the grade is bounded (a road's profile, not its noise).
+const ELEVATION_SMOOTHING_M: f64 = 100.0;
+/// Climbing per kilometre (hysteresis 3 m) from which a course is hilly.
+pub const HILLY_M_PER_KM: f64 = 12.0;
 
 /// A line to follow, with cumulative distances.
 #[derive(Debug, Clone)]
@@ -56,7 +66,7 @@ impl Course {
         Course::new(points)
     }
 
-    fn new(points: Vec<(f64, f64, Option<f32>)>) -> Course {
+    fn new(mut points: Vec<(f64, f64, Option<f32>)>) -> Course {
         let mut cumulative = Vec::with_capacity(points.len());
         let mut total = 0.0;
         for (i, p) in points.iter().enumerate() {
@@ -66,7 +76,35 @@ impl Course {
             }
             cumulative.push(total);
         }
+        plausible_elevation(&mut points, &cumulative);
         Course { points, cumulative }
+    }
+
+    /// Metres climbed per kilometre, counting climbs past a 3 m hysteresis
+    /// (as activity stats do); the same both ways of an out and back.
+    pub fn climb_per_km(&self) -> f64 {
+        let mut climb = 0.0;
+        let mut reference: Option<f64> = None;
+        for alt in self.points.iter().filter_map(|p| p.2).map(f64::from) {
+            match reference {
+                None => reference = Some(alt),
+                Some(r) if alt - r >= 3.0 => {
+                    climb += alt - r;
+                    reference = Some(alt);
+                }
+                Some(r) if r - alt >= 3.0 => reference = Some(alt),
+                _ => {}
+            }
+        }
+        if self.length() > 0.0 {
+            climb / (self.length() / 1000.0)
+        } else {
+            0.0
+        }
+    }
+
+    pub fn is_hilly(&self) -> bool {
+        self.climb_per_km() >= HILLY_M_PER_KM
     }
 
     pub fn length(&self) -> f64 {
@@ -106,6 +144,45 @@ impl Course {
             (x, y) => x.or(y),
         };
         (a.0 + (b.0 - a.0) * f, a.1 + (b.1 - a.1) * f, alt)
+    }
+}
+
+/// Turns a course's altitudes into a plausible profile: gaps filled from
+/// the nearest known altitude, averaged over `ELEVATION_SMOOTHING_M` either
+/// side, then bounded to `MAX_GRADE` between neighbouring points. A course
+/// without any altitude keeps none.
+fn plausible_elevation(points: &mut [(f64, f64, Option<f32>)], cumulative: &[f64]) {
+    let Some(first) = points.iter().find_map(|p| p.2) else {
+        return;
+    };
+    let mut raw = Vec::with_capacity(points.len());
+    let mut last = f64::from(first);
+    for p in points.iter() {
+        if let Some(a) = p.2.filter(|a| a.is_finite()) {
+            last = f64::from(a);
+        }
+        raw.push(last);
+    }
+    // A moving average over distance (two pointers: O(n)).
+    let mut smooth = Vec::with_capacity(raw.len());
+    let (mut lo, mut hi, mut sum) = (0, 0, 0.0);
+    for i in 0..raw.len() {
+        while hi < raw.len() && cumulative[hi] <= cumulative[i] + ELEVATION_SMOOTHING_M {
+            sum += raw[hi];
+            hi += 1;
+        }
+        while cumulative[lo] < cumulative[i] - ELEVATION_SMOOTHING_M {
+            sum -= raw[lo];
+            lo += 1;
+        }
+        smooth.push(sum / (hi - lo) as f64);
+    }
+    for i in 1..smooth.len() {
+        let step = MAX_GRADE * (cumulative[i] - cumulative[i - 1]);
+        smooth[i] = smooth[i].clamp(smooth[i - 1] - step, smooth[i - 1] + step);
+    }
+    for (p, a) in points.iter_mut().zip(smooth) {
+        p.2 = Some(a as f32);
     }
 }
 
@@ -155,6 +232,10 @@ impl Mover {
             error: (0.0, 0.0),
             sigma: rng.gen_range(2.0..4.0),
         }
+    }
+
+    pub fn course(&self) -> &Course {
+        &self.course
     }
 
     /// Where the athlete really is (no GPS error).
