@@ -420,7 +420,8 @@ mod tests {
                 let mut splits = done.splits.iter();
                 for i in 0..n {
                     let last = i == n - 1;
-                    if s.distance[i] - split_start >= SPLIT_M || (last && s.distance[i] > split_start) {
+                    let mark = (done.splits.len() - splits.len() + 1) as f64 * SPLIT_M;
+                    if s.distance[i] >= mark || (last && s.distance[i] > split_start) {
                         let split = splits.next();
                         prop_assert!(split.is_some(), "a split is missing at fix {}", i);
                         let split = split.unwrap();

@@ -439,26 +439,23 @@ impl StatsAccumulator {
     }
 
     fn close_split_if_due(&mut self, now_ms: i64) {
-        // A kilometre ends at its boundary, not at the fix past it: the
-        // overshoot opens the next split, so there are ceil(distance /
-        // 1 km) splits as on Strava (carrying each overshoot along lost
-        // a split every few hundred kilometres of overshoots).
-        while self.distance - self.split_start.distance >= SPLIT_M {
-            let number = self.splits.len() as u32 + 1;
-            let mut split = self.split_since(&self.split_start, now_ms, number);
-            split.distance = SPLIT_M;
-            if split.moving_time > 0 {
-                let moving_s = (self.moving_ms - self.split_start.moving_ms) as f64 / 1000.0;
-                split.average_speed = SPLIT_M / moving_s;
-            }
-            self.splits.push(split);
-            self.split_start = SplitStart {
-                t_ms: now_ms,
-                moving_ms: self.moving_ms,
-                distance: self.split_start.distance + SPLIT_M,
-                alt: self.last_alt,
-            };
+        // Kilometre N ends at the first fix at or past N km of the whole
+        // activity, so overshoots do not accumulate (there are ceil(distance
+        // / 1 km) splits, as on Strava), and each split holds exactly what
+        // the streams hold between its fixes, so its pace is the chart's.
+        let mark = (self.splits.len() + 1) as f64 * SPLIT_M;
+        if self.distance < mark {
+            return;
         }
+        let number = self.splits.len() as u32 + 1;
+        let split = self.split_since(&self.split_start, now_ms, number);
+        self.splits.push(split);
+        self.split_start = SplitStart {
+            t_ms: now_ms,
+            moving_ms: self.moving_ms,
+            distance: self.distance,
+            alt: self.last_alt,
+        };
     }
 
     /// Metres counted so far.
@@ -929,7 +926,13 @@ mod tests {
         let (stats, all) = compute(Sport::Ride, &line(20_001, 6.0));
         let expected = (stats.distance / SPLIT_M).ceil() as usize;
         assert_eq!(all.len(), expected, "{} m", stats.distance);
-        assert!(all[..expected - 1].iter().all(|s| s.distance == SPLIT_M));
+        // Each split ends at the first fix past its kilometre mark.
+        let mut covered = 0.0;
+        for s in &all[..expected - 1] {
+            covered += s.distance;
+            assert!(covered >= f64::from(s.split) * SPLIT_M, "{s:?}");
+            assert!(covered < f64::from(s.split) * SPLIT_M + 7.0, "{s:?}");
+        }
         let total: f64 = all.iter().map(|s| s.distance).sum();
         assert!((total - stats.distance).abs() < 1e-6);
     }
