@@ -89,6 +89,15 @@ pub async fn serve(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Ok(response.body(body))
 }
 
+/// The built-in `index.html` for pages served below the root (a share
+/// link's `/share/{token}`): a `<base href="/">` keeps its relative
+/// links pointing at the root.
+pub fn index_at_root() -> Option<Bytes> {
+    let file = Page::get("index.html")?;
+    let html = String::from_utf8_lossy(&file.data).replacen("<head>", "<head>\n  <base href=\"/\">", 1);
+    Some(Bytes::from(html))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,7 +39,7 @@ pub fn distance_m(a: (f64, f64), b: (f64, f64)) -> f64 {
 }
 
 /// The point `distance_m` from `from` on the initial `bearing` (radians).
-fn destination(from: (f64, f64), bearing: f64, distance_m: f64) -> (f64, f64) {
+pub fn destination(from: (f64, f64), bearing: f64, distance_m: f64) -> (f64, f64) {
     let d = distance_m / EARTH_RADIUS_M;
     let (lat1, lng1) = (from.0.to_radians(), from.1.to_radians());
     let lat2 = (lat1.sin() * d.cos() + lat1.cos() * d.sin() * bearing.cos()).asin();

@@ -16,6 +16,8 @@ mod faults;
 mod feed;
 mod friends;
 mod live;
+mod privacy;
 mod security;
+mod shares;
 mod sync;
 mod uploads;
