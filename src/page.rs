@@ -90,11 +90,14 @@ pub async fn serve(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 }
 
 /// The built-in `index.html` for pages served below the root (a share
-/// link's `/share/{token}`): a `<base href="/">` keeps its relative
-/// links pointing at the root.
+/// link's `/share/{token}`), its links made absolute (the CSP allows no
+/// `<base>`).
 pub fn index_at_root() -> Option<Bytes> {
     let file = Page::get("index.html")?;
-    let html = String::from_utf8_lossy(&file.data).replacen("<head>", "<head>\n  <base href=\"/\">", 1);
+    let html = String::from_utf8_lossy(&file.data)
+        .replace("=\"vendor/", "=\"/vendor/")
+        .replace("=\"css/", "=\"/css/")
+        .replace("=\"js/", "=\"/js/");
     Some(Bytes::from(html))
 }
 

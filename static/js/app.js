@@ -7,6 +7,7 @@ import { activityView } from "./views/activity.js";
 import { linkSignInView, signInView, signUpView } from "./views/auth.js";
 import { feedView } from "./views/feed.js";
 import { liveFollow, liveOverview } from "./views/live.js";
+import { ownSharePanel, sharePanel, shareView } from "./views/share.js";
 
 const root = document.getElementById("view");
 const nav = document.getElementById("nav");
@@ -87,6 +88,8 @@ function route() {
     case "live":
       document.title = "Live · Pacer";
       dispose = id ? liveFollow(root, id) : liveOverview(root);
+      if (id) ownSharePanel(root, id, me);
+      else sharePanel(root);
       return;
     case "feed":
       document.title = "Feed · Pacer";
@@ -96,6 +99,7 @@ function route() {
       if (id) {
         document.title = "Activity · Pacer";
         dispose = activityView(root, id);
+        ownSharePanel(root, id, me);
         return;
       }
     // falls through
@@ -165,9 +169,19 @@ async function askBeforeLinkSignIn(token) {
   });
 }
 
-window.addEventListener("hashchange", route);
-const linkToken = takeTokenFromAddress();
-if (linkToken) {
+const shareToken = location.pathname.startsWith("/share/") ? location.pathname.slice(7) : null;
+if (shareToken) {
+  // A share link: the plain viewer, no account.
+  nav.replaceChildren();
+  document.body.dataset.route = "share";
+  shareView(root, shareToken);
+} else {
+  window.addEventListener("hashchange", route);
+}
+const linkToken = shareToken ? null : takeTokenFromAddress();
+if (shareToken) {
+  // Nothing else runs on a share page.
+} else if (linkToken) {
   askBeforeLinkSignIn(linkToken);
 } else {
   route();

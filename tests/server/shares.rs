@@ -119,7 +119,7 @@ async fn links_work_without_an_account_and_revoke_closes_the_stream(app: TestApp
     // The page: not passed on, not indexed.
     let (status, headers, html) = anonymous(&app, &format!("/share/{token}")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("<base href=\"/\">"));
+    assert!(html.contains("src=\"/js/app.js\""));
     assert_eq!(headers["referrer-policy"], "no-referrer");
     assert!(headers["x-robots-tag"].to_str().unwrap().contains("noindex"));
 
