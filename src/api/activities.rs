@@ -287,7 +287,7 @@ pub async fn update(
         .activity(id)
         .await?
         .ok_or_else(|| ApiError::not_found("Activity"))?;
-    Ok(HttpResponse::Ok().json(ActivityView::detailed(row)))
+    Ok(HttpResponse::Ok().json(Privacy::owner().view(ActivityView::detailed(row))))
 }
 
 /// `DELETE /api/v1/activities/{id}`

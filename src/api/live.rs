@@ -22,8 +22,8 @@ use crate::error::ApiError;
 use crate::live::access::{AccessScope, AccessWatch, Verdict, Waker};
 use crate::live::hub::{ask, ActorRef};
 use crate::live::ingest::Ingest;
-use crate::live::ws::Recheck;
 use crate::live::watch::{Poll, Subscribe};
+use crate::live::ws::Recheck;
 use crate::live::{LiveError, LiveHub, BUSY_RETRY_AFTER_S};
 use crate::state::AppState;
 use crate::store::ActivityRow;
@@ -409,7 +409,17 @@ pub async fn sse(
         Box::pin(async move { verdict(&state, &caller, id, false).await })
     });
     let last_event_id = query.last_event_id;
-    stream_activity(&req, state, row, access, recheck, privacy, last_event_id, None).await
+    stream_activity(
+        &req,
+        state,
+        row,
+        access,
+        recheck,
+        privacy,
+        last_event_id,
+        None,
+    )
+    .await
 }
 
 /// An SSE stream of the activity for someone allowed to watch (an account

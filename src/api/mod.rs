@@ -70,27 +70,47 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             // `?share=TOKEN`: a link holder, without an account.
             .service(
                 web::resource("/activities/{id}/live")
-                    .route(web::get().guard(guard::fn_guard(|c| shares::by_link(c.head()))).to(shares::poll))
+                    .route(
+                        web::get()
+                            .guard(guard::fn_guard(|c| shares::by_link(c.head())))
+                            .to(shares::poll),
+                    )
                     .route(web::get().to(live::poll)),
             )
             .service(
                 web::resource("/activities/{id}/live/sse")
-                    .route(web::get().guard(guard::fn_guard(|c| shares::by_link(c.head()))).to(shares::sse))
+                    .route(
+                        web::get()
+                            .guard(guard::fn_guard(|c| shares::by_link(c.head())))
+                            .to(shares::sse),
+                    )
                     .route(web::get().to(live::sse)),
             )
-            .route("/activities/{id}/shares", web::post().to(shares::create_for_activity))
-            .route("/activities/{id}/shares", web::get().to(shares::list_for_activity))
+            .route(
+                "/activities/{id}/shares",
+                web::post().to(shares::create_for_activity),
+            )
+            .route(
+                "/activities/{id}/shares",
+                web::get().to(shares::list_for_activity),
+            )
             .route(
                 "/activities/{id}/shares/{share_id}",
                 web::delete().to(shares::delete_for_activity),
             )
-            .route("/athlete/shares", web::post().to(shares::create_for_athlete))
+            .route(
+                "/athlete/shares",
+                web::post().to(shares::create_for_athlete),
+            )
             .route("/athlete/shares", web::get().to(shares::list_for_athlete))
             .route("/athlete/shares/{id}", web::delete().to(shares::delete))
             .route("/share", web::get().to(shares::show))
             .route("/athlete/privacy_zones", web::post().to(privacy::create))
             .route("/athlete/privacy_zones", web::get().to(privacy::list))
-            .route("/athlete/privacy_zones/{id}", web::delete().to(privacy::delete))
+            .route(
+                "/athlete/privacy_zones/{id}",
+                web::delete().to(privacy::delete),
+            )
             .route("/live", web::get().to(live::friends_live))
             .route("/uploads", web::post().to(uploads::create))
             .route("/uploads/{id}", web::get().to(uploads::show))

@@ -136,7 +136,9 @@ impl Privacy {
         self.active().is_some_and(|z| z.hides(lat, lng))
     }
 
-    /// An activity's JSON form: the summary polyline without hidden points.
+    /// An activity's JSON form: the summary polyline without hidden
+    /// points, and `start_latlng`/`end_latlng` its first and last points
+    /// shown (the summary keeps the route's first and last).
     pub fn view(&self, mut view: ActivityView) -> ActivityView {
         if let Some(zones) = self.active() {
             view.map.summary_polyline = view
@@ -145,6 +147,7 @@ impl Privacy {
                 .as_deref()
                 .and_then(|p| zones.filter_polyline(p));
         }
+        (view.start_latlng, view.end_latlng) = ends(view.map.summary_polyline.as_deref());
         view
     }
 
@@ -212,6 +215,15 @@ impl Privacy {
     }
 }
 
+/// The first and last points of an encoded polyline, `[lat, lng]`.
+fn ends(polyline: Option<&str>) -> (Option<[f64; 2]>, Option<[f64; 2]>) {
+    let Some(line) = polyline.and_then(|p| polyline::decode_polyline(p, 5).ok()) else {
+        return (None, None);
+    };
+    let point = |c: &geo::Coord<f64>| [c.y, c.x];
+    (line.0.first().map(point), line.0.last().map(point))
+}
+
 /// Activity views for `viewer`, each filtered by its owner's zones.
 pub async fn views_for(
     state: &AppState,
@@ -232,11 +244,14 @@ pub async fn views_for(
 /// activity, which is filtered.
 pub fn event_summary(viewer: AthleteId, row: ActivityRow) -> ActivityView {
     let owner = AthleteId(row.athlete_id);
-    let mut view = ActivityView::summary(row);
-    if owner != viewer {
+    let view = ActivityView::summary(row);
+    if owner == viewer {
+        Privacy::owner().view(view)
+    } else {
+        let mut view = view;
         view.map.summary_polyline = None;
+        view
     }
-    view
 }
 
 #[derive(Deserialize)]

@@ -122,11 +122,7 @@ async fn shared_activity(
     id: ActivityId,
 ) -> Result<(ShareRow, ActivityRow), ApiError> {
     let share = open_share(state, token).await?;
-    let row = state
-        .store
-        .activity(id)
-        .await?
-        .ok_or_else(no_such_link)?;
+    let row = state.store.activity(id).await?.ok_or_else(no_such_link)?;
     if !covers(&share, &row) {
         return Err(no_such_link());
     }
@@ -180,7 +176,7 @@ pub async fn sse(
     let id = ActivityId(*id);
     let token = query.share.clone();
     answer(
-        async {
+        async move {
             // Subscribed before the check, so no change in between is missed.
             let changes = state.access.subscribe();
             let (share, row) = shared_activity(&state, &token, id).await?;
@@ -265,7 +261,7 @@ pub async fn show(state: web::Data<AppState>, query: web::Query<LinkQuery>) -> H
                     }
                 }
             }
-            Ok(HttpResponse::Ok().json(serde_json::json!({
+            Ok::<_, ApiError>(HttpResponse::Ok().json(serde_json::json!({
                 "athlete": {"firstname": athlete.firstname, "lastname": athlete.lastname},
                 "expires_at": rfc3339(share.expires_ms),
                 "activities": activities,
@@ -287,11 +283,7 @@ pub async fn page(state: web::Data<AppState>, token: web::Path<String>) -> HttpR
         Err(e) if e.code == Code::NotFound => HttpResponse::NotFound(),
         Err(e) => return answer(Err(e)),
     };
-    private(
-        response
-            .content_type("text/html; charset=utf-8")
-            .body(html),
-    )
+    private(response.content_type("text/html; charset=utf-8").body(html))
 }
 
 #[derive(Deserialize)]
@@ -350,9 +342,11 @@ async fn create_share(
             expires_ms,
         })
         .await?;
-    Ok(private(
-        HttpResponse::Created().json(share_json(&share, Some(&token), req)),
-    ))
+    Ok(private(HttpResponse::Created().json(share_json(
+        &share,
+        Some(&token),
+        req,
+    ))))
 }
 
 /// `POST /api/v1/activities/{id}/shares` `{expires_in_s}`: up to 48 h

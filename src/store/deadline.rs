@@ -165,7 +165,8 @@ impl privacy::PrivacyStore for Deadline {
         // One event per activity of the athlete: a bulk write.
         within(
             BULK_DEADLINE,
-            self.0.add_privacy_zone(athlete, entered, hidden, max, now_ms),
+            self.0
+                .add_privacy_zone(athlete, entered, hidden, max, now_ms),
         )
         .await
     }
@@ -175,7 +176,11 @@ impl privacy::PrivacyStore for Deadline {
         id: i64,
         now_ms: i64,
     ) -> StoreResult<bool> {
-        within(BULK_DEADLINE, self.0.delete_privacy_zone(athlete, id, now_ms)).await
+        within(
+            BULK_DEADLINE,
+            self.0.delete_privacy_zone(athlete, id, now_ms),
+        )
+        .await
     }
     async fn create_share(&self, new: &privacy::NewShare) -> StoreResult<privacy::ShareRow> {
         within(CALL_DEADLINE, self.0.create_share(new)).await

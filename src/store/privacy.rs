@@ -70,8 +70,12 @@ pub trait PrivacyStore: Send + Sync {
     ) -> StoreResult<ZoneAdded>;
     /// Deletes the athlete's zone (false when there is no such zone of
     /// theirs), with the same change-log events.
-    async fn delete_privacy_zone(&self, athlete: AthleteId, id: i64, now_ms: i64)
-        -> StoreResult<bool>;
+    async fn delete_privacy_zone(
+        &self,
+        athlete: AthleteId,
+        id: i64,
+        now_ms: i64,
+    ) -> StoreResult<bool>;
 
     async fn create_share(&self, new: &NewShare) -> StoreResult<ShareRow>;
     /// The athlete's shares that are neither expired nor revoked, newest first.

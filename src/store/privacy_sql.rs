@@ -40,7 +40,9 @@ fn share(row: &<Db as sqlx::Database>::Row) -> StoreResult<ShareRow> {
     Ok(ShareRow {
         id: row.try_get("id")?,
         athlete_id: AthleteId(row.try_get("athlete_id")?),
-        activity_id: row.try_get::<Option<i64>, _>("activity_id")?.map(ActivityId),
+        activity_id: row
+            .try_get::<Option<i64>, _>("activity_id")?
+            .map(ActivityId),
         token_hash: row.try_get("token_hash")?,
         created_ms: row.try_get("created_ms")?,
         expires_ms: row.try_get("expires_ms")?,
@@ -82,7 +84,8 @@ async fn privacy_changed(
 #[async_trait]
 impl PrivacyStore for SqlStore {
     async fn privacy_zones(&self, athlete: AthleteId) -> StoreResult<Vec<ZoneRow>> {
-        let sql = format!("SELECT {ZONE_COLUMNS} FROM privacy_zones WHERE athlete_id = $1 ORDER BY id");
+        let sql =
+            format!("SELECT {ZONE_COLUMNS} FROM privacy_zones WHERE athlete_id = $1 ORDER BY id");
         sqlx::query(&sql)
             .bind(athlete.0)
             .fetch_all(self.pool())
@@ -106,10 +109,11 @@ impl PrivacyStore for SqlStore {
             .bind(athlete.0)
             .execute(&mut *tx)
             .await?;
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM privacy_zones WHERE athlete_id = $1")
-            .bind(athlete.0)
-            .fetch_one(&mut *tx)
-            .await?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM privacy_zones WHERE athlete_id = $1")
+                .bind(athlete.0)
+                .fetch_one(&mut *tx)
+                .await?;
         if count >= i64::from(max) {
             return Ok(ZoneAdded::TooMany);
         }

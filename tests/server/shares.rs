@@ -69,7 +69,9 @@ impl Stream {
                 }
             }
             match tokio::time::timeout_at(deadline, self.body.next()).await {
-                Ok(Some(chunk)) => self.buffer.push_str(&String::from_utf8_lossy(&chunk.unwrap())),
+                Ok(Some(chunk)) => self
+                    .buffer
+                    .push_str(&String::from_utf8_lossy(&chunk.unwrap())),
                 Ok(None) => return (names, true),
                 Err(_) => return (names, false),
             }
@@ -121,12 +123,18 @@ async fn links_work_without_an_account_and_revoke_closes_the_stream(app: TestApp
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("src=\"/js/app.js\""));
     assert_eq!(headers["referrer-policy"], "no-referrer");
-    assert!(headers["x-robots-tag"].to_str().unwrap().contains("noindex"));
+    assert!(headers["x-robots-tag"]
+        .to_str()
+        .unwrap()
+        .contains("noindex"));
 
     // What the link shows, the poll and the stream, without an account.
     let (status, headers, body) = anonymous(&app, &format!("/api/v1/share?share={token}")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(headers["x-robots-tag"].to_str().unwrap().contains("noindex"));
+    assert!(headers["x-robots-tag"]
+        .to_str()
+        .unwrap()
+        .contains("noindex"));
     let shown: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(shown["athlete"]["firstname"], "ann");
     assert_eq!(shown["activities"][0]["id"], id);
@@ -136,12 +144,20 @@ async fn links_work_without_an_account_and_revoke_closes_the_stream(app: TestApp
     assert_eq!(status, StatusCode::OK, "{body}");
     let poll: Value = serde_json::from_str(&body).unwrap();
     assert!(!poll["points"].as_array().unwrap().is_empty());
-    let mut stream = Stream::open(&app, &format!("/api/v1/activities/{id}/live/sse?share={token}")).await;
+    let mut stream = Stream::open(
+        &app,
+        &format!("/api/v1/activities/{id}/live/sse?share={token}"),
+    )
+    .await;
     let (names, _) = stream.until("stats", Duration::from_secs(10)).await;
     assert!(names.contains(&"point".to_string()), "{names:?}");
 
     // Nothing else: no other endpoint takes the link.
-    for path in ["/api/v1/activities", "/api/v1/live", &format!("/api/v1/activities/{id}")] {
+    for path in [
+        "/api/v1/activities",
+        "/api/v1/live",
+        &format!("/api/v1/activities/{id}"),
+    ] {
         let sep = if path.contains('?') { '&' } else { '?' };
         let (status, _, _) = anonymous(&app, &format!("{path}{sep}share={token}")).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
@@ -151,7 +167,9 @@ async fn links_work_without_an_account_and_revoke_closes_the_stream(app: TestApp
     let (_, listed) = app.get("/api/v1/athlete/shares", &ann.token).await;
     assert_eq!(listed[0]["id"], created["id"]);
     assert!(listed[0].get("token").is_none());
-    let (_, listed) = app.get(&format!("/api/v1/activities/{id}/shares"), &ann.token).await;
+    let (_, listed) = app
+        .get(&format!("/api/v1/activities/{id}/shares"), &ann.token)
+        .await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
 
     // Revoked: the open stream is told and ends, and the link is gone.
@@ -166,7 +184,11 @@ async fn links_work_without_an_account_and_revoke_closes_the_stream(app: TestApp
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (names, ended) = stream.until("revoked", Duration::from_secs(5)).await;
-    assert_eq!(names.last().map(String::as_str), Some("revoked"), "{names:?}");
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("revoked"),
+        "{names:?}"
+    );
     assert!(ended || stream.ends(Duration::from_secs(5)).await);
     let (status, _, revoked) =
         anonymous(&app, &format!("/api/v1/activities/{id}/live?share={token}")).await;
@@ -185,10 +207,19 @@ async fn links_work_without_an_account_and_revoke_closes_the_stream(app: TestApp
         })
         .await
         .unwrap();
-    let mut expiring_stream =
-        Stream::open(&app, &format!("/api/v1/activities/{id}/live/sse?share={expiring}")).await;
-    let (names, _) = expiring_stream.until("revoked", Duration::from_secs(10)).await;
-    assert_eq!(names.last().map(String::as_str), Some("revoked"), "{names:?}");
+    let mut expiring_stream = Stream::open(
+        &app,
+        &format!("/api/v1/activities/{id}/live/sse?share={expiring}"),
+    )
+    .await;
+    let (names, _) = expiring_stream
+        .until("revoked", Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        names.last().map(String::as_str),
+        Some("revoked"),
+        "{names:?}"
+    );
     let wrong = "B".repeat(43);
     let mut answers = Vec::new();
     for t in [token.as_str(), expiring.as_str(), wrong.as_str(), "short"] {
@@ -213,7 +244,11 @@ async fn athlete_links_cover_what_is_recorded_meanwhile(app: TestApp) {
     let ann = app.signup("ann").await;
     let bob = app.signup("bob").await;
     let (status, created) = app
-        .post("/api/v1/athlete/shares", &ann.token, json!({"expires_in_s": 7 * 24 * 3600}))
+        .post(
+            "/api/v1/athlete/shares",
+            &ann.token,
+            json!({"expires_in_s": 7 * 24 * 3600}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["activity_id"], Value::Null);
@@ -231,8 +266,11 @@ async fn athlete_links_cover_what_is_recorded_meanwhile(app: TestApp) {
         anonymous(&app, &format!("/api/v1/activities/{id}/live?share={token}")).await;
     assert_eq!(status, StatusCode::OK);
     // Not someone else's activity.
-    let (status, _, _) =
-        anonymous(&app, &format!("/api/v1/activities/{theirs}/live?share={token}")).await;
+    let (status, _, _) = anonymous(
+        &app,
+        &format!("/api/v1/activities/{theirs}/live?share={token}"),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 both_backends!(athlete_links_cover_what_is_recorded_meanwhile);
@@ -242,11 +280,23 @@ async fn share_input_is_checked(app: TestApp) {
     let bob = app.signup("bob").await;
     let id = live_activity(&app, &ann, "everyone").await;
     for (path, body) in [
-        (format!("/api/v1/activities/{id}/shares"), json!({"expires_in_s": 48 * 3600 + 1})),
-        (format!("/api/v1/activities/{id}/shares"), json!({"expires_in_s": 0})),
+        (
+            format!("/api/v1/activities/{id}/shares"),
+            json!({"expires_in_s": 48 * 3600 + 1}),
+        ),
+        (
+            format!("/api/v1/activities/{id}/shares"),
+            json!({"expires_in_s": 0}),
+        ),
         (format!("/api/v1/activities/{id}/shares"), json!({})),
-        ("/api/v1/athlete/shares".to_string(), json!({"expires_in_s": 7 * 24 * 3600 + 1})),
-        ("/api/v1/athlete/shares".to_string(), json!({"expires_in_s": -5})),
+        (
+            "/api/v1/athlete/shares".to_string(),
+            json!({"expires_in_s": 7 * 24 * 3600 + 1}),
+        ),
+        (
+            "/api/v1/athlete/shares".to_string(),
+            json!({"expires_in_s": -5}),
+        ),
     ] {
         let (status, err) = app.post(&path, &ann.token, body.clone()).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path} {body}");
@@ -273,7 +323,11 @@ async fn share_input_is_checked(app: TestApp) {
     assert_error_shape(&err);
     // A completed activity: at most 48 h after it completed.
     let (status, _) = app
-        .patch(&format!("/api/v1/activities/{id}"), &ann.token, json!({"state": "COMPLETE"}))
+        .patch(
+            &format!("/api/v1/activities/{id}"),
+            &ann.token,
+            json!({"state": "COMPLETE"}),
+        )
         .await;
     assert!(status.is_success());
     let (status, _) = app
