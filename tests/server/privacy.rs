@@ -14,7 +14,6 @@ use crate::common::{
 };
 use pacer::domain::privacy::{destination, distance_m};
 use pacer::domain::Fix;
-use pacer::store::changes::ChangeLog;
 
 type Point = (f64, f64);
 

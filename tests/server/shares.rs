@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::both_backends;
 use crate::common::{assert_error_shape, fix_json, now_ms, rfc3339, track, Athlete, TestApp};
 use pacer::domain::{ActivityId, AthleteId, Fix};
-use pacer::store::privacy::{NewShare, PrivacyStore};
+use pacer::store::privacy::NewShare;
 
 async fn anonymous(app: &TestApp, path: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
     let res = app.client.get(app.url(path)).send().await.unwrap();
