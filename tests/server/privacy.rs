@@ -184,7 +184,7 @@ fn ride(rng: &mut impl Rng, home: Point, radius: f64, start_ms: i64) -> Vec<Fix>
     let mut points = Vec::new();
     let start = destination(
         home,
-        rng.gen_range(0.0..6.28),
+        rng.gen_range(0.0..std::f64::consts::TAU),
         rng.gen_range(0.0..radius * 0.5),
     );
     let out_bearing: f64 = rng.gen_range(0.0..std::f64::consts::TAU);
@@ -208,7 +208,11 @@ fn ride(rng: &mut impl Rng, home: Point, radius: f64, start_ms: i64) -> Vec<Fix>
         &mut at,
     );
     walk(
-        destination(home, rng.gen_range(0.0..6.28), radius * 0.3),
+        destination(
+            home,
+            rng.gen_range(0.0..std::f64::consts::TAU),
+            radius * 0.3,
+        ),
         &mut points,
         &mut at,
     );
