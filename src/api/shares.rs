@@ -444,7 +444,16 @@ pub async fn delete_for_activity(
     caller: Caller,
     path: web::Path<(i64, i64)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (_, share) = path.into_inner();
+    let (activity, share) = path.into_inner();
+    let of_activity = state
+        .store
+        .open_shares(caller.id, now_ms())
+        .await?
+        .iter()
+        .any(|s| s.id == share && s.activity_id == Some(ActivityId(activity)));
+    if !of_activity {
+        return Err(ApiError::not_found("Share"));
+    }
     revoke(&state, &caller, share).await
 }
 

@@ -371,7 +371,27 @@ async fn share_input_is_checked(app: TestApp) {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error_shape(&err);
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/activities/{old}/shares/{share_id}"),
+            Some(&ann.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not that activity's link");
     let (_, listed) = app.get("/api/v1/athlete/shares", &ann.token).await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/activities/{id}/shares/{share_id}"),
+            Some(&ann.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, listed) = app.get("/api/v1/athlete/shares", &ann.token).await;
+    assert_eq!(listed, json!([]));
 }
 both_backends!(share_input_is_checked);
