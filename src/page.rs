@@ -89,6 +89,18 @@ pub async fn serve(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Ok(response.body(body))
 }
 
+/// The built-in `index.html` for pages served below the root (a share
+/// link's `/share/{token}`), its links made absolute (the CSP allows no
+/// `<base>`).
+pub fn index_at_root() -> Option<Bytes> {
+    let file = Page::get("index.html")?;
+    let html = String::from_utf8_lossy(&file.data)
+        .replace("=\"vendor/", "=\"/vendor/")
+        .replace("=\"css/", "=\"/css/")
+        .replace("=\"js/", "=\"/js/");
+    Some(Bytes::from(html))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

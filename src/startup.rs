@@ -153,6 +153,7 @@ impl Application {
             heavy_responses: crate::api::export::heavy_responses(config.heavy_responses),
             access: Default::default(),
             changes,
+            privacy: Default::default(),
         });
         let app_state = state.clone();
         let json_limit = config.json_limit;

@@ -25,4 +25,6 @@ pub struct AppState {
     pub access: crate::live::access::AccessNotifier,
     /// The activity change log's consumers and events stream.
     pub changes: Arc<crate::changes::Changes>,
+    /// Athletes' privacy zones, as every read path applies them.
+    pub privacy: crate::api::privacy::ZoneCache,
 }

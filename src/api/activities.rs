@@ -3,6 +3,7 @@ use chrono::Timelike;
 use serde::Deserialize;
 
 use crate::api::live::{live_snapshot, refusal, with_actor};
+use crate::api::privacy::{views_for, Privacy};
 use crate::api::views::ActivityView;
 use crate::auth::Caller;
 use crate::domain::activity::{ActivityState, Applied, Relation, StatusLog, Visibility};
@@ -237,12 +238,13 @@ async fn show_activity(
     caller: &Caller,
     id: ActivityId,
 ) -> Result<HttpResponse, ApiError> {
-    let (row, _) = visible_activity(state, caller, id).await?;
+    let (row, relation) = visible_activity(state, caller, id).await?;
+    let privacy = Privacy::for_relation(state, relation, AthleteId(row.athlete_id)).await?;
     let live = match row.state.as_str() {
         "COMPLETE" => None,
         _ => live_snapshot(state, &row).await,
     };
-    let mut view = ActivityView::detailed(row);
+    let mut view = privacy.view(ActivityView::detailed(row));
     if let Some(live) = live {
         view.apply_live(&live.stats, &live.splits_metric);
     }
@@ -285,7 +287,7 @@ pub async fn update(
         .activity(id)
         .await?
         .ok_or_else(|| ApiError::not_found("Activity"))?;
-    Ok(HttpResponse::Ok().json(ActivityView::detailed(row)))
+    Ok(HttpResponse::Ok().json(Privacy::owner().view(ActivityView::detailed(row))))
 }
 
 /// `DELETE /api/v1/activities/{id}`
@@ -344,7 +346,7 @@ pub async fn list(
     } else {
         None
     };
-    let activities: Vec<_> = rows.into_iter().map(ActivityView::summary).collect();
+    let activities = views_for(&state, caller.id, rows, ActivityView::summary).await?;
     Ok(HttpResponse::Ok()
         .json(serde_json::json!({"activities": activities, "next_cursor": next_cursor})))
 }

@@ -9,7 +9,8 @@ use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use crate::api::views::{rfc3339, ActivityView};
+use crate::api::privacy::event_summary;
+use crate::api::views::rfc3339;
 use crate::auth::Caller;
 use crate::changes::event::ChangeEvent;
 use crate::changes::fanout::{classify, Delivery, EventsHub, FeedKind, Subscription};
@@ -30,13 +31,18 @@ pub struct EventsQuery {
     last_event_id: Option<i64>,
 }
 
-fn frame(event: &ChangeEvent, kind: FeedKind, activity: Option<&ActivityRow>) -> Bytes {
+fn frame(
+    viewer: AthleteId,
+    event: &ChangeEvent,
+    kind: FeedKind,
+    activity: Option<&ActivityRow>,
+) -> Bytes {
     let data = serde_json::json!({
         "activity_id": event.activity_id,
         "athlete_id": event.athlete_id,
         "version": event.version,
         "at": rfc3339(event.at_ms),
-        "activity": activity.cloned().map(ActivityView::summary),
+        "activity": activity.cloned().map(|row| event_summary(viewer, row)),
     });
     Bytes::from(format!(
         "id: {}\nevent: {}\ndata: {}\n\n",
@@ -95,7 +101,7 @@ async fn catch_up(
                 let activity = (kind != FeedKind::Deleted)
                     .then_some(row.as_ref())
                     .flatten();
-                frames.push(frame(&event, kind, activity));
+                frames.push(frame(caller, &event, kind, activity));
             }
         }
     }
@@ -155,7 +161,7 @@ impl EventStream {
                         continue;
                     }
                     self.last_sent = event.seq;
-                    return Some(frame(&event, kind, activity.as_deref()));
+                    return Some(frame(self.caller.id, &event, kind, activity.as_deref()));
                 }
             }
         }

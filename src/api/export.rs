@@ -17,10 +17,11 @@ use serde_json::{json, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::api::activities::visible_activity;
+use crate::api::privacy::Privacy;
 use crate::auth::Caller;
 use crate::domain::activity::{ActivityState, StatusLog};
 use crate::domain::stats::{series, Series};
-use crate::domain::{ActivityId, Fix, Sport};
+use crate::domain::{ActivityId, AthleteId, Fix, Sport};
 use crate::error::ApiError;
 use crate::formats;
 use crate::live::hub::ask;
@@ -67,7 +68,10 @@ struct Route {
 
 async fn route(state: &AppState, caller: &Caller, id: i64) -> Result<Route, ApiError> {
     let id = ActivityId(id);
-    let (row, _) = visible_activity(state, caller, id).await?;
+    let (row, relation) = visible_activity(state, caller, id).await?;
+    // Every representation below is built from `fixes`: for anyone but
+    // the owner, without the points in the owner's privacy zones.
+    let privacy = Privacy::for_relation(state, relation, AthleteId(row.athlete_id)).await?;
     let permit = if row.point_count > HEAVY_POINTS {
         let permit = state
             .heavy_responses
@@ -85,7 +89,7 @@ async fn route(state: &AppState, caller: &Caller, id: i64) -> Result<Route, ApiE
                 return Ok(Route {
                     row,
                     sport,
-                    fixes: live.route,
+                    fixes: privacy.fixes(live.route),
                     pauses: live.pauses,
                     log: None,
                     _permit: permit,
@@ -95,7 +99,7 @@ async fn route(state: &AppState, caller: &Caller, id: i64) -> Result<Route, ApiE
     }
     let entries = serde_json::from_str(&row.status_log).map_err(ApiError::internal)?;
     let log = StatusLog::from_entries(entries).map_err(ApiError::internal)?;
-    let fixes = state.store.route(id).await?;
+    let fixes = privacy.fixes(state.store.route(id).await?);
     Ok(Route {
         row,
         sport,

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use crate::api::activities::{owned_activity, visible_activity};
+use crate::api::privacy::Privacy;
 use crate::api::views::ActivityView;
 use crate::auth::Caller;
 use crate::domain::activity::{ActivityState, Relation};
@@ -22,6 +23,7 @@ use crate::live::access::{AccessScope, AccessWatch, Verdict, Waker};
 use crate::live::hub::{ask, ActorRef};
 use crate::live::ingest::Ingest;
 use crate::live::watch::{Poll, Subscribe};
+use crate::live::ws::Recheck;
 use crate::live::{LiveError, LiveHub, BUSY_RETRY_AFTER_S};
 use crate::state::AppState;
 use crate::store::ActivityRow;
@@ -200,8 +202,20 @@ pub async fn poll(
     query: web::Query<PollQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = ActivityId(id.into_inner());
-    let (row, _) = watch_access(&state, &caller, id).await?;
-    let after = query.after.unwrap_or(0);
+    let (row, relation) = watch_access(&state, &caller, id).await?;
+    let privacy = Privacy::for_relation(&state, relation, AthleteId(row.athlete_id)).await?;
+    poll_activity(&state, row, query.after.unwrap_or(0), privacy).await
+}
+
+/// A poll's answer for someone allowed to watch (an account or a link),
+/// through their `privacy` filter.
+pub async fn poll_activity(
+    state: &AppState,
+    row: ActivityRow,
+    after: u64,
+    privacy: Privacy,
+) -> Result<HttpResponse, ApiError> {
+    let id = ActivityId(row.id);
     if row.state == ActivityState::Complete.as_str() {
         return Ok(HttpResponse::Ok().json(serde_json::json!({
             "state": row.state, "stats": final_stats(&row), "points": [], "next": after, "poll_after_ms": null,
@@ -212,7 +226,7 @@ pub async fn poll(
     })
     .await
     .map_err(ApiError::from)?;
-    Ok(HttpResponse::Ok().json(reply))
+    Ok(HttpResponse::Ok().json(privacy.poll(reply)))
 }
 
 #[derive(Deserialize)]
@@ -234,9 +248,28 @@ fn revoked_frame(id: ActivityId) -> Bytes {
     Bytes::from(format!("event: revoked\ndata: {data}\n\n"))
 }
 
+/// An id-only frame: a point this watcher may not see. Nothing is
+/// dispatched, but a reconnect resumes after it.
+fn hidden_frame(seq: u64) -> Bytes {
+    Bytes::from(format!("id: {seq}\n\n"))
+}
+
+/// Waits until `until` (forever without).
+async fn expiry(until: Option<tokio::time::Instant>) {
+    match until {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 struct SseStream {
     state: web::Data<AppState>,
-    caller: Caller,
+    /// The access check, run again when access changes.
+    recheck: Recheck,
+    /// What this watcher may see of the owner's positions.
+    privacy: Privacy,
+    /// When the right to watch runs out by itself (a link's expiry).
+    until: Option<tokio::time::Instant>,
     id: ActivityId,
     access: AccessWatch,
     backlog: VecDeque<LiveEvent>,
@@ -257,7 +290,7 @@ impl SseStream {
     /// `revoked` when the right is gone, nothing when it could not be
     /// checked (the client reconnects and is checked then).
     async fn recheck(&mut self) -> Result<(), Option<Bytes>> {
-        match verdict(&self.state, &self.caller, self.id, false).await {
+        match (self.recheck)().await {
             Verdict::Allowed => Ok(()),
             Verdict::Denied => {
                 self.done = true;
@@ -300,6 +333,7 @@ impl SseStream {
                     return end;
                 }
             }
+            self.privacy.refresh(&self.state).await;
             if let Some(event) = self.backlog.pop_front() {
                 return Some(self.emit(event));
             }
@@ -310,6 +344,7 @@ impl SseStream {
                 // not wait on it (the client reconnects with Last-Event-ID).
                 _ = self.state.live.shutting_down() => return None,
                 () = self.access.changed() => Wake::Access,
+                () = expiry(self.until) => Wake::Access,
                 event = tokio::time::timeout(SSE_HEARTBEAT, rx.recv()) => match event {
                     Ok(event) => Wake::Event(event),
                     Err(_) => Wake::Heartbeat,
@@ -345,7 +380,11 @@ impl SseStream {
             _ => {}
         }
         self.last_seq = Some(event.seq);
-        sse_frame(&event)
+        let seq = event.seq;
+        match self.privacy.event(event) {
+            Some(event) => sse_frame(&event),
+            None => hidden_frame(seq),
+        }
     }
 }
 
@@ -361,13 +400,49 @@ pub async fn sse(
     let id = ActivityId(id.into_inner());
     // Subscribed before the check, so no change in between is missed.
     let changes = state.access.subscribe();
-    let (row, _) = watch_access(&state, &caller, id).await?;
+    let (row, relation) = watch_access(&state, &caller, id).await?;
+    let privacy = Privacy::for_relation(&state, relation, AthleteId(row.athlete_id)).await?;
+    let access = AccessWatch::new(changes, scope(&caller, row.athlete_id, id));
+    let (checker, caller) = (state.clone(), caller);
+    let recheck: Recheck = Box::new(move || {
+        let (state, caller) = (checker.clone(), caller.clone());
+        Box::pin(async move { verdict(&state, &caller, id, false).await })
+    });
+    let last_event_id = query.last_event_id;
+    stream_activity(
+        &req,
+        state,
+        row,
+        access,
+        recheck,
+        privacy,
+        last_event_id,
+        None,
+    )
+    .await
+}
+
+/// An SSE stream of the activity for someone allowed to watch (an account
+/// or a link): `access` and `recheck` end it when that right goes, and
+/// `until` (a link's expiry) runs the check again when it comes.
+#[allow(clippy::too_many_arguments)]
+pub async fn stream_activity(
+    req: &HttpRequest,
+    state: web::Data<AppState>,
+    row: ActivityRow,
+    access: AccessWatch,
+    recheck: Recheck,
+    privacy: Privacy,
+    last_event_id: Option<u64>,
+    until: Option<tokio::time::Instant>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ActivityId(row.id);
     let after = req
         .headers()
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse().ok())
-        .or(query.last_event_id);
+        .or(last_event_id);
     let mut backlog = VecDeque::new();
     let mut rx = None;
     if row.state == ActivityState::Complete.as_str() {
@@ -389,9 +464,11 @@ pub async fn sse(
         rx = Some(receiver);
     }
     let stream = SseStream {
-        access: AccessWatch::new(changes, scope(&caller, row.athlete_id, id)),
+        access,
         state: state.clone(),
-        caller,
+        recheck,
+        privacy,
+        until,
         id,
         backlog,
         rx,
@@ -434,15 +511,17 @@ pub async fn friends_live(
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let live = live_snapshot(&state, &row).await;
+        let privacy = Privacy::for_viewer(&state, caller.id, AthleteId(row.athlete_id)).await?;
         let (stats, position) = match live {
             Some(reply) => (
                 serde_json::to_value(&reply.stats).unwrap_or_default(),
-                serde_json::to_value(&reply.position).unwrap_or_default(),
+                serde_json::to_value(privacy.position(reply.position)).unwrap_or_default(),
             ),
             // Paused and idle, completed meanwhile, or busy: the store's figures.
             None => (final_stats(&row), serde_json::Value::Null),
         };
-        out.push(serde_json::json!({"activity": ActivityView::summary(row), "stats": stats, "position": position}));
+        let activity = privacy.view(ActivityView::summary(row));
+        out.push(serde_json::json!({"activity": activity, "stats": stats, "position": position}));
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({"activities": out})))
 }

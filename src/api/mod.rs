@@ -1,7 +1,7 @@
 //! HTTP handlers, grouped by resource. Handlers stay thin: parse, authorise,
 //! call the store or the live actors, render a view.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{guard, web, HttpRequest, HttpResponse};
 
 use crate::error::ApiError;
 
@@ -13,7 +13,9 @@ pub mod export;
 pub mod friends;
 pub mod health;
 pub mod live;
+pub mod privacy;
 pub mod sessions;
+pub mod shares;
 pub mod sse;
 pub mod uploads;
 pub mod views;
@@ -70,8 +72,50 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::post().to(live::ingest)),
             )
             .route("/activities/{id}/ws", web::get().to(live::websocket))
-            .route("/activities/{id}/live", web::get().to(live::poll))
-            .route("/activities/{id}/live/sse", web::get().to(live::sse))
+            // `?share=TOKEN`: a link holder, without an account.
+            .service(
+                web::resource("/activities/{id}/live")
+                    .route(
+                        web::get()
+                            .guard(guard::fn_guard(|c| shares::by_link(c.head())))
+                            .to(shares::poll),
+                    )
+                    .route(web::get().to(live::poll)),
+            )
+            .service(
+                web::resource("/activities/{id}/live/sse")
+                    .route(
+                        web::get()
+                            .guard(guard::fn_guard(|c| shares::by_link(c.head())))
+                            .to(shares::sse),
+                    )
+                    .route(web::get().to(live::sse)),
+            )
+            .route(
+                "/activities/{id}/shares",
+                web::post().to(shares::create_for_activity),
+            )
+            .route(
+                "/activities/{id}/shares",
+                web::get().to(shares::list_for_activity),
+            )
+            .route(
+                "/activities/{id}/shares/{share_id}",
+                web::delete().to(shares::delete_for_activity),
+            )
+            .route(
+                "/athlete/shares",
+                web::post().to(shares::create_for_athlete),
+            )
+            .route("/athlete/shares", web::get().to(shares::list_for_athlete))
+            .route("/athlete/shares/{id}", web::delete().to(shares::delete))
+            .route("/share", web::get().to(shares::show))
+            .route("/athlete/privacy_zones", web::post().to(privacy::create))
+            .route("/athlete/privacy_zones", web::get().to(privacy::list))
+            .route(
+                "/athlete/privacy_zones/{id}",
+                web::delete().to(privacy::delete),
+            )
             .route("/live", web::get().to(live::friends_live))
             .route("/uploads", web::post().to(uploads::create))
             .route("/uploads/{id}", web::get().to(uploads::show))
@@ -83,6 +127,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/activities/{id}/streams", web::get().to(export::streams))
             .default_service(web::to(not_found)),
     )
+    .route("/share/{token}", web::get().to(shares::page))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .route("/metrics", web::get().to(crate::metrics::render))

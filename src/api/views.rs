@@ -103,6 +103,9 @@ pub struct ActivityView {
     pub elev_low: Option<f64>,
     pub point_count: i64,
     pub map: MapView,
+    /// The first and last points shown (`api::privacy::Privacy::view`).
+    pub start_latlng: Option<[f64; 2]>,
+    pub end_latlng: Option<[f64; 2]>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_log: Option<Vec<StatusView>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -143,6 +146,8 @@ impl ActivityView {
                 id: format!("a{}", row.id),
                 summary_polyline: row.summary_polyline,
             },
+            start_latlng: None,
+            end_latlng: None,
             status_log: None,
             splits_metric: None,
         }

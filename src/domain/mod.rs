@@ -7,6 +7,7 @@ mod error;
 pub mod feed;
 pub mod fix;
 pub mod ids;
+pub mod privacy;
 pub mod recording;
 pub mod search;
 pub mod smoothing;

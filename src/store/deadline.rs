@@ -149,3 +149,71 @@ impl changes::ChangeLog for Deadline {
         within(CALL_DEADLINE, self.0.friend_ids(athlete)).await
     }
 }
+
+#[async_trait]
+impl privacy::PrivacyStore for Deadline {
+    async fn privacy_zones(&self, athlete: AthleteId) -> StoreResult<Vec<privacy::ZoneRow>> {
+        within(CALL_DEADLINE, self.0.privacy_zones(athlete)).await
+    }
+    async fn add_privacy_zone(
+        &self,
+        athlete: AthleteId,
+        entered: &crate::domain::privacy::ZoneInput,
+        hidden: &crate::domain::privacy::HiddenCircle,
+        max: u32,
+        now_ms: i64,
+    ) -> StoreResult<privacy::ZoneAdded> {
+        // One event per activity of the athlete: a bulk write.
+        within(
+            BULK_DEADLINE,
+            self.0
+                .add_privacy_zone(athlete, entered, hidden, max, now_ms),
+        )
+        .await
+    }
+    async fn delete_privacy_zone(
+        &self,
+        athlete: AthleteId,
+        id: i64,
+        now_ms: i64,
+    ) -> StoreResult<bool> {
+        within(
+            BULK_DEADLINE,
+            self.0.delete_privacy_zone(athlete, id, now_ms),
+        )
+        .await
+    }
+    async fn create_share(&self, new: &privacy::NewShare) -> StoreResult<privacy::ShareRow> {
+        within(CALL_DEADLINE, self.0.create_share(new)).await
+    }
+    async fn open_shares(
+        &self,
+        athlete: AthleteId,
+        now_ms: i64,
+    ) -> StoreResult<Vec<privacy::ShareRow>> {
+        within(CALL_DEADLINE, self.0.open_shares(athlete, now_ms)).await
+    }
+    async fn share_by_hash(&self, token_hash: &str) -> StoreResult<Option<privacy::ShareRow>> {
+        within(CALL_DEADLINE, self.0.share_by_hash(token_hash)).await
+    }
+    async fn revoke_share(
+        &self,
+        athlete: AthleteId,
+        id: i64,
+        now_ms: i64,
+    ) -> StoreResult<Option<privacy::ShareRow>> {
+        within(CALL_DEADLINE, self.0.revoke_share(athlete, id, now_ms)).await
+    }
+    async fn activities_recorded_between(
+        &self,
+        athlete: AthleteId,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> StoreResult<Vec<ActivityId>> {
+        within(
+            CALL_DEADLINE,
+            self.0.activities_recorded_between(athlete, from_ms, to_ms),
+        )
+        .await
+    }
+}

@@ -12,6 +12,7 @@ use crate::domain::{ActivityId, AthleteId, Fix};
 pub mod changes;
 pub mod deadline;
 pub mod postgres;
+pub mod privacy;
 pub mod route_codec;
 pub mod sqlite;
 
@@ -282,8 +283,9 @@ pub struct Provisioned {
 }
 
 #[async_trait]
-/// Every store also keeps the activity change log (`changes::ChangeLog`).
-pub trait Store: changes::ChangeLog + Send + Sync + 'static {
+/// Every store also keeps the activity change log (`changes::ChangeLog`)
+/// and the privacy zones and share links (`privacy::PrivacyStore`).
+pub trait Store: changes::ChangeLog + privacy::PrivacyStore + Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;
 

@@ -19,6 +19,11 @@ mod sql;
 #[path = "changes_sql.rs"]
 mod changes_sql;
 
+// The privacy store's SQL (zones, share links), compiled for this backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "privacy_sql.rs"]
+mod privacy_sql;
+
 pub use sql::SqlStore as SqliteStore;
 
 /// Write transactions take the write lock up front (`BEGIN IMMEDIATE`): a

@@ -9,6 +9,7 @@ import { feedView } from "./views/feed.js";
 import { friendsView } from "./views/friends.js";
 import { liveFollow, liveOverview } from "./views/live.js";
 import { uploadView } from "./views/upload.js";
+import { ownSharePanel, sharePanel, shareView } from "./views/share.js";
 
 const root = document.getElementById("view");
 const nav = document.getElementById("nav");
@@ -101,6 +102,8 @@ function route() {
     case "live":
       document.title = "Live · Pacer";
       dispose = id ? liveFollow(root, id) : liveOverview(root);
+      if (id) ownSharePanel(root, id, me);
+      else sharePanel(root);
       return;
     case "feed":
       document.title = "Feed · Pacer";
@@ -118,6 +121,7 @@ function route() {
       if (id) {
         document.title = "Activity · Pacer";
         dispose = activityView(root, id);
+        ownSharePanel(root, id, me);
         return;
       }
     // falls through
@@ -196,9 +200,19 @@ async function askBeforeLinkSignIn(token) {
   });
 }
 
-window.addEventListener("hashchange", route);
-const linkToken = takeTokenFromAddress();
-if (linkToken) {
+const shareToken = location.pathname.startsWith("/share/") ? location.pathname.slice(7) : null;
+if (shareToken) {
+  // A share link: the plain viewer, no account.
+  nav.replaceChildren();
+  document.body.dataset.route = "share";
+  shareView(root, shareToken);
+} else {
+  window.addEventListener("hashchange", route);
+}
+const linkToken = shareToken ? null : takeTokenFromAddress();
+if (shareToken) {
+  // Nothing else runs on a share page.
+} else if (linkToken) {
   askBeforeLinkSignIn(linkToken);
 } else {
   route();

@@ -1780,3 +1780,106 @@ async fn newcomer_finds_athletes_by_name() {
     assert_eq!(incoming[0]["id"], zoe.id, "{incoming}");
     screenshots(&client, "friends-search").await;
 }
+}
+
+/// Share links on the page: "Share live" on one's own live activity makes
+/// a link, and someone without an account watches through it until it is
+/// revoked.
+#[actix_web::test]
+async fn share_live_link_on_the_page() {
+    let Some((_driver, client)) = start_browser().await else {
+        return;
+    };
+    let app = common::spawn(Backend::Sqlite).await.unwrap();
+    let ann = app.signup("ann").await;
+    let wait = Duration::from_secs(15);
+    let t0 = now_ms() - 120_000;
+    let ride = app
+        .start_activity(
+            &ann,
+            json!({"sport_type": "Ride", "visibility": "only_me", "start_date": rfc3339(t0 - 1_000)}),
+        )
+        .await;
+    let id = ride["id"].as_i64().unwrap();
+    let fixes: Vec<Value> = (0..20).map(|i| fix_at(t0, t0 + i * 5_000)).collect();
+    post_fixes(&app, &ann, id, fixes).await;
+
+    // The owner makes a link from the live page.
+    client
+        .goto(&app.url(&format!("/?access_token={}#/live/{id}", ann.token)))
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "the sign-in-link prompt",
+        "return !!document.querySelector('[data-testid=link-signin-accept]')",
+        wait,
+    )
+    .await;
+    client
+        .find(Locator::Css("[data-testid=link-signin-accept]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &client,
+        "the Share live button",
+        "return !!document.querySelector('[data-testid=share-live]')",
+        wait,
+    )
+    .await;
+    js(
+        &client,
+        "document.querySelector('[data-testid=share-live]').click(); return true",
+    )
+    .await;
+    let url = wait_for(
+        &client,
+        "the link",
+        "const e = document.querySelector('[data-testid=share-url]'); return e && e.value",
+        wait,
+    )
+    .await;
+    let url = url.as_str().unwrap().to_string();
+    assert!(url.contains("/share/"), "{url}");
+
+    // Someone without an account opens it.
+    js(&client, "localStorage.clear(); return true").await;
+    client.goto(&url).await.unwrap();
+    wait_for(
+        &client,
+        "the athlete's name",
+        "const e = document.querySelector('[data-testid=share-name]'); return e && e.textContent",
+        wait,
+    )
+    .await;
+    wait_for(
+        &client,
+        "the athlete's marker from the live stream",
+        "return !!document.querySelector('[data-testid=share-view] path.leaflet-interactive')",
+        wait,
+    )
+    .await;
+
+    // Revoked: the page says the link no longer works.
+    let (_, shares) = app.get("/api/v1/athlete/shares", &ann.token).await;
+    let share_id = shares[0]["id"].as_i64().unwrap();
+    let (status, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/athlete/shares/{share_id}"),
+            Some(&ann.token),
+            None,
+        )
+        .await;
+    assert!(status.is_success());
+    wait_for(
+        &client,
+        "the revoked notice",
+        "return !!document.querySelector('[data-testid=share-gone]')",
+        wait,
+    )
+    .await;
+}
