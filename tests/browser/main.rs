@@ -1780,7 +1780,6 @@ async fn newcomer_finds_athletes_by_name() {
     assert_eq!(incoming[0]["id"], zoe.id, "{incoming}");
     screenshots(&client, "friends-search").await;
 }
-}
 
 /// Share links on the page: "Share live" on one's own live activity makes
 /// a link, and someone without an account watches through it until it is
