@@ -25,4 +25,6 @@ pub struct AppState {
     pub access: crate::live::access::AccessNotifier,
     /// The activity change log's consumers and events stream.
     pub changes: Arc<crate::changes::Changes>,
+    /// Tracker apps' devices and their live activities.
+    pub devices: Arc<crate::live::devices::DeviceTracker>,
 }

@@ -10,6 +10,7 @@ use crate::domain::{ActivityId, AthleteId, Fix};
 
 pub mod changes;
 pub mod deadline;
+pub mod devices;
 pub mod postgres;
 pub mod route_codec;
 pub mod sqlite;
@@ -264,8 +265,9 @@ pub struct Provisioned {
 }
 
 #[async_trait]
-/// Every store also keeps the activity change log (`changes::ChangeLog`).
-pub trait Store: changes::ChangeLog + Send + Sync + 'static {
+/// Every store also keeps the activity change log (`changes::ChangeLog`)
+/// and the tracker devices (`devices::DeviceStore`).
+pub trait Store: changes::ChangeLog + devices::DeviceStore + Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;
 

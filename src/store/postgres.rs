@@ -19,6 +19,11 @@ mod sql;
 #[path = "changes_sql.rs"]
 mod changes_sql;
 
+// The devices' SQL, compiled for this backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "devices_sql.rs"]
+mod devices_sql;
+
 pub use sql::SqlStore as PgStore;
 
 async fn begin_write(pool: &sqlx::Pool<Db>) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
