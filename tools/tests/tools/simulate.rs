@@ -55,6 +55,8 @@ fn args(app: &TestApp, friends: usize) -> SimulateArgs {
         backfill: true,
         duration_s: None,
         seed: Some(42),
+        protocol: None,
+        device_idle_s: 30,
     }
 }
 
