@@ -123,7 +123,8 @@ async fn sender(
     let mut conn = None;
     let mut i = 0;
     while Instant::now() < end && !targets.is_empty() {
-        let target = &mut targets[i % targets.len()];
+        let n = targets.len();
+        let target = &mut targets[i % n];
         i += 1;
         let t = (target.last_t + 1).max(pacer::domain::now_ms());
         target.last_t = t;
