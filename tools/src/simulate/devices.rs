@@ -40,7 +40,7 @@ impl AppProtocol {
 
 /// A friend's devices, one per sport, created on first use.
 #[derive(Default)]
-pub struct Apps {
+pub(super) struct Apps {
     tokens: HashMap<Sport, String>,
 }
 
@@ -191,7 +191,7 @@ async fn post(
 /// phone simply not moving on. Then silence, long enough for the server
 /// to complete the activity, so the next outing starts a new one.
 #[allow(clippy::too_many_arguments)]
-pub async fn stream_outing(
+pub(super) async fn stream_outing(
     sim: &Sim,
     friend: &Friend,
     apps: &mut Apps,
