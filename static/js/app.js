@@ -4,6 +4,7 @@ import { ApiError, cachedAthlete, clearSession, del, get, getToken, setSession, 
 import { h } from "./dom.js";
 import * as fmt from "./format.js";
 import { activityView } from "./views/activity.js";
+import { devicesView } from "./views/devices.js";
 import { linkSignInView, signInView, signUpView } from "./views/auth.js";
 import { feedView } from "./views/feed.js";
 import { liveFollow, liveOverview } from "./views/live.js";
@@ -25,6 +26,7 @@ function renderNav(route) {
   nav.append(
     h("a", { href: "#/live", "aria-current": route === "live" ? "page" : null }, "Live"),
     h("a", { href: "#/feed", "aria-current": route === "feed" ? "page" : null }, "Feed"),
+    h("a", { href: "#/devices", "aria-current": route === "devices" ? "page" : null }, "Connect an app"),
     h("span.whoami", { dataset: { testid: "whoami" }, title: me ? `@${me.username}` : "" }, me ? fmt.athleteName(me) : ""),
     h("button.link", { type: "button", id: "signout", dataset: { testid: "signout" }, onclick: signOut }, "Sign out"),
   );
@@ -91,6 +93,10 @@ function route() {
     case "feed":
       document.title = "Feed · Pacer";
       dispose = feedView(root);
+      return;
+    case "devices":
+      document.title = "Connect an app · Pacer";
+      dispose = devicesView(root);
       return;
     case "activities":
       if (id) {
