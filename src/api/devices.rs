@@ -81,7 +81,13 @@ fn encode(value: &str) -> String {
 
 /// Exactly what to type into the app (and, where the app takes one, a
 /// link that configures it).
-fn setup(protocol: Protocol, base: &str, token: &str, username: &str, name: &str) -> serde_json::Value {
+fn setup(
+    protocol: Protocol,
+    base: &str,
+    token: &str,
+    username: &str,
+    name: &str,
+) -> serde_json::Value {
     match protocol {
         Protocol::OsmAnd => {
             let url = format!("{base}/ingest/osmand");
@@ -111,8 +117,16 @@ fn setup(protocol: Protocol, base: &str, token: &str, username: &str, name: &str
                 .take(20)
                 .collect::<String>()
                 .to_lowercase();
-            let device_id = if device_id.is_empty() { "phone".to_string() } else { device_id };
-            let tracker_id: String = username.chars().filter(char::is_ascii_alphanumeric).take(2).collect();
+            let device_id = if device_id.is_empty() {
+                "phone".to_string()
+            } else {
+                device_id
+            };
+            let tracker_id: String = username
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(2)
+                .collect();
             let config = serde_json::json!({
                 "_type": "configuration",
                 "mode": 3,
@@ -291,7 +305,9 @@ enum TokenRefusal {
 fn token_refused(how: TokenRefusal) -> ApiError {
     match how {
         TokenRefusal::BadRequest => ApiError::bad_request("Device", "id", "unknown"),
-        TokenRefusal::Unauthorized => ApiError::with(Code::Unauthorized, "Device", "token", "invalid"),
+        TokenRefusal::Unauthorized => {
+            ApiError::with(Code::Unauthorized, "Device", "token", "invalid")
+        }
     }
 }
 
@@ -309,10 +325,13 @@ async fn authenticate(
     token: Option<&str>,
     how: TokenRefusal,
 ) -> Result<std::sync::Arc<TrackedDevice>, ApiError> {
-    let token = token.map(str::trim).filter(|t| !t.is_empty()).ok_or_else(|| match how {
-        TokenRefusal::BadRequest => ApiError::bad_request("Device", "id", "missing"),
-        TokenRefusal::Unauthorized => token_refused(how),
-    })?;
+    let token = token
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| match how {
+            TokenRefusal::BadRequest => ApiError::bad_request("Device", "id", "missing"),
+            TokenRefusal::Unauthorized => token_refused(how),
+        })?;
     state
         .devices
         .authenticate(&hash_token(token))
@@ -367,15 +386,18 @@ pub async fn osmand(
     let body = read_body(payload).await?;
     let now = now_ms();
     let query = query_pairs(&req);
-    let report = if !query.is_empty() && !(is_json(&req, &body) && !body.is_empty()) {
-        devices::osmand_params(query.iter().map(|(k, v)| (k.as_str(), v.as_str())), now)
-    } else if is_json(&req, &body) {
+    // A JSON body wins (its id may be in the query); then the query, as
+    // Traccar reads it; then a form body.
+    let json_body = !body.is_empty() && is_json(&req, &body);
+    let report = if json_body {
         let key = query
             .iter()
             .rev()
             .find(|(k, _)| k == "id" || k == "deviceid")
             .map(|(_, v)| v.as_str());
         devices::osmand_json(&body, key, now)
+    } else if !query.is_empty() {
+        devices::osmand_params(query.iter().map(|(k, v)| (k.as_str(), v.as_str())), now)
     } else {
         let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
         devices::osmand_params(form.iter().map(|(k, v)| (k.as_str(), v.as_str())), now)

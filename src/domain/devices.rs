@@ -170,7 +170,9 @@ pub fn osmand_params<'a>(
             "lat" => lat = Some(number(value, "lat")?),
             "lon" => lng = Some(number(value, "lon")?),
             "location" => {
-                let (a, b) = value.split_once(',').ok_or(DomainError::invalid("location"))?;
+                let (a, b) = value
+                    .split_once(',')
+                    .ok_or(DomainError::invalid("location"))?;
                 lat = Some(number(a, "location")?);
                 lng = Some(number(b, "location")?);
             }
@@ -603,9 +605,15 @@ mod tests {
         let plain = query("id=a&lat=1&lon=2&timestamp=2014-06-04+09%3A10%3A11").unwrap();
         assert_eq!(plain.fixes[0].t_ms, 1_401_873_011_000);
         let location = query("deviceid=a&location=60.5,30.25").unwrap();
-        assert_eq!((location.fixes[0].lat, location.fixes[0].lng), (60.5, 30.25));
+        assert_eq!(
+            (location.fixes[0].lat, location.fixes[0].lng),
+            (60.5, 30.25)
+        );
         assert_eq!(location.fixes[0].t_ms, NOW, "no timestamp: now");
-        assert!(query("id=a&lat=1&lon=2&valid=false").unwrap().fixes.is_empty());
+        assert!(query("id=a&lat=1&lon=2&valid=false")
+            .unwrap()
+            .fixes
+            .is_empty());
     }
 
     #[test]
@@ -613,7 +621,10 @@ mod tests {
         assert_eq!(query("lat=1&lon=2"), Err(DomainError::missing("id")));
         assert_eq!(query("id=&lat=1&lon=2"), Err(DomainError::missing("id")));
         assert_eq!(query("id=a&lat=91&lon=2"), Err(DomainError::invalid("lat")));
-        assert_eq!(query("id=a&lat=1&lon=181"), Err(DomainError::invalid("lon")));
+        assert_eq!(
+            query("id=a&lat=1&lon=181"),
+            Err(DomainError::invalid("lon"))
+        );
         assert_eq!(query("id=a&lat=x&lon=2"), Err(DomainError::invalid("lat")));
         assert_eq!(query("id=a&lon=2"), Err(DomainError::missing("lat")));
         assert_eq!(
@@ -644,14 +655,20 @@ mod tests {
         let ios = osmand_json(&fixture("traccar_client_ios.json"), None, NOW).unwrap();
         assert_eq!(ios.fixes[0].speed, None, "speed -1 is unknown");
         let no_id = br#"{"location":{"timestamp":"2025-06-15T13:45:12.862Z","coords":{"latitude":1,"longitude":2}}}"#;
-        assert_eq!(osmand_json(no_id, None, NOW), Err(DomainError::missing("id")));
+        assert_eq!(
+            osmand_json(no_id, None, NOW),
+            Err(DomainError::missing("id"))
+        );
         assert_eq!(osmand_json(no_id, Some("k"), NOW).unwrap().device_key, "k");
         assert_eq!(
             osmand_json(b"{\"location\":", Some("k"), NOW),
             Err(DomainError::invalid("body"))
         );
         let bad = br#"{"device_id":"k","location":{"coords":{"latitude":-91,"longitude":2}}}"#;
-        assert_eq!(osmand_json(bad, None, NOW), Err(DomainError::invalid("lat")));
+        assert_eq!(
+            osmand_json(bad, None, NOW),
+            Err(DomainError::invalid("lat"))
+        );
     }
 
     #[test]
@@ -666,7 +683,11 @@ mod tests {
         assert_eq!(f.alt, Some(167.0));
         let minimal = owntracks(&fixture("owntracks_minimal.json"), NOW).unwrap();
         assert_eq!(minimal[0].t_ms, 1_497_476_456_000);
-        for other in ["owntracks_transition.json", "owntracks_lwt.json", "owntracks_waypoint.json"] {
+        for other in [
+            "owntracks_transition.json",
+            "owntracks_lwt.json",
+            "owntracks_waypoint.json",
+        ] {
             assert_eq!(owntracks(&fixture(other), NOW), Ok(Vec::new()), "{other}");
         }
         assert_eq!(owntracks(b"", NOW), Ok(Vec::new()));
@@ -676,7 +697,10 @@ mod tests {
             Err(DomainError::missing("tst"))
         );
         assert_eq!(
-            owntracks(br#"{"_type":"location","lat":1,"lon":200,"tst":1497476456}"#, NOW),
+            owntracks(
+                br#"{"_type":"location","lat":1,"lon":200,"tst":1497476456}"#,
+                NOW
+            ),
             Err(DomainError::invalid("lon"))
         );
     }
@@ -778,7 +802,11 @@ mod tests {
         assert_eq!(plan.segments.len(), 2);
         assert!(plan.segments.iter().all(|s| s.new_activity));
         assert_eq!(plan.segments[1].fixes.len(), 2);
-        assert_eq!(split_gap_ms(2), GAP, "a short timeout does not split sparse fixes");
+        assert_eq!(
+            split_gap_ms(2),
+            GAP,
+            "a short timeout does not split sparse fixes"
+        );
         assert_eq!(split_gap_ms(1_200), 1_200_000);
     }
 

@@ -94,8 +94,7 @@ impl DeviceTracker {
             .await?
             .ok_or(DeviceError::UnknownToken)?;
         let device = self.adopt(row);
-        self.by_token
-            .insert(token_hash.to_string(), device.clone());
+        self.by_token.insert(token_hash.to_string(), device.clone());
         device.last_used_ms.store(now_ms(), Ordering::Relaxed);
         Ok(device)
     }
@@ -155,7 +154,11 @@ impl DeviceTracker {
     }
 
     /// Stores a batch of the device's fixes.
-    pub async fn ingest(&self, device: &TrackedDevice, fixes: &[Fix]) -> Result<Ingested, DeviceError> {
+    pub async fn ingest(
+        &self,
+        device: &TrackedDevice,
+        fixes: &[Fix],
+    ) -> Result<Ingested, DeviceError> {
         let mut session = tokio::time::timeout(SESSION_WAIT, device.session.lock())
             .await
             .map_err(|_| DeviceError::Busy)?;
@@ -177,7 +180,8 @@ impl DeviceTracker {
                 if session.open.is_some() {
                     self.complete(device, &mut session, now).await?;
                 }
-                self.start(device, &mut session, &segment.fixes, now).await?;
+                self.start(device, &mut session, &segment.fixes, now)
+                    .await?;
                 out.started += 1;
             }
             let (accepted, duplicates) = match self.send(device, &session, &segment.fixes).await {
@@ -303,10 +307,7 @@ impl DeviceTracker {
             Err(LiveError::Completed | LiveError::NotFound) => None,
             Err(e) => return Err(e.into()),
         };
-        let floor = session
-            .floor_ms
-            .max(ended_at)
-            .max(open.last_fix_ms);
+        let floor = session.floor_ms.max(ended_at).max(open.last_fix_ms);
         self.store
             .set_device_activity(device.row.id, None, floor, now)
             .await?;

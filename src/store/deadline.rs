@@ -184,10 +184,7 @@ impl devices::DeviceStore for Deadline {
         )
         .await
     }
-    async fn devices_with_open_activity(
-        &self,
-        limit: u32,
-    ) -> StoreResult<Vec<devices::DeviceRow>> {
+    async fn devices_with_open_activity(&self, limit: u32) -> StoreResult<Vec<devices::DeviceRow>> {
         within(CALL_DEADLINE, self.0.devices_with_open_activity(limit)).await
     }
 }

@@ -53,8 +53,7 @@ pub trait DeviceStore: Send + Sync {
     async fn device_by_token(&self, token_hash: &str) -> StoreResult<Option<DeviceRow>>;
     /// Deletes the athlete's device; answers its token hash (None: no such
     /// device of theirs).
-    async fn delete_device(&self, athlete: AthleteId, id: DeviceId)
-        -> StoreResult<Option<String>>;
+    async fn delete_device(&self, athlete: AthleteId, id: DeviceId) -> StoreResult<Option<String>>;
     /// Records the device's open activity (None once completed) and the
     /// end of its last completed one.
     async fn set_device_activity(

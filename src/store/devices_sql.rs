@@ -99,11 +99,7 @@ impl DeviceStore for SqlStore {
         row.map(DeviceRow::try_from).transpose()
     }
 
-    async fn delete_device(
-        &self,
-        athlete: AthleteId,
-        id: DeviceId,
-    ) -> StoreResult<Option<String>> {
+    async fn delete_device(&self, athlete: AthleteId, id: DeviceId) -> StoreResult<Option<String>> {
         Ok(sqlx::query_scalar(
             "DELETE FROM devices WHERE id = $1 AND athlete_id = $2 RETURNING token_hash",
         )

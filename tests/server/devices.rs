@@ -306,7 +306,10 @@ async fn outing(app: TestApp, protocol: &str, sport: &str) {
     );
     // The device's record of its open activity is cleared right after.
     eventually(5 * SECOND, "the device is idle", || async {
-        open_activity(&app, &ann, &device).await.is_none().then_some(())
+        open_activity(&app, &ann, &device)
+            .await
+            .is_none()
+            .then_some(())
     })
     .await;
 
@@ -322,12 +325,14 @@ async fn outing(app: TestApp, protocol: &str, sport: &str) {
     }
 
     // It is in the friend's feed.
-    let (status, feed) = app
-        .get("/api/v1/activities?mode=FRIENDS", &bob.token)
-        .await;
+    let (status, feed) = app.get("/api/v1/activities?mode=FRIENDS", &bob.token).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
-        feed["activities"].as_array().unwrap().iter().any(|a| a["id"] == id),
+        feed["activities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["id"] == id),
         "{feed}"
     );
 
@@ -383,7 +388,10 @@ async fn documented_payloads_are_accepted(app: TestApp) {
 
     // The setups say what to type.
     assert_eq!(osmand.setup["device_id"], osmand.token.as_str());
-    assert!(osmand.setup["url"].as_str().unwrap().ends_with("/ingest/osmand"));
+    assert!(osmand.setup["url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/ingest/osmand"));
     assert!(osmand.setup["osmand"]["online_tracking_web_address"]
         .as_str()
         .unwrap()
@@ -398,7 +406,10 @@ async fn documented_payloads_are_accepted(app: TestApp) {
         .starts_with(&app.base));
 
     let text = String::from_utf8(fixture("osmand_queries.txt")).unwrap();
-    for line in text.lines().filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         // Traccar's sample ids replaced by the device's token.
         let query: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(url::form_urlencoded::parse(line.as_bytes()).map(|(k, v)| {
@@ -410,7 +421,11 @@ async fn documented_payloads_are_accepted(app: TestApp) {
                 (k.into_owned(), v)
             }))
             .finish();
-        let (status, body, _) = raw(&app, app.client.get(app.url(&format!("/ingest/osmand?{query}")))).await;
+        let (status, body, _) = raw(
+            &app,
+            app.client.get(app.url(&format!("/ingest/osmand?{query}"))),
+        )
+        .await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, ""), "{line}");
         // The same as a form POST (Traccar's decoder reads the body too).
         let (status, _, _) = raw(
@@ -430,7 +445,8 @@ async fn documented_payloads_are_accepted(app: TestApp) {
     ] {
         let mut body: Value = serde_json::from_slice(&fixture(name)).unwrap();
         body["device_id"] = json!(osmand.token);
-        let (status, text, _) = raw(&app, app.client.post(app.url("/ingest/osmand")).json(&body)).await;
+        let (status, text, _) =
+            raw(&app, app.client.post(app.url("/ingest/osmand")).json(&body)).await;
         assert_eq!((status, text.as_str()), (StatusCode::OK, ""), "{name}");
     }
     for name in [
@@ -463,7 +479,10 @@ async fn documented_payloads_are_accepted(app: TestApp) {
         .header("content-type", "application/json")
         .body(fixture("overland_batch.json"));
     let (status, text, _) = raw(&app, req).await;
-    assert_eq!((status, text.as_str()), (StatusCode::OK, r#"{"result":"ok"}"#));
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::OK, r#"{"result":"ok"}"#)
+    );
 
     // Each device's fixes went into a live activity of its own.
     for device in [&osmand, &owntracks, &overland] {
@@ -512,15 +531,36 @@ async fn bad_input_stores_nothing(app: TestApp) {
         (format!("lat=1&lon=2&timestamp={t}"), "missing id"),
         (format!("id=&lat=1&lon=2&timestamp={t}"), "empty id"),
         (format!("id=nope&lat=1&lon=2&timestamp={t}"), "unknown id"),
-        (format!("id={}&lat=1&lon=2&timestamp={t}", revoked.token), "revoked id"),
-        (format!("id={}&lat=91&lon=2&timestamp={t}", osmand.token), "lat 91"),
-        (format!("id={}&lat=1&lon=-181&timestamp={t}", osmand.token), "lon -181"),
-        (format!("id={}&lat=x&lon=2&timestamp={t}", osmand.token), "lat x"),
-        (format!("id={}&lat=1&lon=2&timestamp=soon", osmand.token), "bad time"),
-        (format!("id={}&location=1&timestamp={t}", osmand.token), "bad location"),
+        (
+            format!("id={}&lat=1&lon=2&timestamp={t}", revoked.token),
+            "revoked id",
+        ),
+        (
+            format!("id={}&lat=91&lon=2&timestamp={t}", osmand.token),
+            "lat 91",
+        ),
+        (
+            format!("id={}&lat=1&lon=-181&timestamp={t}", osmand.token),
+            "lon -181",
+        ),
+        (
+            format!("id={}&lat=x&lon=2&timestamp={t}", osmand.token),
+            "lat x",
+        ),
+        (
+            format!("id={}&lat=1&lon=2&timestamp=soon", osmand.token),
+            "bad time",
+        ),
+        (
+            format!("id={}&location=1&timestamp={t}", osmand.token),
+            "bad location",
+        ),
     ] {
-        let (status, text, _) =
-            raw(&app, app.client.get(app.url(&format!("/ingest/osmand?{query}")))).await;
+        let (status, text, _) = raw(
+            &app,
+            app.client.get(app.url(&format!("/ingest/osmand?{query}"))),
+        )
+        .await;
         expect(status, &text, StatusCode::BAD_REQUEST, what);
     }
     for (body, what) in [
@@ -560,14 +600,31 @@ async fn bad_input_stores_nothing(app: TestApp) {
         .header("authorization", format!("Basic {garbled}"))
         .json(&good);
     let (status, text, _) = raw(&app, req).await;
-    expect(status, &text, StatusCode::UNAUTHORIZED, "garbled basic auth");
+    expect(
+        status,
+        &text,
+        StatusCode::UNAUTHORIZED,
+        "garbled basic auth",
+    );
     for (body, what) in [
         ("{\"_type\":".to_string(), "truncated"),
         ("42".to_string(), "a number"),
-        (json!({"lat": 1, "lon": 2, "tst": t}).to_string(), "no _type"),
-        (json!({"_type": "location", "lat": 1, "lon": 2}).to_string(), "no tst"),
-        (json!({"_type": "location", "lat": -90.5, "lon": 2, "tst": t}).to_string(), "lat -90.5"),
-        (json!({"_type": "location", "lat": 1, "lon": "east", "tst": t}).to_string(), "lon text"),
+        (
+            json!({"lat": 1, "lon": 2, "tst": t}).to_string(),
+            "no _type",
+        ),
+        (
+            json!({"_type": "location", "lat": 1, "lon": 2}).to_string(),
+            "no tst",
+        ),
+        (
+            json!({"_type": "location", "lat": -90.5, "lon": 2, "tst": t}).to_string(),
+            "lat -90.5",
+        ),
+        (
+            json!({"_type": "location", "lat": 1, "lon": "east", "tst": t}).to_string(),
+            "lon text",
+        ),
     ] {
         let req = app
             .client
@@ -622,8 +679,14 @@ async fn bad_input_stores_nothing(app: TestApp) {
     for (body, field) in [
         (json!({"name": "x", "protocol": "mqtt"}), "protocol"),
         (json!({"name": "x"}), "protocol"),
-        (json!({"name": "x", "protocol": "osmand", "sport_type": "Swim"}), "sport_type"),
-        (json!({"name": "x", "protocol": "osmand", "idle_timeout_s": 0}), "idle_timeout_s"),
+        (
+            json!({"name": "x", "protocol": "osmand", "sport_type": "Swim"}),
+            "sport_type",
+        ),
+        (
+            json!({"name": "x", "protocol": "osmand", "idle_timeout_s": 0}),
+            "idle_timeout_s",
+        ),
         (json!({"name": "  ", "protocol": "osmand"}), "name"),
         (json!({"name": "a\u{0}b", "protocol": "osmand"}), "name"),
     ] {
@@ -651,7 +714,11 @@ async fn bad_input_stores_nothing(app: TestApp) {
     assert_eq!(eve_list, json!([]));
     let (_, list) = app.get("/api/v1/athlete/devices", &ann.token).await;
     assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
-    assert!(list.as_array().unwrap().iter().all(|d| d.get("token").is_none()));
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d.get("token").is_none()));
 
     // Nothing was stored: no activity started.
     tokio::time::sleep(SECOND / 2).await;
@@ -681,7 +748,10 @@ async fn revoking_stops_the_token_at_once(app: TestApp) {
             .json(&body(t_ms))
     };
     let (status, text, _) = raw(&app, post(t)).await;
-    assert_eq!((status, text.as_str()), (StatusCode::OK, r#"{"result":"ok"}"#));
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::OK, r#"{"result":"ok"}"#)
+    );
     let id = open_activity(&app, &ann, &device).await.unwrap();
     let (status, _) = app
         .call(

@@ -290,7 +290,11 @@ pub async fn compare(mut args: LoadtestArgs) -> Result<ProtocolReport, BoxError>
             last_t: 0,
         });
     }
-    eprintln!("{} activities and {} devices ready", api.len(), osmand.len());
+    eprintln!(
+        "{} activities and {} devices ready",
+        api.len(),
+        osmand.len()
+    );
 
     let connections = args.connections.min(args.activities);
     let new_stats = || PhaseStats {
@@ -302,14 +306,30 @@ pub async fn compare(mut args: LoadtestArgs) -> Result<ProtocolReport, BoxError>
     // (a device's first fix starts its activity, a database write).
     let warm = Duration::from_secs(2);
     api = phase(&addr, Kind::Api, api, connections, warm, &mut new_stats()).await;
-    osmand = phase(&addr, Kind::Osmand, osmand, connections, warm, &mut new_stats()).await;
+    osmand = phase(
+        &addr,
+        Kind::Osmand,
+        osmand,
+        connections,
+        warm,
+        &mut new_stats(),
+    )
+    .await;
 
     let phase_s = (args.duration_s as f64 / f64::from(2 * ROUNDS)).max(1.0);
     let length = Duration::from_secs_f64(phase_s);
     let (mut api_stats, mut osmand_stats) = (new_stats(), new_stats());
     for round in 0..ROUNDS {
         api = phase(&addr, Kind::Api, api, connections, length, &mut api_stats).await;
-        osmand = phase(&addr, Kind::Osmand, osmand, connections, length, &mut osmand_stats).await;
+        osmand = phase(
+            &addr,
+            Kind::Osmand,
+            osmand,
+            connections,
+            length,
+            &mut osmand_stats,
+        )
+        .await;
         eprintln!("round {}/{ROUNDS} done", round + 1);
     }
     let seconds = phase_s * f64::from(ROUNDS);
@@ -329,7 +349,11 @@ pub async fn compare(mut args: LoadtestArgs) -> Result<ProtocolReport, BoxError>
         rounds: ROUNDS,
         api_fixes_per_s: api_rate,
         osmand_fixes_per_s: osmand_rate,
-        ratio: if api_rate > 0.0 { osmand_rate / api_rate } else { 0.0 },
+        ratio: if api_rate > 0.0 {
+            osmand_rate / api_rate
+        } else {
+            0.0
+        },
         api_latency_ms: Percentiles::of(&api_stats.latency),
         osmand_latency_ms: Percentiles::of(&osmand_stats.latency),
         errors,

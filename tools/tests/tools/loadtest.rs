@@ -141,7 +141,8 @@ async fn osmand_ingest_is_measured_beside_the_api(app: TestApp) {
     assert!(report.osmand_fixes_per_s > 0.0, "{report:?}");
     assert!((report.ratio - report.osmand_fixes_per_s / report.api_fixes_per_s).abs() < 1e-9);
     // Every acknowledged fix reached an actor (warm-up ones too).
-    let counted = (report.api_fixes_per_s + report.osmand_fixes_per_s) * report.phase_s
+    let counted = (report.api_fixes_per_s + report.osmand_fixes_per_s)
+        * report.phase_s
         * f64::from(report.rounds);
     let accepted = fixes_accepted(&app).await - before;
     assert!(accepted >= counted.round() - 1.0, "{accepted} < {counted}");
