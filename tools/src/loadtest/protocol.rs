@@ -2,8 +2,8 @@
 //! per request, as OsmAnd and Traccar Client send) side by side with our
 //! own single-fix API (`POST /api/v1/activities/{id}/routes`), in one run
 //! against one server. Both are driven closed-loop at full speed over the
-//! same number of HTTP/1.1 connections, in alternating phases (API,
-//! OsmAnd, API, OsmAnd) so that drift in the machine's load falls on both.
+//! same number of HTTP/1.1 connections, in alternating phases (API, OsmAnd,
+//! five times each) so that drift in the machine's load falls on both.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -27,7 +27,7 @@ pub enum IngestProtocol {
 }
 
 /// Alternating phases per protocol.
-const ROUNDS: u32 = 2;
+const ROUNDS: u32 = 5;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ProtocolReport {
