@@ -780,3 +780,71 @@ async fn revoking_stops_the_token_at_once(app: TestApp) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 both_backends!(revoking_stops_the_token_at_once, quick_scan);
+
+/// A fix whose reported accuracy is worse than 50 m is stored but not used
+/// for distance: the same outing with that fix left out covers the same
+/// distance, while the same detour reported as accurate adds to it.
+async fn inaccurate_fixes_are_stored_but_not_counted(app: TestApp) {
+    let start = (now_ms() - 600_000) / 1000 * 1000;
+    let fixes = crate::common::track(start, 60);
+    // Fix 30 is 6 m off to the east (a plausible running speed), with this
+    // accuracy; None leaves it out.
+    let features = |detour_accuracy: Option<f64>| -> Vec<Value> {
+        fixes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 30 || detour_accuracy.is_some())
+            .map(|(i, f)| {
+                let (lng, accuracy) = match detour_accuracy {
+                    Some(acc) if i == 30 => (f.lng + 0.000_107_5, acc),
+                    _ => (f.lng, 5.0),
+                };
+                json!({"type": "Feature",
+                       "geometry": {"type": "Point", "coordinates": [lng, f.lat]},
+                       "properties": {"timestamp": rfc3339(f.t_ms), "altitude": f.alt,
+                                      "horizontal_accuracy": accuracy}})
+            })
+            .collect()
+    };
+    let mut done = Vec::new();
+    for (who, detour) in [("ann", Some(80.0)), ("bob", None), ("cyd", Some(5.0))] {
+        let athlete = app.signup(who).await;
+        let device = create_device_idle(&app, &athlete, "overland", "Run", 2).await;
+        let req = app
+            .client
+            .post(app.url("/ingest/overland"))
+            .bearer_auth(&device.token)
+            .json(&json!({ "locations": features(detour) }));
+        let (status, text, _) = raw(&app, req).await;
+        assert_eq!(
+            (status, text.as_str()),
+            (StatusCode::OK, r#"{"result":"ok"}"#)
+        );
+        let id = open_activity(&app, &athlete, &device).await.unwrap();
+        let activity = eventually(10 * SECOND, "completion after silence", || async {
+            let (_, a) = app
+                .get(&format!("/api/v1/activities/{id}"), &athlete.token)
+                .await;
+            (a["state"] == "COMPLETE").then_some(a)
+        })
+        .await;
+        done.push(activity);
+    }
+    assert_eq!(done[0]["point_count"], 60, "the inaccurate fix is stored");
+    assert_eq!(done[1]["point_count"], 59);
+    let distance = |i: usize| done[i]["distance"].as_f64().unwrap();
+    assert!(distance(1) > 150.0, "{}", done[1]);
+    assert!(
+        (distance(0) - distance(1)).abs() < 0.01,
+        "the inaccurate detour is not counted: {} vs {}",
+        distance(0),
+        distance(1)
+    );
+    assert!(
+        distance(2) > distance(1) + 5.0,
+        "the same detour reported as accurate is: {} vs {}",
+        distance(2),
+        distance(1)
+    );
+}
+both_backends!(inaccurate_fixes_are_stored_but_not_counted, quick_scan);
