@@ -209,6 +209,17 @@ pub struct Config {
     #[arg(long, env = "PACER_DEMO", value_parser = clap::builder::BoolishValueParser::new())]
     pub demo: bool,
 
+    /// The server's address as phones reach it (`https://pacer.example.org`),
+    /// used in the setup shown for tracker apps. Unset: taken from each
+    /// request's Host (and X-Forwarded-Proto/Forwarded, when proxied).
+    #[arg(long, env = "PACER_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Milliseconds between scans for tracker devices that fell silent
+    /// (their idle timeout completes their activity).
+    #[arg(long, env = "PACER_DEVICE_SCAN_MS", default_value_t = 1_000)]
+    pub device_scan_ms: u64,
+
     /// Log filter (tracing's EnvFilter syntax), e.g. `info,pacer=debug`.
     #[arg(long, env = "PACER_LOG", default_value = "info")]
     pub log: String,
@@ -279,6 +290,8 @@ impl Config {
             change_poll_ms: 250,
             nats_url: None,
             heavy_responses: 4,
+            public_url: None,
+            device_scan_ms: 200,
         }
     }
 

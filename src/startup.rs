@@ -138,6 +138,19 @@ impl Application {
             arbiters.iter().map(Arbiter::handle).collect(),
         ));
         start_sweeper(live.clone());
+        let devices = Arc::new(crate::live::devices::DeviceTracker::new(
+            live.clone(),
+            store.clone(),
+        ));
+        match devices.resume().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(devices = n, "resumed devices with open activities"),
+            Err(e) => tracing::warn!(error = %e, "cannot resume devices with open activities"),
+        }
+        crate::live::devices::start_sweeper(
+            devices.clone(),
+            Duration::from_millis(config.device_scan_ms.max(10)),
+        );
         // The dummy hash for unknown user names, ready before the first sign-in.
         drop(tokio::task::spawn_blocking(crate::auth::warm_up));
         // The change log: events stream, consumers, pruning, NATS relay.
@@ -154,6 +167,7 @@ impl Application {
             access: Default::default(),
             changes,
             privacy: Default::default(),
+            devices,
         });
         let app_state = state.clone();
         let json_limit = config.json_limit;

@@ -27,4 +27,6 @@ pub struct AppState {
     pub changes: Arc<crate::changes::Changes>,
     /// Athletes' privacy zones, as every read path applies them.
     pub privacy: crate::api::privacy::ZoneCache,
+    /// Tracker apps' devices and their live activities.
+    pub devices: Arc<crate::live::devices::DeviceTracker>,
 }

@@ -49,7 +49,10 @@ pub fn redact_target(path: &str, query: Option<&str>) -> Cow<'static, str> {
                 .map(|(k, _)| k.into_owned())
                 .next()
                 .unwrap_or_default();
-            if is_secret_param(&name) {
+            // On the tracker apps' endpoints the device id is the token.
+            let device_key = path.starts_with("/ingest/")
+                && matches!(name.to_ascii_lowercase().as_str(), "id" | "deviceid");
+            if is_secret_param(&name) || device_key {
                 format!("{raw_name}=REDACTED")
             } else {
                 pair.to_string()
@@ -115,5 +118,10 @@ mod tests {
             "/a?access%5Ftoken=REDACTED&Access_Token=REDACTED&token=REDACTED"
         );
         assert_eq!(redact_target("/a", Some("")), "/a?");
+        assert_eq!(
+            redact_target("/ingest/osmand", Some("id=SECRET&lat=1&deviceid=S2")),
+            "/ingest/osmand?id=REDACTED&lat=1&deviceid=REDACTED"
+        );
+        assert_eq!(redact_target("/a", Some("id=7")), "/a?id=7");
     }
 }

@@ -8,6 +8,7 @@ use crate::error::ApiError;
 pub mod activities;
 pub mod admin;
 pub mod athletes;
+pub mod devices;
 pub mod events;
 pub mod export;
 pub mod friends;
@@ -42,6 +43,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/athletes/{id}", web::get().to(athletes::show))
             .route("/athlete", web::get().to(athletes::me))
             .route("/athlete/events", web::get().to(events::stream))
+            .route("/athlete/devices", web::post().to(devices::create))
+            .route("/athlete/devices", web::get().to(devices::list))
+            .route("/athlete/devices/{id}", web::delete().to(devices::delete))
             .route("/sessions", web::post().to(sessions::create))
             .route("/sessions", web::delete().to(sessions::delete))
             .route("/friends", web::get().to(friends::list))
@@ -128,6 +132,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(not_found)),
     )
     .route("/share/{token}", web::get().to(shares::page))
+    .configure(devices::configure)
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .route("/metrics", web::get().to(crate::metrics::render))

@@ -3,6 +3,7 @@
 pub mod activity;
 pub mod athlete;
 pub mod completion;
+pub mod devices;
 mod error;
 pub mod feed;
 pub mod fix;

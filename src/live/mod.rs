@@ -5,6 +5,8 @@
 //! - `actor.rs`: the activity actor, a thin shell over `domain::recording`.
 //! - one file per message: `ingest`, `change_state`, `watch` (subscribe and
 //!   poll), `expire`, `flush`.
+//! - `devices.rs`: tracker apps' devices, each turning its fixes into live
+//!   activities (started on the first fix, completed after silence).
 //! - `checkpointer.rs`: the single writer that batches checkpoints across actors.
 //! - `ws.rs`: the WebSocket session (the only user of actix-web-actors).
 
@@ -17,6 +19,7 @@ pub mod access;
 pub mod actor;
 pub mod change_state;
 pub mod checkpointer;
+pub mod devices;
 pub mod expire;
 pub mod flush;
 pub mod hub;

@@ -216,4 +216,41 @@ impl privacy::PrivacyStore for Deadline {
         )
         .await
     }
+impl devices::DeviceStore for Deadline {
+    async fn create_device(
+        &self,
+        new: &devices::NewDeviceRow,
+        limit: u32,
+    ) -> StoreResult<Option<devices::DeviceRow>> {
+        within(CALL_DEADLINE, self.0.create_device(new, limit)).await
+    }
+    async fn devices_of(&self, athlete: AthleteId) -> StoreResult<Vec<devices::DeviceRow>> {
+        within(CALL_DEADLINE, self.0.devices_of(athlete)).await
+    }
+    async fn device_by_token(&self, token_hash: &str) -> StoreResult<Option<devices::DeviceRow>> {
+        within(CALL_DEADLINE, self.0.device_by_token(token_hash)).await
+    }
+    async fn delete_device(
+        &self,
+        athlete: AthleteId,
+        id: devices::DeviceId,
+    ) -> StoreResult<Option<String>> {
+        within(CALL_DEADLINE, self.0.delete_device(athlete, id)).await
+    }
+    async fn set_device_activity(
+        &self,
+        id: devices::DeviceId,
+        activity: Option<ActivityId>,
+        floor_ms: Option<i64>,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        within(
+            CALL_DEADLINE,
+            self.0.set_device_activity(id, activity, floor_ms, now_ms),
+        )
+        .await
+    }
+    async fn devices_with_open_activity(&self, limit: u32) -> StoreResult<Vec<devices::DeviceRow>> {
+        within(CALL_DEADLINE, self.0.devices_with_open_activity(limit)).await
+    }
 }

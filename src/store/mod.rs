@@ -11,6 +11,7 @@ use crate::domain::{ActivityId, AthleteId, Fix};
 
 pub mod changes;
 pub mod deadline;
+pub mod devices;
 pub mod postgres;
 pub mod privacy;
 pub mod route_codec;
@@ -283,9 +284,12 @@ pub struct Provisioned {
 }
 
 #[async_trait]
-/// Every store also keeps the activity change log (`changes::ChangeLog`)
-/// and the privacy zones and share links (`privacy::PrivacyStore`).
-pub trait Store: changes::ChangeLog + privacy::PrivacyStore + Send + Sync + 'static {
+/// Every store also keeps the activity change log (`changes::ChangeLog`),
+/// the privacy zones and share links (`privacy::PrivacyStore`) and the
+/// tracker devices (`devices::DeviceStore`).
+pub trait Store:
+    changes::ChangeLog + privacy::PrivacyStore + devices::DeviceStore + Send + Sync + 'static
+{
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;
 

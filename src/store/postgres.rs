@@ -23,6 +23,10 @@ mod changes_sql;
 #[allow(clippy::duplicate_mod)]
 #[path = "privacy_sql.rs"]
 mod privacy_sql;
+// The devices' SQL, compiled for this backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "devices_sql.rs"]
+mod devices_sql;
 
 pub use sql::SqlStore as PgStore;
 

@@ -4,6 +4,7 @@ import { ApiError, cachedAthlete, clearSession, del, get, getToken, setSession, 
 import { h } from "./dom.js";
 import * as fmt from "./format.js";
 import { activityView } from "./views/activity.js";
+import { devicesView } from "./views/devices.js";
 import { linkSignInView, signInView, signUpView } from "./views/auth.js";
 import { feedView } from "./views/feed.js";
 import { friendsView } from "./views/friends.js";
@@ -38,6 +39,7 @@ function renderNav(route) {
       requestCount ? h("span.nav-count", { dataset: { testid: "nav-requests" }, title: `${requestCount} friend request${requestCount === 1 ? "" : "s"}` }, String(requestCount)) : null,
     ),
     link("upload", "Upload"),
+    link("devices", "Connect an app"),
     h("span.whoami", { dataset: { testid: "whoami" }, title: me ? `@${me.username}` : "" }, me ? fmt.athleteName(me) : ""),
     h("button.link", { type: "button", id: "signout", dataset: { testid: "signout" }, onclick: signOut }, "Sign out"),
   );
@@ -116,6 +118,10 @@ function route() {
     case "upload":
       document.title = "Upload · Pacer";
       dispose = uploadView(root);
+      return;
+    case "devices":
+      document.title = "Connect an app · Pacer";
+      dispose = devicesView(root);
       return;
     case "activities":
       if (id) {

@@ -14,6 +14,7 @@ use rand::{Rng, SeedableRng};
 
 mod ingest;
 mod plan;
+pub mod protocol;
 pub mod report;
 mod watch;
 
@@ -67,11 +68,34 @@ pub struct LoadtestArgs {
     /// The server's `PACER_ADMIN_TOKEN`, for bulk provisioning.
     #[arg(long, env = "PACER_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: String,
+    /// Compare a tracker app's ingest with the API's instead: one fix per
+    /// request, both at full speed over --connections, in alternating
+    /// phases that share --duration-s.
+    #[arg(long, value_enum)]
+    pub protocol: Option<protocol::IngestProtocol>,
 }
 
 /// Runs the load on its own multi-threaded runtime and prints the report.
 pub async fn run(args: LoadtestArgs) -> Result<(), Box<dyn std::error::Error>> {
     let json = args.json;
+    if args.protocol.is_some() {
+        let threads = args.threads.max(1);
+        let report = tokio::task::spawn_blocking(move || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .enable_all()
+                .build()?
+                .block_on(protocol::compare(args))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        report.print_human();
+        if json {
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        return Ok(());
+    }
     let report = tokio::task::spawn_blocking(move || {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(args.threads.max(1))

@@ -8,6 +8,7 @@
 //! `demo`), then each friend streams as a phone would: start, fixes every
 //! few seconds, pauses, complete.
 
+pub mod devices;
 pub mod path;
 
 use std::future::Future;
@@ -76,6 +77,15 @@ pub struct SimulateArgs {
     /// Random seed, for a repeatable demo.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Track with a tracker app's protocol instead of Pacer's API: each
+    /// friend connects a device (`POST /api/v1/athlete/devices`) and posts
+    /// as that app does; the server starts and completes the activities.
+    #[arg(long, value_enum)]
+    pub protocol: Option<devices::AppProtocol>,
+    /// With --protocol: the devices' idle timeout (silence that completes
+    /// an activity), in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub device_idle_s: u32,
 }
 
 /// What a run did, for the log and the tests.
@@ -457,10 +467,26 @@ async fn friend_loop(
     if sleep_or_stop(first, &mut stop).await {
         return counts;
     }
+    let mut apps = devices::Apps::default();
     loop {
         let outing = plan_outing(&sim, home, &mut rng);
-        if let Err(e) = stream_outing(&sim, &friend, outing, &mut rng, &mut stop, &mut counts).await
-        {
+        let streamed = match sim.args.protocol {
+            Some(protocol) => {
+                devices::stream_outing(
+                    &sim,
+                    &friend,
+                    &mut apps,
+                    protocol,
+                    outing,
+                    &mut rng,
+                    &mut stop,
+                    &mut counts,
+                )
+                .await
+            }
+            None => stream_outing(&sim, &friend, outing, &mut rng, &mut stop, &mut counts).await,
+        };
+        if let Err(e) = streamed {
             tracing::warn!(athlete_id = %friend.id, error = %e, "simulated activity failed");
             // A server that is down is not hammered.
             if sleep_or_stop(Duration::from_secs(5), &mut stop).await {

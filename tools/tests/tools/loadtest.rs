@@ -44,6 +44,7 @@ fn args(app: &TestApp) -> LoadtestArgs {
         sample_s: 1,
         threads: 1,
         admin_token: ADMIN.to_string(),
+        protocol: None,
     }
 }
 
@@ -119,4 +120,30 @@ async fn loadtest_measures(app: TestApp) {
     // HTTP; WebSocket sessions warm up by connecting.
     let sent = (batched.fixes_per_s + ws.fixes_per_s) * 4.0 + 6.0;
     assert_eq!(fixes_accepted(&app).await - before, sent.round());
+}
+
+both_backends!(osmand_ingest_is_measured_beside_the_api, with_admin);
+/// `--protocol osmand`: both ingest paths carry fixes in one run, the
+/// OsmAnd ones into the devices' live activities.
+async fn osmand_ingest_is_measured_beside_the_api(app: TestApp) {
+    let before = fixes_accepted(&app).await;
+    let report = pacer_tools::loadtest::protocol::compare(LoadtestArgs {
+        activities: 6,
+        connections: 2,
+        duration_s: 4,
+        protocol: Some(pacer_tools::loadtest::protocol::IngestProtocol::Osmand),
+        ..args(&app)
+    })
+    .await
+    .unwrap();
+    assert!(report.errors.is_empty(), "{report:?}");
+    assert!(report.api_fixes_per_s > 0.0, "{report:?}");
+    assert!(report.osmand_fixes_per_s > 0.0, "{report:?}");
+    assert!((report.ratio - report.osmand_fixes_per_s / report.api_fixes_per_s).abs() < 1e-9);
+    // Every acknowledged fix reached an actor (warm-up ones too).
+    let counted = (report.api_fixes_per_s + report.osmand_fixes_per_s)
+        * report.phase_s
+        * f64::from(report.rounds);
+    let accepted = fixes_accepted(&app).await - before;
+    assert!(accepted >= counted.round() - 1.0, "{accepted} < {counted}");
 }

@@ -55,6 +55,8 @@ fn args(app: &TestApp, friends: usize) -> SimulateArgs {
         backfill: true,
         duration_s: None,
         seed: Some(42),
+        protocol: None,
+        device_idle_s: 30,
     }
 }
 
@@ -215,4 +217,78 @@ async fn simulate_binary_runs_the_demo(app: TestApp) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("sign in as demo/demo"), "{stdout}");
     assert!(stdout.contains("Stopped:"), "{stdout}");
+}
+
+/// Demo mode with the device scan quick enough for short silences.
+fn with_demo_devices(config: &mut Config) {
+    config.demo = true;
+    config.device_scan_ms = 100;
+}
+
+both_backends!(friends_track_through_an_app_protocol, with_demo_devices);
+/// `--protocol`: friends post as OsmAnd, OwnTracks or Overland would; the
+/// server starts their activities on the first fix and completes them
+/// after the devices' silence, so they reach demo's feed.
+async fn friends_track_through_an_app_protocol(app: TestApp) {
+    for protocol in [
+        pacer_tools::simulate::devices::AppProtocol::Overland,
+        pacer_tools::simulate::devices::AppProtocol::Osmand,
+        pacer_tools::simulate::devices::AppProtocol::Owntracks,
+    ] {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let run = tokio::spawn(simulate(
+            SimulateArgs {
+                protocol: Some(protocol),
+                device_idle_s: 3,
+                backfill: false,
+                min_minutes: 0.05,
+                max_minutes: 0.07,
+                ..args(&app, 2)
+            },
+            async {
+                let _ = stop_rx.await;
+            },
+            || {},
+        ));
+        let token = eventually(Duration::from_secs(30), "demo can sign in", || {
+            demo_login(&app)
+        })
+        .await;
+        // The last round's activities have completed; only new ones count.
+        eventually(Duration::from_secs(30), "nobody is live", || async {
+            let (_, live) = app.get("/api/v1/live", &token).await;
+            (live["activities"].as_array().map(Vec::len) == Some(0)).then_some(())
+        })
+        .await;
+        let seen: std::collections::HashSet<Option<i64>> = feed(&app, &token)
+            .await
+            .iter()
+            .map(|a| a["id"].as_i64())
+            .collect();
+        let tracked = eventually(
+            Duration::from_secs(40),
+            "an app-tracked activity completes",
+            || async {
+                let list = feed(&app, &token).await;
+                let from_devices: Vec<Value> = list
+                    .into_iter()
+                    .filter(|a| {
+                        a["external_id"]
+                            .as_str()
+                            .is_some_and(|e| e.starts_with("device-"))
+                            && !seen.contains(&a["id"].as_i64())
+                    })
+                    .collect();
+                (!from_devices.is_empty()).then_some(from_devices)
+            },
+        )
+        .await;
+        stop_tx.send(()).unwrap();
+        let summary = run.await.unwrap().unwrap();
+        assert!(summary.fixes_sent > 0, "{protocol:?}: {summary:?}");
+        for a in &tracked {
+            assert_eq!(a["state"], "COMPLETE", "{a}");
+            assert!(a["point_count"].as_i64().unwrap() >= 2, "{protocol:?}: {a}");
+        }
+    }
 }
