@@ -216,6 +216,9 @@ impl privacy::PrivacyStore for Deadline {
         )
         .await
     }
+}
+
+#[async_trait]
 impl devices::DeviceStore for Deadline {
     async fn create_device(
         &self,
