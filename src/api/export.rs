@@ -18,7 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::api::activities::visible_activity;
 use crate::auth::Caller;
-use crate::domain::activity::{ActivityState, StatusLog};
+use crate::domain::activity::ActivityState;
 use crate::domain::stats::{series, Series};
 use crate::domain::{ActivityId, Fix, Sport};
 use crate::error::ApiError;
@@ -64,7 +64,7 @@ struct Route {
 async fn route(state: &AppState, caller: &Caller, id: i64) -> Result<Route, ApiError> {
     let id = ActivityId(id);
     let (row, _) = visible_activity(state, caller, id).await?;
-    let permit = if row.point_count > HEAVY_POINTS {
+    let permit = if row.totals.point_count > HEAVY_POINTS {
         let permit = state
             .heavy_responses
             .clone()
@@ -74,8 +74,8 @@ async fn route(state: &AppState, caller: &Caller, id: i64) -> Result<Route, ApiE
     } else {
         None
     };
-    let sport = Sport::parse(&row.sport_type).map_err(ApiError::internal)?;
-    if row.state != ActivityState::Complete.as_str() {
+    let sport = row.sport_type;
+    if row.state != ActivityState::Complete {
         if let Some(addr) = state.live.get(id) {
             if let Ok(live) = ask(&addr, |reply| GetRoute { reply }).await {
                 return Ok(Route {
@@ -88,14 +88,12 @@ async fn route(state: &AppState, caller: &Caller, id: i64) -> Result<Route, ApiE
             }
         }
     }
-    let entries = serde_json::from_str(&row.status_log).map_err(ApiError::internal)?;
-    let log = StatusLog::from_entries(entries).map_err(ApiError::internal)?;
     let fixes = state.store.route(id).await?;
     Ok(Route {
+        pauses: row.status_log.pauses(),
         row,
         sport,
         fixes,
-        pauses: log.pauses(),
         _permit: permit,
     })
 }
