@@ -81,9 +81,9 @@ fn case(name: String, parsed: ParsedActivity) -> Result<Case, String> {
         sport,
         named_sport,
         points,
-        distance: imported.progress.distance,
+        distance: imported.progress.totals.distance,
         haversine,
-        moving_time: imported.progress.moving_time,
+        moving_time: imported.progress.totals.moving_time,
         device,
     })
 }
