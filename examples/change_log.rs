@@ -211,6 +211,13 @@ async fn throughput(
 
 #[tokio::main]
 async fn main() {
+    // Warnings (a failed relay round, a retried batch) go to stderr.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        ))
+        .with_writer(std::io::stderr)
+        .init();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/bench.db", dir.path().display());
     let store = pacer::store::connect(&url, 16).await.unwrap();

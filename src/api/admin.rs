@@ -115,19 +115,16 @@ pub async fn provision(
             (row, token_hash)
         })
         .collect();
-    let activity = match sport {
-        Some(sport) => Some(NewActivityRow {
-            athlete_id: crate::domain::AthleteId(0),
-            external_id: None,
-            name: default_name(sport, now),
-            sport_type: sport,
-            visibility: Visibility::FollowersOnly,
-            start_ms: now,
-            status_log: StatusLog::start(now),
-            now_ms: now,
-        }),
-        None => None,
-    };
+    let activity = sport.map(|sport| NewActivityRow {
+        athlete_id: crate::domain::AthleteId(0),
+        external_id: None,
+        name: default_name(sport, now),
+        sport_type: sport,
+        visibility: Visibility::FollowersOnly,
+        start_ms: now,
+        status_log: StatusLog::start(now),
+        now_ms: now,
+    });
     let batch = ProvisionBatch {
         athletes,
         activity,

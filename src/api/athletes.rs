@@ -90,7 +90,7 @@ pub async fn show(
         .store
         .athlete(id)
         .await?
-        .ok_or_else(|| ApiError::athlete_not_found())?;
+        .ok_or_else(ApiError::athlete_not_found)?;
     let view = if id == caller.id {
         AthleteView::detailed(row)
     } else {

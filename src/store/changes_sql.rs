@@ -238,7 +238,7 @@ impl ChangeLog for SqlStore {
         effects: &[Statement],
         now_ms: i64,
     ) -> StoreResult<Committed> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = super::begin_write(self.pool()).await?;
         // First, so that two nodes on one partition queue up here (the row
         // lock) and the later one finds the position moved.
         let moved = sqlx::query(
@@ -277,7 +277,7 @@ impl ChangeLog for SqlStore {
         if to <= from {
             return Ok(Committed::AlreadyApplied);
         }
-        let mut tx = self.pool().begin().await?;
+        let mut tx = super::begin_write(self.pool()).await?;
         let moved = sqlx::query(
             "UPDATE change_consumers SET last_seq = $4, updated_ms = $5 \
              WHERE consumer = $1 AND partition_no = $2 AND last_seq = $3",
