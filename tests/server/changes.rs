@@ -1008,7 +1008,13 @@ async fn a_watcher_that_falls_behind_gets_a_reset(app: TestApp) {
         if e.event == "reset" {
             break e;
         }
-        assert_eq!(e.event, "activity_updated", "{e:?}");
+        // The last imports' own events may still be on their way when
+        // the stream opens (it starts where the fan-out is).
+        assert!(
+            ["activity_updated", "activity_completed"].contains(&e.event.as_str()),
+            "{}",
+            e.event
+        );
         seen.push(e);
     };
     // Before the reset, no gap: every rename in log order.
