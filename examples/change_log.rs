@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use pacer::changes::consumer::{self, Consumer, ConsumerError, RunnerSettings};
 use pacer::changes::event::ChangeEvent;
+use pacer::domain::activity::{StatusLog, Visibility};
 use pacer::domain::AthleteId;
+use pacer::domain::Sport;
 use pacer::store::changes::Statement;
 use pacer::store::{DynStore, NewActivityRow, NewAthleteRow, ProvisionBatch};
 
@@ -72,10 +74,10 @@ fn started(now: i64) -> NewActivityRow {
         athlete_id: AthleteId(0),
         external_id: None,
         name: "Bench".into(),
-        sport_type: "Run".into(),
-        visibility: "everyone".into(),
+        sport_type: Sport::Run,
+        visibility: Visibility::Everyone,
         start_ms: now,
-        status_log: format!(r#"[{{"state":"STARTED","at":{now}}}]"#),
+        status_log: StatusLog::start(now),
         now_ms: now,
     }
 }
@@ -209,6 +211,13 @@ async fn throughput(
 
 #[tokio::main]
 async fn main() {
+    // Warnings (a failed relay round, a retried batch) go to stderr.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        ))
+        .with_writer(std::io::stderr)
+        .init();
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/bench.db", dir.path().display());
     let store = pacer::store::connect(&url, 16).await.unwrap();

@@ -1,15 +1,16 @@
 //! Completion throughput of the store: `complete_activity` (final stats and
 //! the whole route in one transaction, as the checkpointer writes it) on
-//! the embedded default, SQLite. Uses only the store API that predates the
-//! change log, so the same file runs on the commit before it to give the
-//! append's cost side by side (docs/benchmarks.md).
+//! the embedded default, SQLite. (Before the store's rows were typed, the
+//! same file with string fields ran on the commit before the change log
+//! to give the append's cost side by side: docs/benchmarks.md.)
 //!
 //! `cargo run --release --example completion_throughput`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Instant;
 
-use pacer::domain::{ActivityId, AthleteId, Fix};
+use pacer::domain::activity::{ActivityState, ActivityTotals, StatusLog, Visibility};
+use pacer::domain::{ActivityId, AthleteId, Fix, Sport};
 use pacer::store::{ActivityProgress, NewActivityRow, NewAthleteRow};
 
 const ROUTE: usize = 3_600;
@@ -34,6 +35,9 @@ async fn main() {
     let route: Vec<Fix> = (0..ROUTE)
         .map(|i| Fix::new(i as i64 * 1_000, 59.9 + i as f64 * 2e-5, 10.75))
         .collect();
+    let mut log = StatusLog::start(0);
+    log.apply(ActivityState::Complete, Some(3_600_000), 3_600_000)
+        .unwrap();
     let mut rates = Vec::new();
     for round in 0..rounds {
         let mut ids = Vec::with_capacity(n);
@@ -44,10 +48,10 @@ async fn main() {
                     athlete_id: AthleteId(athlete.id),
                     external_id: None,
                     name: "Bench".into(),
-                    sport_type: "Run".into(),
-                    visibility: "everyone".into(),
+                    sport_type: Sport::Run,
+                    visibility: Visibility::Everyone,
                     start_ms: start,
-                    status_log: format!(r#"[{{"state":"STARTED","at":{start}}}]"#),
+                    status_log: StatusLog::start(start),
                     now_ms: start,
                 })
                 .await
@@ -58,23 +62,21 @@ async fn main() {
         for id in &ids {
             let progress = ActivityProgress {
                 id: ActivityId(*id),
-                state: "COMPLETE".into(),
-                start_ms: 0,
-                completed_ms: Some(3_600_000),
-                status_log: r#"[{"state":"STARTED","at":0},{"state":"COMPLETE","at":3600000}]"#
-                    .into(),
-                distance: 8_000.0,
-                moving_time: 3_600,
-                active_time: 3_600,
-                elapsed_time: 3_600,
-                total_elevation_gain: 10.0,
-                max_speed: 3.0,
-                average_speed: 2.2,
-                elev_high: None,
-                elev_low: None,
-                splits: "[]".into(),
+                status_log: log.clone(),
+                totals: ActivityTotals {
+                    distance: 8_000.0,
+                    moving_time: 3_600,
+                    active_time: 3_600,
+                    elapsed_time: 3_600,
+                    total_elevation_gain: 10.0,
+                    max_speed: 3.0,
+                    average_speed: 2.2,
+                    elev_high: None,
+                    elev_low: None,
+                    point_count: ROUTE as i64,
+                },
+                splits: Vec::new(),
                 summary_polyline: None,
-                point_count: ROUTE as i64,
                 now_ms: 3_600_000,
             };
             store.complete_activity(&progress, &route).await.unwrap();

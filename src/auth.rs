@@ -179,7 +179,7 @@ impl FromRequest for Caller {
 }
 
 fn expired_token() -> ApiError {
-    ApiError::with(Code::Unauthorized, "Athlete", "access_token", "expired")
+    ApiError::token_expired()
 }
 
 /// The token's athlete, renewing the token when due. Expiry is detected

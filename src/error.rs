@@ -9,15 +9,23 @@ use serde::Serialize;
 use crate::domain::DomainError;
 use crate::store::StoreError;
 
-/// Error codes and their statuses, in one table.
+/// Error codes and their statuses, in one table. Each code says what
+/// happened; the body carries it as `code` beside Strava's `message` and
+/// `errors` (README, "Errors").
 macro_rules! make_error_codes {
-    ($($code:ident => $status:ident, $message:literal;)*) => {
+    ($($code:ident => $status:ident, $wire:literal, $message:literal;)*) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum Code { $($code),* }
 
         impl Code {
+            pub const ALL: &'static [Code] = &[$(Code::$code),*];
+
             pub fn status(self) -> StatusCode {
                 match self { $(Code::$code => StatusCode::$status),* }
+            }
+            /// The code clients see (`code` in the body).
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$code => $wire),* }
             }
             pub fn message(self) -> &'static str {
                 match self { $(Code::$code => $message),* }
@@ -27,18 +35,33 @@ macro_rules! make_error_codes {
 }
 
 make_error_codes! {
-    BadRequest => BAD_REQUEST, "Bad Request";
-    Unauthorized => UNAUTHORIZED, "Authorization Error";
-    Forbidden => FORBIDDEN, "Forbidden";
-    NotFound => NOT_FOUND, "Resource Not Found";
-    RequestTimeout => REQUEST_TIMEOUT, "Request Timeout";
-    Conflict => CONFLICT, "Conflict";
-    PayloadTooLarge => PAYLOAD_TOO_LARGE, "Payload Too Large";
-    UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type";
-    Invalid => UNPROCESSABLE_ENTITY, "Validation Error";
-    TooManyRequests => TOO_MANY_REQUESTS, "Rate Limit Exceeded";
-    Unavailable => SERVICE_UNAVAILABLE, "Service Unavailable";
-    Internal => INTERNAL_SERVER_ERROR, "Internal Server Error";
+    BadRequest => BAD_REQUEST, "bad_request", "Bad Request";
+    MalformedBody => BAD_REQUEST, "malformed_body", "Bad Request";
+    Unauthorized => UNAUTHORIZED, "invalid_token", "Authorization Error";
+    TokenExpired => UNAUTHORIZED, "token_expired", "Authorization Error";
+    InvalidCredentials => UNAUTHORIZED, "invalid_credentials", "Authorization Error";
+    Forbidden => FORBIDDEN, "forbidden", "Forbidden";
+    NotOwner => FORBIDDEN, "not_owner", "Forbidden";
+    NotFound => NOT_FOUND, "not_found", "Resource Not Found";
+    RouteNotFound => NOT_FOUND, "route_not_found", "Resource Not Found";
+    ActivityNotFound => NOT_FOUND, "activity_not_found", "Resource Not Found";
+    AthleteNotFound => NOT_FOUND, "athlete_not_found", "Resource Not Found";
+    UploadNotFound => NOT_FOUND, "upload_not_found", "Resource Not Found";
+    FriendNotFound => NOT_FOUND, "friend_not_found", "Resource Not Found";
+    RequestTimeout => REQUEST_TIMEOUT, "request_timeout", "Request Timeout";
+    Conflict => CONFLICT, "conflict", "Conflict";
+    AlreadyExists => CONFLICT, "already_exists", "Conflict";
+    ActivityCompleted => CONFLICT, "activity_completed", "Conflict";
+    ActivityInProgress => CONFLICT, "activity_in_progress", "Conflict";
+    DuplicateUpload => CONFLICT, "duplicate_upload", "Conflict";
+    PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload_too_large", "Payload Too Large";
+    UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported Media Type";
+    Invalid => UNPROCESSABLE_ENTITY, "invalid", "Validation Error";
+    InvalidFix => UNPROCESSABLE_ENTITY, "invalid_fix", "Validation Error";
+    InvalidFile => UNPROCESSABLE_ENTITY, "invalid_file", "Validation Error";
+    TooManyRequests => TOO_MANY_REQUESTS, "rate_limited", "Rate Limit Exceeded";
+    Unavailable => SERVICE_UNAVAILABLE, "service_unavailable", "Service Unavailable";
+    Internal => INTERNAL_SERVER_ERROR, "internal", "Internal Server Error";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -59,6 +82,7 @@ pub struct ApiError {
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     message: &'static str,
+    code: &'static str,
     errors: &'a [FieldError],
 }
 
@@ -97,16 +121,57 @@ impl ApiError {
         Self::with(Code::NotFound, resource, "id", "not_found")
     }
 
+    /// No such route (or method) on this server.
+    pub fn route_not_found() -> Self {
+        Self::with(Code::RouteNotFound, "Route", "id", "not_found")
+    }
+
+    /// No such activity, or one the caller may not see (the same answer,
+    /// so that its existence does not leak).
+    pub fn activity_not_found() -> Self {
+        Self::with(Code::ActivityNotFound, "Activity", "id", "not_found")
+    }
+
+    pub fn athlete_not_found() -> Self {
+        Self::with(Code::AthleteNotFound, "Athlete", "id", "not_found")
+    }
+
+    pub fn upload_not_found() -> Self {
+        Self::with(Code::UploadNotFound, "Upload", "id", "not_found")
+    }
+
+    pub fn not_owner() -> Self {
+        Self::with(Code::NotOwner, "Activity", "athlete", "not_owner")
+    }
+
+    /// A change refused because the activity is complete.
+    pub fn activity_completed() -> Self {
+        Self::with(Code::ActivityCompleted, "Activity", "state", "complete")
+    }
+
     pub fn unauthorized() -> Self {
         Self::with(Code::Unauthorized, "Athlete", "access_token", "invalid")
+    }
+
+    pub fn token_expired() -> Self {
+        Self::with(Code::TokenExpired, "Athlete", "access_token", "expired")
     }
 
     pub fn conflict(resource: &str, field: &str, code: &str) -> Self {
         Self::with(Code::Conflict, resource, field, code)
     }
 
+    pub fn already_exists(resource: &str, field: &str) -> Self {
+        Self::with(Code::AlreadyExists, resource, field, "already_exists")
+    }
+
     pub fn bad_request(resource: &str, field: &str, code: &str) -> Self {
         Self::with(Code::BadRequest, resource, field, code)
+    }
+
+    /// A body that is not the JSON (or form) it should be.
+    pub fn malformed(resource: &str, field: &str, code: &str) -> Self {
+        Self::with(Code::MalformedBody, resource, field, code)
     }
 
     pub fn unavailable(retry_after: u64) -> Self {
@@ -148,7 +213,11 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %cause, "database unavailable");
                 ApiError::unavailable(5)
             }
-            StoreError::Conflict(what) => ApiError::conflict("Resource", what, "already_exists"),
+            StoreError::Conflict(what) => {
+                ApiError::with(Code::AlreadyExists, "Resource", what, "already_exists")
+            }
+            // A stored row that does not decode: one policy everywhere.
+            e @ StoreError::Decode { .. } => ApiError::internal(e),
             other => ApiError::internal(other),
         }
     }
@@ -161,7 +230,7 @@ impl From<crate::domain::fix::BatchError> for ApiError {
             BatchError::TooMany => {
                 ApiError::with(Code::PayloadTooLarge, "Fix", "locations", "too_many")
             }
-            BatchError::Empty => ApiError::with(Code::Invalid, "Fix", "locations", "missing"),
+            BatchError::Empty => ApiError::with(Code::InvalidFix, "Fix", "locations", "missing"),
         }
     }
 }
@@ -171,14 +240,11 @@ impl From<crate::live::LiveError> for ApiError {
         use crate::live::{LiveError, BUSY_RETRY_AFTER_S};
         match e {
             LiveError::Busy | LiveError::Gone => ApiError::unavailable(BUSY_RETRY_AFTER_S),
-            LiveError::NotFound => ApiError::not_found("Activity"),
-            LiveError::NotOwner => {
-                ApiError::with(Code::Forbidden, "Activity", "athlete", "not_owner")
-            }
-            LiveError::Completed => ApiError::conflict("Activity", "state", "complete"),
+            LiveError::NotFound => ApiError::activity_not_found(),
+            LiveError::NotOwner => ApiError::not_owner(),
+            LiveError::Completed => ApiError::activity_completed(),
             LiveError::Invalid(d) => ApiError::invalid("Activity", [d]),
             LiveError::Store(s) => s.into(),
-            LiveError::Corrupt(c) => ApiError::internal(c),
         }
     }
 }
@@ -188,6 +254,7 @@ impl ApiError {
     pub fn body(&self) -> serde_json::Value {
         serde_json::json!(ErrorBody {
             message: self.code.message(),
+            code: self.code.as_str(),
             errors: &self.errors,
         })
     }
@@ -223,7 +290,7 @@ pub mod extractors {
             e if crate::middleware::is_body_timeout(e) => {
                 ApiError::with(Code::RequestTimeout, "Request", "body", "timeout")
             }
-            _ => ApiError::bad_request("Request", "body", "malformed"),
+            _ => ApiError::malformed("Request", "body", "malformed"),
         }
     }
 
@@ -244,10 +311,10 @@ pub mod extractors {
                 } else {
                     "malformed_json"
                 };
-                ApiError::bad_request("Request", "body", code)
+                ApiError::malformed("Request", "body", code)
             }
             JsonPayloadError::Payload(p) => payload_error(p),
-            _ => ApiError::bad_request("Request", "body", "malformed"),
+            _ => ApiError::malformed("Request", "body", "malformed"),
         };
         tracing::debug!(error = %err, "rejected request body");
         api.into()
@@ -255,7 +322,7 @@ pub mod extractors {
 
     pub fn path(err: PathError, _req: &HttpRequest) -> actix_web::Error {
         tracing::debug!(error = %err, "rejected path");
-        ApiError::not_found("Resource").into()
+        ApiError::route_not_found().into()
     }
 
     pub fn query(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {

@@ -44,7 +44,7 @@ fn etag_matches(req: &HttpRequest, etag: &str) -> bool {
 pub async fn serve(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Err(ApiError::with(
-            Code::NotFound,
+            Code::RouteNotFound,
             "Route",
             "method",
             "not_found",
@@ -57,7 +57,7 @@ pub async fn serve(req: HttpRequest) -> Result<HttpResponse, ApiError> {
         path.to_string()
     };
     let Some(file) = Page::get(&path) else {
-        return Err(ApiError::not_found("Route"));
+        return Err(ApiError::route_not_found());
     };
     let etag = format!("\"{}\"", hex::encode(file.metadata.sha256_hash()));
     let not_modified = etag_matches(&req, &etag);

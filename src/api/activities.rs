@@ -7,13 +7,15 @@ use crate::api::privacy::{views_for, Privacy};
 use crate::api::views::ActivityView;
 use crate::auth::Caller;
 use crate::domain::activity::{ActivityState, Applied, Relation, StatusLog, Visibility};
+use crate::domain::completion::complete;
 use crate::domain::feed::{parse_per_page, FeedCursor, FeedMode};
 use crate::domain::fix::{RawTime, MAX_FUTURE_SKEW_MS};
+use crate::domain::stats::Split;
 use crate::domain::{now_ms, ActivityId, AthleteId, DomainError, Sport};
 use crate::error::{invalid, ApiError, Code};
 use crate::live::{self, access::Waker, hub::ask, LiveError};
 use crate::state::AppState;
-use crate::store::{ActivityRow, NewActivityRow};
+use crate::store::{ActivityEdit, ActivityProgress, ActivityRow, NewActivityRow, Recomputed};
 
 /// How the caller stands to an activity's owner.
 pub async fn relation(
@@ -41,11 +43,10 @@ pub async fn visible_activity(
         .store
         .activity(id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Activity"))?;
+        .ok_or_else(ApiError::activity_not_found)?;
     let relation = relation(state, caller.id, AthleteId(row.athlete_id)).await?;
-    let visibility = Visibility::parse(&row.visibility).map_err(ApiError::internal)?;
-    if !visibility.allows(relation) {
-        return Err(ApiError::not_found("Activity"));
+    if !row.visibility.allows(relation) {
+        return Err(ApiError::activity_not_found());
     }
     Ok((row, relation))
 }
@@ -59,12 +60,7 @@ pub async fn owned_activity(
 ) -> Result<ActivityRow, ApiError> {
     let (row, relation) = visible_activity(state, caller, id).await?;
     if relation != Relation::Owner {
-        return Err(ApiError::with(
-            Code::Forbidden,
-            "Activity",
-            "athlete",
-            "not_owner",
-        ));
+        return Err(ApiError::not_owner());
     }
     Ok(row)
 }
@@ -119,21 +115,9 @@ pub async fn create(
         Some(v) => Visibility::parse(v).map_err(|e| errors.push(e)).ok(),
         None => Some(Visibility::FollowersOnly),
     };
-    let start_ms = match body.start_date.as_ref().map(RawTime::to_millis) {
+    let start_ms = match &body.start_date {
         None => Some(now),
-        Some(Ok(t)) if t > now + MAX_FUTURE_SKEW_MS => {
-            errors.push(DomainError::new("start_date", "future"));
-            None
-        }
-        Some(Ok(t)) if t < 946_684_800_000 => {
-            errors.push(DomainError::invalid("start_date"));
-            None
-        }
-        Some(Ok(t)) => Some(t),
-        Some(Err(_)) => {
-            errors.push(DomainError::invalid("start_date"));
-            None
-        }
+        Some(raw) => parse_start(raw, now).map_err(|e| errors.push(e)).ok(),
     };
     let name = parse_name(body.name)
         .map_err(|e| errors.push(e))
@@ -148,15 +132,14 @@ pub async fn create(
     else {
         return Err(ApiError::invalid("Activity", errors));
     };
-    let log = StatusLog::start(start_ms);
     let new = NewActivityRow {
         athlete_id: caller.id,
         external_id,
         name: name.unwrap_or_else(|| default_name(sport, start_ms)),
-        sport_type: sport.as_str().to_string(),
-        visibility: visibility.as_str().to_string(),
+        sport_type: sport,
+        visibility,
         start_ms,
-        status_log: serde_json::to_string(log.entries()).map_err(ApiError::internal)?,
+        status_log: StatusLog::start(start_ms),
         now_ms: now,
     };
     let (row, created) = state.store.create_activity(&new).await?;
@@ -216,15 +199,13 @@ pub async fn change_state(
         // A replayed change on a completed activity is a no-op; anything
         // else on it is not allowed.
         Err(LiveError::Completed) => {
-            let row = owned_activity(&state, &caller, id).await?;
-            let entries = serde_json::from_str(&row.status_log).map_err(ApiError::internal)?;
-            let mut log = StatusLog::from_entries(entries).map_err(ApiError::internal)?;
+            let mut log = owned_activity(&state, &caller, id).await?.status_log;
             if log
                 .apply(target, at, now_ms())
                 .map_err(invalid("Activity"))?
                 != Applied::AlreadyRecorded
             {
-                return Err(ApiError::conflict("Activity", "state", "complete"));
+                return Err(ApiError::activity_completed());
             }
         }
         Err(e) => return Err(refusal(&state, &caller, id, e).await),
@@ -240,9 +221,9 @@ async fn show_activity(
 ) -> Result<HttpResponse, ApiError> {
     let (row, relation) = visible_activity(state, caller, id).await?;
     let privacy = Privacy::for_relation(state, relation, AthleteId(row.athlete_id)).await?;
-    let live = match row.state.as_str() {
-        "COMPLETE" => None,
-        _ => live_snapshot(state, &row).await,
+    let live = match row.state {
+        ActivityState::Complete => None,
+        ActivityState::Started | ActivityState::Paused => live_snapshot(state, &row).await,
     };
     let mut view = privacy.view(ActivityView::detailed(row));
     if let Some(live) = live {
@@ -255,9 +236,37 @@ async fn show_activity(
 pub struct UpdateActivity {
     name: Option<String>,
     visibility: Option<String>,
+    sport_type: Option<String>,
+    #[serde(rename = "type")]
+    activity_type: Option<String>,
+    start_date: Option<RawTime>,
 }
 
-/// `PUT /api/v1/activities/{id}` `{name?, visibility?}`
+/// Splits equal but for JSON's last-digit rounding of stored ones.
+fn same_splits(a: &[Split], b: &[Split]) -> bool {
+    let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * x.abs().max(1.0);
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            (x.split, x.elapsed_time, x.moving_time) == (y.split, y.elapsed_time, y.moving_time)
+                && close(x.distance, y.distance)
+                && close(x.elevation_difference, y.elevation_difference)
+                && close(x.average_speed, y.average_speed)
+        })
+}
+
+/// A start time a client sent: not in the future, not before 2000.
+fn parse_start(raw: &RawTime, now: i64) -> Result<i64, DomainError> {
+    match raw.to_millis() {
+        Ok(t) if t > now + MAX_FUTURE_SKEW_MS => Err(DomainError::new("start_date", "future")),
+        Ok(t) if t >= 946_684_800_000 => Ok(t),
+        _ => Err(DomainError::invalid("start_date")),
+    }
+}
+
+/// `PUT /api/v1/activities/{id}` `{name?, visibility?, sport_type?,
+/// start_date?}`. A new sport or start on a completed activity computes
+/// it again (the one completion; a new start moves the route with it);
+/// while it is recorded, only the name and visibility change (409).
 pub async fn update(
     state: web::Data<AppState>,
     caller: Caller,
@@ -267,27 +276,163 @@ pub async fn update(
     let id = ActivityId(id.into_inner());
     let row = owned_activity(&state, &caller, id).await?;
     let body = body.into_inner();
+    let now = now_ms();
+    let mut errors = Vec::new();
     let name = parse_name(body.name)
-        .map_err(invalid("Activity"))?
-        .unwrap_or(row.name);
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| row.name.clone());
     let visibility = match body.visibility.as_deref() {
-        Some(v) => Visibility::parse(v)
-            .map_err(invalid("Activity"))?
-            .as_str()
-            .to_string(),
-        None => row.visibility,
+        Some(v) => Visibility::parse(v).map_err(|e| errors.push(e)).ok(),
+        None => Some(row.visibility),
     };
-    state
-        .store
-        .update_activity_meta(id, &name, &visibility, now_ms())
-        .await?;
-    state.access.activity_changed(id);
+    let sport = match body.sport_type.as_deref().or(body.activity_type.as_deref()) {
+        Some(s) => Sport::parse(s).map_err(|e| errors.push(e)).ok(),
+        None => Some(row.sport_type),
+    };
+    let start_ms = match &body.start_date {
+        Some(raw) => parse_start(raw, now).map_err(|e| errors.push(e)).ok(),
+        None => Some(row.start_ms),
+    };
+    let (Some(visibility), Some(sport), Some(start_ms), true) =
+        (visibility, sport, start_ms, errors.is_empty())
+    else {
+        return Err(ApiError::invalid("Activity", errors));
+    };
+    let recomputed = if sport != row.sport_type || start_ms != row.start_ms {
+        if row.state != ActivityState::Complete {
+            let field = if sport != row.sport_type {
+                "sport_type"
+            } else {
+                "start_date"
+            };
+            return Err(ApiError::with(
+                Code::ActivityInProgress,
+                "Activity",
+                field,
+                "in_progress",
+            ));
+        }
+        let shift = start_ms - row.start_ms;
+        let mut route = state.store.route(id).await?;
+        for fix in &mut route {
+            fix.t_ms = fix.t_ms.saturating_add(shift);
+        }
+        let log = row.status_log.shifted(shift);
+        let done = complete(sport, &route, &log);
+        let stats_changed = done.totals != row.totals || !same_splits(&done.splits, &row.splits);
+        Some(Recomputed {
+            progress: ActivityProgress::completed(id, log, done, now),
+            route,
+            cropped: false,
+            stats_changed,
+        })
+    } else {
+        None
+    };
+    let edit = ActivityEdit {
+        name,
+        sport_type: sport,
+        visibility,
+        start_ms,
+        recomputed,
+        now_ms: now,
+    };
+    if !state.store.update_activity(id, &edit).await? {
+        return Err(ApiError::activity_not_found());
+    }
+    if visibility != row.visibility {
+        state.access.activity_changed(id);
+    }
     let row = state
         .store
         .activity(id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Activity"))?;
+        .ok_or_else(ApiError::activity_not_found)?;
     Ok(HttpResponse::Ok().json(Privacy::owner().view(ActivityView::detailed(row))))
+}
+
+#[derive(Deserialize)]
+pub struct Crop {
+    start_date: Option<RawTime>,
+    end_date: Option<RawTime>,
+}
+
+/// `POST /api/v1/activities/{id}/crop` `{start_date?, end_date?}`: cuts a
+/// completed activity's route and timer to the span given (each end
+/// defaults to the activity's own) and computes it again.
+pub async fn crop(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<Crop>,
+) -> Result<HttpResponse, ApiError> {
+    let id = ActivityId(id.into_inner());
+    let row = owned_activity(&state, &caller, id).await?;
+    let time = |raw: &Option<RawTime>, field: &'static str| {
+        raw.as_ref()
+            .map(|t| t.to_millis().map_err(|_| DomainError::invalid(field)))
+            .transpose()
+    };
+    let mut errors = Vec::new();
+    let from = time(&body.start_date, "start_date")
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
+    let to = time(&body.end_date, "end_date")
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
+    if !errors.is_empty() {
+        return Err(ApiError::invalid("Activity", errors));
+    }
+    if row.state != ActivityState::Complete {
+        return Err(ApiError::with(
+            Code::ActivityInProgress,
+            "Activity",
+            "state",
+            "in_progress",
+        ));
+    }
+    let log = row
+        .status_log
+        .cropped(from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX))
+        .map_err(invalid("Activity"))?;
+    let (start, end) = (log.start_ms(), log.completed_ms().unwrap_or(i64::MAX));
+    let full = state.store.route(id).await?;
+    let before = full.len();
+    let route: Vec<_> = full
+        .into_iter()
+        .filter(|f| f.t_ms >= start && f.t_ms <= end)
+        .collect();
+    if before > 0 && route.is_empty() {
+        return Err(ApiError::invalid(
+            "Activity",
+            [DomainError::new("start_date", "no_points")],
+        ));
+    }
+    let cropped = route.len() != before || log != row.status_log;
+    let done = complete(row.sport_type, &route, &log);
+    let now = now_ms();
+    let stats_changed = done.totals != row.totals || !same_splits(&done.splits, &row.splits);
+    let edit = ActivityEdit {
+        name: row.name,
+        sport_type: row.sport_type,
+        visibility: row.visibility,
+        start_ms: start,
+        recomputed: Some(Recomputed {
+            progress: ActivityProgress::completed(id, log, done, now),
+            route,
+            cropped,
+            stats_changed,
+        }),
+        now_ms: now,
+    };
+    if !state.store.update_activity(id, &edit).await? {
+        return Err(ApiError::activity_not_found());
+    }
+    show_activity(&state, &caller, id).await
 }
 
 /// `DELETE /api/v1/activities/{id}`

@@ -46,7 +46,7 @@ fn authorised(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
         .as_deref()
         .filter(|t| !t.is_empty())
     else {
-        return Err(ApiError::not_found("Route"));
+        return Err(ApiError::route_not_found());
     };
     let presented = auth::presented_token(req).unwrap_or_default();
     if Sha256::digest(presented.as_bytes()) == Sha256::digest(expected.as_bytes()) {
@@ -115,20 +115,16 @@ pub async fn provision(
             (row, token_hash)
         })
         .collect();
-    let activity = match sport {
-        Some(sport) => Some(NewActivityRow {
-            athlete_id: crate::domain::AthleteId(0),
-            external_id: None,
-            name: default_name(sport, now),
-            sport_type: sport.as_str().to_string(),
-            visibility: Visibility::FollowersOnly.as_str().to_string(),
-            start_ms: now,
-            status_log: serde_json::to_string(StatusLog::start(now).entries())
-                .map_err(ApiError::internal)?,
-            now_ms: now,
-        }),
-        None => None,
-    };
+    let activity = sport.map(|sport| NewActivityRow {
+        athlete_id: crate::domain::AthleteId(0),
+        external_id: None,
+        name: default_name(sport, now),
+        sport_type: sport,
+        visibility: Visibility::FollowersOnly,
+        start_ms: now,
+        status_log: StatusLog::start(now),
+        now_ms: now,
+    });
     let batch = ProvisionBatch {
         athletes,
         activity,
@@ -136,7 +132,7 @@ pub async fn provision(
     };
     let created = match state.store.provision(&batch).await {
         Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::conflict("Athlete", "username", "already_exists"))
+            return Err(ApiError::already_exists("Athlete", "username"))
         }
         other => other?,
     };
@@ -189,7 +185,7 @@ pub async fn demo(
     body: web::Json<DemoRequest>,
 ) -> Result<HttpResponse, ApiError> {
     if !state.config.demo {
-        return Err(ApiError::not_found("Route"));
+        return Err(ApiError::route_not_found());
     }
     // Start-up refuses demo mode on a public address; this also keeps out
     // anything that reaches a loopback listener from elsewhere.
@@ -237,7 +233,7 @@ pub async fn demo(
     // Someone's own account named `demo` is not the demo's: leave it alone.
     if let Some((_, hash)) = state.store.credentials(demo_name.as_str()).await? {
         if !auth::off_arbiter(move || auth::verify_password(DEMO_PASSWORD, &hash)).await? {
-            return Err(ApiError::conflict("Demo", "username", "already_exists"));
+            return Err(ApiError::already_exists("Demo", "username"));
         }
     }
     let (demo_id, _) = ensure_athlete(&state, &demo_name, &demo_hash, ("Demo", "Athlete")).await?;
@@ -289,7 +285,7 @@ async fn ensure_athlete(
         // Created meanwhile by a concurrent set-up.
         Err(StoreError::Conflict(_)) => match state.store.credentials(username.as_str()).await? {
             Some((row, _)) => Ok((AthleteId(row.id), false)),
-            None => Err(ApiError::conflict("Athlete", "username", "already_exists")),
+            None => Err(ApiError::already_exists("Athlete", "username")),
         },
         Err(e) => Err(e.into()),
     }

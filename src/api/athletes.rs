@@ -24,7 +24,7 @@ pub async fn create(
         .await?
         .is_some()
     {
-        return Err(ApiError::conflict("Athlete", "username", "already_exists"));
+        return Err(ApiError::already_exists("Athlete", "username"));
     }
     let password_hash = state.signin.hash(password).await?;
     let row = NewAthleteRow {
@@ -43,7 +43,7 @@ pub async fn create(
     let created = match state.store.create_athlete(&row).await {
         // Two sign-ups raced for the name.
         Err(StoreError::Conflict(_)) => {
-            return Err(ApiError::conflict("Athlete", "username", "already_exists"))
+            return Err(ApiError::already_exists("Athlete", "username"))
         }
         other => other?,
     };
@@ -92,7 +92,7 @@ pub async fn show(
         .store
         .athlete(id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Athlete"))?;
+        .ok_or_else(ApiError::athlete_not_found)?;
     let view = if id == caller.id {
         AthleteView::detailed(row)
     } else {

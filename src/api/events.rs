@@ -3,28 +3,30 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use crate::api::live::SSE_HEARTBEAT;
 use crate::api::privacy::event_summary;
-use crate::api::views::rfc3339;
+use crate::api::views::{rfc3339, ActivityView};
 use crate::auth::Caller;
 use crate::changes::event::ChangeEvent;
 use crate::changes::fanout::{classify, Delivery, EventsHub, FeedKind, Subscription};
 use crate::domain::activity::Relation;
-use crate::domain::AthleteId;
+use crate::domain::{now_ms, AthleteId};
 use crate::error::ApiError;
+use crate::live::access::{AccessScope, AccessWatch};
 use crate::state::AppState;
 use crate::store::ActivityRow;
 
 /// Most events replayed after `Last-Event-ID`; further behind gets `reset`.
 pub const MAX_CATCH_UP: usize = 1_000;
-/// How often an open stream re-checks that its token is still valid (a
-/// heartbeat goes out when nothing else did, so a quiet stream checks too).
-const TOKEN_RECHECK: Duration = Duration::from_secs(5);
+/// When the token cache cannot tell a token's expiry, it is checked again
+/// this soon.
+const TOKEN_UNKNOWN_RECHECK: Duration = Duration::from_secs(5);
 
 #[derive(Deserialize)]
 pub struct EventsQuery {
@@ -109,13 +111,49 @@ async fn catch_up(
 }
 
 struct EventStream {
+    state: web::Data<AppState>,
     hub: Arc<EventsHub>,
     caller: Caller,
     subscription: Subscription,
+    /// Sign-outs (and any other change to this token), announced.
+    access: AccessWatch,
+    /// When the token lapses unless something renews it meanwhile.
+    token_expiry: tokio::time::Instant,
     backlog: VecDeque<Bytes>,
     /// The last seq sent: later deliveries at or below it are repeats.
     last_sent: i64,
-    token_checked: Instant,
+    done: bool,
+}
+
+/// What an events stream waits for.
+enum Wake {
+    Access,
+    Delivery(Option<Delivery>),
+    Heartbeat,
+}
+
+/// When the token of `caller` lapses, as the token cache has it just after
+/// `authenticate` let it in (then: soon, so it is checked again).
+fn token_expiry(state: &AppState, caller: &Caller) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    match state.tokens.get(&caller.token_hash) {
+        Some((_, used_ms)) => {
+            let left = used_ms
+                .saturating_add(state.config.token_ttl_ms())
+                .saturating_sub(now_ms())
+                // Just past the moment `TokenLifetime::expired` turns true.
+                .saturating_add(1)
+                .max(1);
+            now + Duration::from_millis(left as u64)
+        }
+        None => now + TOKEN_UNKNOWN_RECHECK,
+    }
+}
+
+/// The stream's last frame when its token no longer stands (no id: there
+/// is nothing to resume; reconnecting answers 401).
+fn revoked_frame() -> Bytes {
+    Bytes::from_static(b"event: revoked\ndata: {}\n\n")
 }
 
 impl EventStream {
@@ -126,33 +164,69 @@ impl EventStream {
         reset_frame(self.subscription.position)
     }
 
-    /// Whether the stream's token is still valid (revoked: the stream ends).
-    async fn still_allowed(&mut self) -> bool {
-        if self.token_checked.elapsed() < TOKEN_RECHECK {
-            return true;
-        }
-        self.token_checked = Instant::now();
-        match self.hub.store().token_owner(&self.caller.token_hash).await {
-            Ok(owner) => owner.map(|(id, _)| id) == Some(self.caller.id),
-            // Cannot tell now: keep going, check again later.
-            Err(_) => true,
+    /// The same check as every request's (`auth::authenticate`): a
+    /// revoked or expired token ends the stream. `Err` carries the last
+    /// frame: `revoked`, or nothing when the check could not run (the
+    /// client reconnects and is checked then).
+    async fn recheck(&mut self) -> Result<(), Option<Bytes>> {
+        match crate::auth::authenticate(&self.state, &self.caller.token_hash).await {
+            Ok(id) if id == self.caller.id => {
+                self.token_expiry = token_expiry(&self.state, &self.caller);
+                Ok(())
+            }
+            Ok(_) => {
+                self.done = true;
+                Err(Some(revoked_frame()))
+            }
+            Err(e) if e.code.status().is_client_error() => {
+                self.done = true;
+                Err(Some(revoked_frame()))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "events stream: token recheck failed");
+                self.done = true;
+                Err(None)
+            }
         }
     }
 
     async fn next_frame(&mut self) -> Option<Bytes> {
         loop {
+            if self.done {
+                return None;
+            }
+            // A sign-out announced before a frame goes out is seen first.
+            if self.access.try_changed() {
+                if let Err(end) = self.recheck().await {
+                    return end;
+                }
+            }
             if let Some(frame) = self.backlog.pop_front() {
                 return Some(frame);
             }
-            let next = tokio::time::timeout(TOKEN_RECHECK, self.subscription.rx.recv()).await;
-            if !self.still_allowed().await {
-                return None;
-            }
-            match next {
-                Err(_) => return Some(Bytes::from_static(b": heartbeat\n\n")),
+            let wake = tokio::select! {
+                biased;
+                // Shutdown ends the stream (the client resumes with Last-Event-ID).
+                _ = self.state.live.shutting_down() => return None,
+                () = self.access.changed() => Wake::Access,
+                () = tokio::time::sleep_until(self.token_expiry) => Wake::Access,
+                next = tokio::time::timeout(SSE_HEARTBEAT, self.subscription.rx.recv()) => {
+                    match next {
+                        Ok(delivery) => Wake::Delivery(delivery),
+                        Err(_) => Wake::Heartbeat,
+                    }
+                }
+            };
+            match wake {
+                Wake::Access => {
+                    if let Err(end) = self.recheck().await {
+                        return end;
+                    }
+                }
+                Wake::Heartbeat => return Some(Bytes::from_static(b": heartbeat\n\n")),
                 // Dropped for falling behind.
-                Ok(None) => return Some(self.resubscribe()),
-                Ok(Some(Delivery {
+                Wake::Delivery(None) => return Some(self.resubscribe()),
+                Wake::Delivery(Some(Delivery {
                     event,
                     kind,
                     activity,
@@ -191,6 +265,12 @@ pub async fn stream(
         .and_then(|v| v.trim().parse::<i64>().ok())
         .or(query.last_event_id);
     let hub = state.changes.events.clone();
+    // Subscribed to sign-outs before `Caller` is checked again here, so
+    // none in between is missed.
+    let changes = state.access.subscribe();
+    if crate::auth::authenticate(&state, &caller.token_hash).await? != caller.id {
+        return Err(ApiError::unauthorized());
+    }
     // Subscribe first, then read what came before: nothing falls between.
     let subscription = hub.subscribe(caller.id);
     let position = subscription.position;
@@ -206,12 +286,18 @@ pub async fn stream(
         _ => position,
     };
     let stream = EventStream {
+        access: AccessWatch::new(
+            changes,
+            AccessScope::token(caller.id, caller.token_hash.clone()),
+        ),
+        token_expiry: token_expiry(&state, &caller),
+        state: state.clone(),
         hub,
         caller,
         subscription,
         backlog,
         last_sent,
-        token_checked: Instant::now(),
+        done: false,
     };
     Ok(crate::api::sse::respond(stream))
 }

@@ -19,7 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::api::activities::visible_activity;
 use crate::api::privacy::Privacy;
 use crate::auth::Caller;
-use crate::domain::activity::{ActivityState, StatusLog};
+use crate::domain::activity::ActivityState;
 use crate::domain::stats::{series, Series};
 use crate::domain::{ActivityId, AthleteId, Fix, Sport};
 use crate::error::ApiError;
@@ -72,7 +72,7 @@ async fn route(state: &AppState, caller: &Caller, id: i64) -> Result<Route, ApiE
     // Every representation below is built from `fixes`: for anyone but
     // the owner, without the points in the owner's privacy zones.
     let privacy = Privacy::for_relation(state, relation, AthleteId(row.athlete_id)).await?;
-    let permit = if row.point_count > HEAVY_POINTS {
+    let permit = if row.totals.point_count > HEAVY_POINTS {
         let permit = state
             .heavy_responses
             .clone()
@@ -82,8 +82,8 @@ async fn route(state: &AppState, caller: &Caller, id: i64) -> Result<Route, ApiE
     } else {
         None
     };
-    let sport = Sport::parse(&row.sport_type).map_err(ApiError::internal)?;
-    if row.state != ActivityState::Complete.as_str() {
+    let sport = row.sport_type;
+    if row.state != ActivityState::Complete {
         if let Some(addr) = state.live.get(id) {
             if let Ok(live) = ask(&addr, |reply| GetRoute { reply }).await {
                 return Ok(Route {
@@ -97,15 +97,13 @@ async fn route(state: &AppState, caller: &Caller, id: i64) -> Result<Route, ApiE
             }
         }
     }
-    let entries = serde_json::from_str(&row.status_log).map_err(ApiError::internal)?;
-    let log = StatusLog::from_entries(entries).map_err(ApiError::internal)?;
     let fixes = privacy.fixes(state.store.route(id).await?);
     Ok(Route {
+        pauses: row.status_log.timer_off(),
+        log: Some(row.status_log.clone()),
         row,
         sport,
         fixes,
-        pauses: log.timer_off(),
-        log: Some(log),
         _permit: permit,
     })
 }

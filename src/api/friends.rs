@@ -43,7 +43,7 @@ pub async fn add(
         ));
     }
     if state.store.athlete(other).await?.is_none() {
-        return Err(ApiError::not_found("Athlete"));
+        return Err(ApiError::athlete_not_found());
     }
     let outcome = state
         .store
@@ -72,7 +72,12 @@ pub async fn remove(
         state.access.unfriended(caller.id, other);
         Ok(HttpResponse::NoContent().finish())
     } else {
-        Err(ApiError::not_found("Friend"))
+        Err(ApiError::with(
+            Code::FriendNotFound,
+            "Friend",
+            "id",
+            "not_found",
+        ))
     }
 }
 

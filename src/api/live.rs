@@ -149,8 +149,8 @@ pub async fn websocket(
     // Subscribed before the check, so no change in between is missed.
     let (changes, frame_changes) = (state.access.subscribe(), state.access.subscribe());
     let row = owned_activity(&state, &caller, id).await?;
-    if row.state == ActivityState::Complete.as_str() {
-        return Err(ApiError::conflict("Activity", "state", "complete").into());
+    if row.state == ActivityState::Complete {
+        return Err(ApiError::activity_completed().into());
     }
     let addr = state
         .live
@@ -178,20 +178,20 @@ pub struct PollQuery {
 
 /// The stats of a completed activity, in the live shape.
 fn final_stats(row: &crate::store::ActivityRow) -> serde_json::Value {
-    serde_json::json!({
-        "state": row.state,
-        "distance": row.distance,
-        "moving_time": row.moving_time,
-        "active_time": row.active_time,
-        "elapsed_time": row.elapsed_time,
-        "average_speed": row.average_speed,
-        "max_speed": row.max_speed,
-        "current_speed": 0.0,
-        "current_pace": null,
-        "total_elevation_gain": row.total_elevation_gain,
-        "point_count": row.point_count,
-        "splits_metric": serde_json::from_str::<serde_json::Value>(&row.splits).unwrap_or_default(),
-    })
+    let stats = crate::domain::recording::LiveStats {
+        state: row.state,
+        totals: row.totals,
+        current_speed: 0.0,
+        current_pace: None,
+    };
+    let mut value = serde_json::to_value(stats).unwrap_or_default();
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert(
+            "splits_metric".into(),
+            serde_json::to_value(&row.splits).unwrap_or_default(),
+        );
+    }
+    value
 }
 
 /// `GET /api/v1/activities/{id}/live?after=SEQ`: smoothed points after SEQ.
@@ -216,7 +216,7 @@ pub async fn poll_activity(
     privacy: Privacy,
 ) -> Result<HttpResponse, ApiError> {
     let id = ActivityId(row.id);
-    if row.state == ActivityState::Complete.as_str() {
+    if row.state == ActivityState::Complete {
         return Ok(HttpResponse::Ok().json(serde_json::json!({
             "state": row.state, "stats": final_stats(&row), "points": [], "next": after, "poll_after_ms": null,
         })));
@@ -445,7 +445,7 @@ pub async fn stream_activity(
         .or(last_event_id);
     let mut backlog = VecDeque::new();
     let mut rx = None;
-    if row.state == ActivityState::Complete.as_str() {
+    if row.state == ActivityState::Complete {
         let data = serde_json::json!({"activity_id": row.id, "state": "COMPLETE"}).to_string();
         backlog.push_back(LiveEvent {
             seq: after.unwrap_or(0) + 1,
@@ -488,7 +488,7 @@ pub async fn live_snapshot(
     let id = ActivityId(row.id);
     let addr = match state.live.get(id) {
         Some(addr) => addr,
-        None if row.state == ActivityState::Started.as_str() => {
+        None if row.state == ActivityState::Started => {
             state.live.get_or_spawn(id, Waker::Watcher).await.ok()?
         }
         None => return None,

@@ -65,6 +65,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/activities/{id}", web::put().to(activities::update))
             .route("/activities/{id}", web::delete().to(activities::delete))
+            .route("/activities/{id}/crop", web::post().to(activities::crop))
             .service(
                 web::resource("/activities/{id}/routes")
                     // Up to MAX_FIXES_PER_BATCH fixes in one body.
@@ -141,5 +142,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     tracing::debug!(path = req.path(), "no such route");
-    Err(ApiError::not_found("Route"))
+    Err(ApiError::route_not_found())
 }

@@ -34,7 +34,7 @@ pub async fn create(
     // the demo does not expose it later on a public address.
     if !state.config.demo && password.chars().count() < MIN_PASSWORD_LEN {
         return Err(ApiError::with(
-            Code::Unauthorized,
+            Code::InvalidCredentials,
             "Athlete",
             "password",
             "invalid",
@@ -51,7 +51,7 @@ pub async fn create(
     let verified = state.signin.verify(password, hash).await?;
     let Some(athlete) = athlete.filter(|_| verified) else {
         return Err(ApiError::with(
-            Code::Unauthorized,
+            Code::InvalidCredentials,
             "Athlete",
             "password",
             "invalid",

@@ -131,6 +131,7 @@ fn file_refused(status: Code, code: &str, row: UploadRow) -> HttpResponse {
     let view = UploadView::new(row);
     let mut body = serde_json::json!({
         "message": status.message(),
+        "code": status.as_str(),
         "errors": [FieldError {
             resource: "Upload".to_string(),
             field: "file".to_string(),
@@ -148,11 +149,11 @@ fn file_refused(status: Code, code: &str, row: UploadRow) -> HttpResponse {
 fn format_error_code(e: &FormatError) -> (Code, &'static str) {
     match e {
         FormatError::UnknownDataType(_) => (Code::Invalid, "invalid"),
-        FormatError::WrongType { .. } => (Code::Invalid, "wrong_type"),
-        FormatError::Corrupt(_) => (Code::Invalid, "corrupt"),
-        FormatError::NoTrack => (Code::Invalid, "no_track"),
+        FormatError::WrongType { .. } => (Code::InvalidFile, "wrong_type"),
+        FormatError::Corrupt(_) => (Code::InvalidFile, "corrupt"),
+        FormatError::NoTrack => (Code::InvalidFile, "no_track"),
         FormatError::TooLarge => (Code::PayloadTooLarge, "too_large"),
-        FormatError::Export(_) => (Code::Invalid, "invalid"),
+        FormatError::Export(_) => (Code::InvalidFile, "invalid"),
     }
 }
 
@@ -272,8 +273,6 @@ pub fn build_activity(
     let pauses = clean_pauses(parsed.pauses, start, end);
     let log = status_log(start, end, &pauses)?;
     let done = complete(sport, &parsed.fixes, &log);
-    let totals = done.totals;
-    let entries = serde_json::to_string(log.entries()).unwrap_or_else(|_| "[]".into());
     // A name from inside the file may hold anything (NUL included).
     let from_file = parsed
         .name
@@ -287,32 +286,13 @@ pub fn build_activity(
             athlete_id: athlete,
             external_id,
             name,
-            sport_type: sport.as_str().to_string(),
-            visibility: Visibility::FollowersOnly.as_str().to_string(),
+            sport_type: sport,
+            visibility: Visibility::FollowersOnly,
             start_ms: start,
-            status_log: entries.clone(),
+            status_log: log.clone(),
             now_ms: now,
         },
-        progress: ActivityProgress {
-            id: crate::domain::ActivityId(0),
-            state: ActivityState::Complete.as_str().to_string(),
-            start_ms: start,
-            completed_ms: Some(end),
-            status_log: entries,
-            distance: totals.distance,
-            moving_time: totals.moving_time,
-            active_time: totals.active_time,
-            elapsed_time: totals.elapsed_time,
-            total_elevation_gain: totals.total_elevation_gain,
-            max_speed: totals.max_speed,
-            average_speed: totals.average_speed,
-            elev_high: totals.elev_high,
-            elev_low: totals.elev_low,
-            splits: serde_json::to_string(&done.splits).unwrap_or_else(|_| "[]".into()),
-            summary_polyline: done.summary_polyline,
-            point_count: parsed.fixes.len() as i64,
-            now_ms: now,
-        },
+        progress: ActivityProgress::completed(crate::domain::ActivityId(0), log, done, now),
         route: parsed.fixes,
     })
 }
@@ -412,7 +392,7 @@ pub async fn create(
     };
     let row = state.store.import_activity(&upload, &imported).await?;
     if row.activity_id.is_none() {
-        return Ok(file_refused(Code::Conflict, "duplicate", row));
+        return Ok(file_refused(Code::DuplicateUpload, "duplicate", row));
     }
     Ok(HttpResponse::Created().json(UploadView::new(row)))
 }
@@ -428,7 +408,7 @@ pub async fn show(
         .upload(id.into_inner())
         .await?
         .filter(|r| r.athlete_id == caller.id.0)
-        .ok_or_else(|| ApiError::not_found("Upload"))?;
+        .ok_or_else(ApiError::upload_not_found)?;
     Ok(HttpResponse::Ok().json(UploadView::new(row)))
 }
 

@@ -3,7 +3,10 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::domain::activity::StatusEntry;
+use crate::domain::activity::{ActivityState, ActivityTotals, Visibility};
+use crate::domain::recording::LiveStats;
+use crate::domain::stats::Split;
+use crate::domain::Sport;
 use crate::store::{ActivityRow, AthleteRow};
 
 /// RFC 3339 UTC, with milliseconds only when they are not zero.
@@ -84,24 +87,17 @@ pub struct ActivityView {
     pub external_id: Option<String>,
     pub athlete: AthleteRef,
     pub name: String,
-    pub sport_type: String,
+    pub sport_type: Sport,
     #[serde(rename = "type")]
-    pub kind: String,
-    pub state: String,
-    pub visibility: String,
+    pub kind: Sport,
+    pub state: ActivityState,
+    pub visibility: Visibility,
     pub private: bool,
     pub start_date: String,
     pub completed_at: Option<String>,
-    pub distance: f64,
-    pub moving_time: i64,
-    pub active_time: i64,
-    pub elapsed_time: i64,
-    pub total_elevation_gain: f64,
-    pub average_speed: f64,
-    pub max_speed: f64,
-    pub elev_high: Option<f64>,
-    pub elev_low: Option<f64>,
-    pub point_count: i64,
+    /// distance, the times, elevation, speeds, point_count.
+    #[serde(flatten)]
+    pub totals: ActivityTotals,
     pub map: MapView,
     /// The first and last points shown (`api::privacy::Privacy::view`).
     pub start_latlng: Option<[f64; 2]>,
@@ -109,13 +105,18 @@ pub struct ActivityView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status_log: Option<Vec<StatusView>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub splits_metric: Option<serde_json::Value>,
+    pub splits_metric: Option<Vec<Split>>,
 }
 
 impl ActivityView {
     /// The feed's summary form.
     pub fn summary(row: ActivityRow) -> Self {
-        ActivityView {
+        Self::build(row).0
+    }
+
+    /// The view and what only the detailed form shows.
+    fn build(row: ActivityRow) -> (Self, crate::domain::activity::StatusLog, Vec<Split>) {
+        let view = ActivityView {
             id: row.id,
             external_id: row.external_id,
             athlete: AthleteRef {
@@ -125,23 +126,14 @@ impl ActivityView {
                 lastname: row.athlete_lastname,
             },
             name: row.name,
-            kind: row.sport_type.clone(),
+            kind: row.sport_type,
             sport_type: row.sport_type,
             state: row.state,
-            private: row.visibility == "only_me",
+            private: row.visibility == Visibility::OnlyMe,
             visibility: row.visibility,
             start_date: rfc3339(row.start_ms),
             completed_at: row.completed_ms.map(rfc3339),
-            distance: row.distance,
-            moving_time: row.moving_time,
-            active_time: row.active_time,
-            elapsed_time: row.elapsed_time,
-            total_elevation_gain: row.total_elevation_gain,
-            average_speed: row.average_speed,
-            max_speed: row.max_speed,
-            elev_high: row.elev_high,
-            elev_low: row.elev_low,
-            point_count: row.point_count,
+            totals: row.totals,
             map: MapView {
                 id: format!("a{}", row.id),
                 summary_polyline: row.summary_polyline,
@@ -150,35 +142,23 @@ impl ActivityView {
             end_latlng: None,
             status_log: None,
             splits_metric: None,
-        }
+        };
+        (view, row.status_log, row.splits)
     }
 
     /// Overlays the rolling stats of an activity being recorded.
-    pub fn apply_live(
-        &mut self,
-        live: &crate::domain::recording::LiveStats,
-        splits: &[crate::domain::stats::Split],
-    ) {
-        self.state = live.state.as_str().to_string();
-        self.distance = live.distance;
-        self.moving_time = live.moving_time;
-        self.active_time = live.active_time;
-        self.elapsed_time = live.elapsed_time;
-        self.total_elevation_gain = live.total_elevation_gain;
-        self.average_speed = live.average_speed;
-        self.max_speed = live.max_speed;
-        self.point_count = i64::from(live.point_count);
-        self.splits_metric = serde_json::to_value(splits).ok();
+    pub fn apply_live(&mut self, live: &LiveStats, splits: &[Split]) {
+        self.state = live.state;
+        self.totals = live.totals;
+        self.splits_metric = Some(splits.to_vec());
     }
 
     /// The full form, with the status log and splits.
     pub fn detailed(row: ActivityRow) -> Self {
-        let log: Vec<StatusEntry> = serde_json::from_str(&row.status_log).unwrap_or_default();
-        let splits =
-            serde_json::from_str(&row.splits).unwrap_or(serde_json::Value::Array(Vec::new()));
-        let mut view = Self::summary(row);
+        let (mut view, log, splits) = Self::build(row);
         view.status_log = Some(
-            log.into_iter()
+            log.entries()
+                .iter()
                 .map(|e| StatusView {
                     state: e.state.as_str(),
                     at: rfc3339(e.at),

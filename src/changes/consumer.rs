@@ -89,6 +89,9 @@ impl Default for RunnerSettings {
     }
 }
 
+/// How often a partition with nothing to apply moves its position along.
+const IDLE_ADVANCE_EVERY: Duration = Duration::from_secs(1);
+
 enum Item {
     Event(ChangeEvent),
     /// The dispatcher has read the log up to here: a partition with
@@ -209,10 +212,22 @@ async fn worker(
     let mut read_up_to = position;
     let mut last_write = Instant::now();
     loop {
-        let Some(item) = rx.recv().await else {
-            return;
+        // A deferred move of a quiet partition happens when its interval
+        // is up, even if nothing else arrives (else pruning would wait).
+        let item = if read_up_to > position {
+            let wait = IDLE_ADVANCE_EVERY.saturating_sub(last_write.elapsed());
+            match tokio::time::timeout(wait, rx.recv()).await {
+                Ok(None) => return,
+                Ok(item) => item,
+                Err(_) => None,
+            }
+        } else {
+            match rx.recv().await {
+                None => return,
+                item => item,
+            }
         };
-        let mut next = Some(item);
+        let mut next = item;
         while let Some(item) = next.take() {
             match item {
                 Item::Event(e) => batch.push(e),
@@ -224,7 +239,7 @@ async fn worker(
         }
         if batch.is_empty() {
             // Nothing of ours up to `read_up_to`: move along now and then.
-            if read_up_to > position && last_write.elapsed() >= Duration::from_secs(1) {
+            if read_up_to > position && last_write.elapsed() >= IDLE_ADVANCE_EVERY {
                 advance(&store, &*consumer, partition, read_up_to).await;
                 position = read_up_to;
                 last_write = Instant::now();
@@ -247,7 +262,7 @@ async fn worker(
                     consumer.after_commit(&batch);
                     break;
                 }
-                Ok(Committed::AlreadyApplied) => {
+                Ok(Committed::AlreadyApplied | Committed::Moved) => {
                     tracing::debug!(consumer = consumer.name(), partition, to, "already applied");
                     break;
                 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::changes::event::{ChangeEvent, ChangeKind, Changed};
-use crate::domain::activity::{Relation, Visibility};
+use crate::domain::activity::Relation;
 use crate::domain::{ActivityId, AthleteId};
 use crate::store::{ActivityRow, DynStore, StoreResult};
 
@@ -61,9 +61,7 @@ pub fn classify(
     }
     // Gone since: its own deletion event follows.
     let row = row?;
-    let visible = Visibility::parse(&row.visibility)
-        .ok()
-        .is_some_and(|v| v.allows(relation));
+    let visible = row.visibility.allows(relation);
     if !visible {
         // Visible before this change, hidden now: gone for this watcher.
         return (event.kind == ChangeKind::Updated && event.changed.contains(Changed::VISIBILITY))
@@ -270,6 +268,7 @@ async fn read_log(hub: std::sync::Weak<EventsHub>, poll: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::activity::Visibility;
 
     fn event(kind: ChangeKind, changed: Changed, visibility: Visibility) -> ChangeEvent {
         ChangeEvent {
@@ -293,24 +292,15 @@ mod tests {
             athlete_lastname: "a".into(),
             external_id: None,
             name: "x".into(),
-            sport_type: "Run".into(),
-            visibility: visibility.into(),
-            state: "STARTED".into(),
+            sport_type: crate::domain::Sport::Run,
+            visibility: Visibility::parse(visibility).unwrap(),
+            state: crate::domain::activity::ActivityState::Started,
             start_ms: 0,
             completed_ms: None,
-            status_log: "[]".into(),
-            distance: 0.0,
-            moving_time: 0,
-            active_time: 0,
-            elapsed_time: 0,
-            total_elevation_gain: 0.0,
-            max_speed: 0.0,
-            average_speed: 0.0,
-            elev_high: None,
-            elev_low: None,
-            splits: "[]".into(),
+            status_log: crate::domain::activity::StatusLog::start(0),
+            totals: Default::default(),
+            splits: Vec::new(),
             summary_polyline: None,
-            point_count: 0,
             created_ms: 0,
             updated_ms: 0,
         }

@@ -25,8 +25,10 @@ pub use event::{ChangeEvent, ChangeKind, Changed};
 /// Partitions of the built-in consumers (and of the NATS subjects).
 pub const PARTITIONS: u32 = 8;
 
-/// How often old events are pruned.
+/// How often old events are pruned (more often with a retention shorter
+/// than twice this).
 const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
+const PRUNE_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub struct ChangesConfig {
@@ -144,7 +146,7 @@ async fn prune(store: DynStore, retention: Duration) {
             Ok(n) => tracing::info!(pruned = n, "change log pruned"),
             Err(e) => tracing::warn!(error = %e, "pruning the change log failed"),
         }
-        tokio::time::sleep(PRUNE_EVERY).await;
+        tokio::time::sleep(PRUNE_EVERY.min(retention / 2).max(PRUNE_AT_MOST_EVERY)).await;
     }
 }
 

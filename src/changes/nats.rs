@@ -1,12 +1,18 @@
 //! Several nodes: the change log relayed into a NATS JetStream stream.
 //!
-//! The relay publishes each committed event once to
-//! `changes.<partition>.<seq>` (partition = athlete mod `PARTITIONS`) with
-//! `Nats-Msg-Id` = seq, so a relay restarted between publishing and
+//! The relay reads the committed log in batches and publishes each
+//! batch's events of one partition (partition = athlete mod `PARTITIONS`)
+//! as one message, a JSON array in log order, to
+//! `changes.<partition>.<first seq>` with `Nats-Msg-Id` =
+//! `<partition>:<first>-<last>`: a relay restarted between publishing and
 //! saving its position (or a second node's relay) is deduplicated by the
-//! stream. Each consumer reads each partition through a durable pull
-//! consumer with one message in flight: whichever node asks, a partition's
-//! events are applied one at a time, in order. The position guard in
+//! stream when it cuts the same batch, and otherwise filtered by each
+//! consumer's position (every event at or below it is skipped). A relay
+//! publishes a range only after everything before it was acknowledged, so
+//! in stream order nothing is skipped over. Each consumer reads each
+//! partition through a durable pull consumer with one message in flight:
+//! whichever node asks, a partition's events are applied in order, one
+//! message (one transaction) at a time. The position guard in
 //! `commit_consumer` drops a redelivery whose effect is already committed.
 //!
 //! NATS 2.9: subjects are partitioned when publishing, and a consumer's
@@ -34,8 +40,12 @@ pub const RELAY: &str = "nats_relay";
 /// not the database log, holds what they have not read, so they do not
 /// hold back the log's pruning.
 pub const NATS_SUFFIX: &str = "@nats";
-/// Events published before waiting for the stream's acknowledgements.
-const RELAY_BATCH: u32 = 1_000;
+/// Events read from the log per relay round (their messages are all
+/// published before waiting for the stream's acknowledgements).
+const RELAY_BATCH: u32 = 16_000;
+/// Most events in one message (~150 bytes each, well under NATS's 1 MiB
+/// default payload limit).
+const EVENTS_PER_MESSAGE: usize = 2_000;
 /// How long JetStream keeps events (consumers further behind lose them).
 const STREAM_MAX_AGE: Duration = Duration::from_secs(7 * 86_400);
 
@@ -86,6 +96,28 @@ pub fn subject(event: &ChangeEvent) -> String {
         event.athlete_partition(PARTITIONS),
         event.seq
     )
+}
+
+/// The events of each partition, in log order.
+fn by_partition(events: &[ChangeEvent]) -> Vec<(u32, Vec<&ChangeEvent>)> {
+    let mut groups: Vec<Vec<&ChangeEvent>> = vec![Vec::new(); PARTITIONS as usize];
+    for e in events {
+        groups[e.athlete_partition(PARTITIONS) as usize].push(e);
+    }
+    (0..PARTITIONS)
+        .zip(groups)
+        .filter(|(_, g)| !g.is_empty())
+        .collect()
+}
+
+/// A message's events: an array (or, from before batching, one event).
+fn decode_message(payload: &[u8]) -> Option<Vec<ChangeEvent>> {
+    match serde_json::from_slice::<Vec<Wire>>(payload) {
+        Ok(wire) => wire.into_iter().map(Wire::into_event).collect(),
+        Err(_) => Some(vec![serde_json::from_slice::<Wire>(payload)
+            .ok()?
+            .into_event()?]),
+    }
 }
 
 fn nats_error(e: impl std::fmt::Display) -> ChangesError {
@@ -160,17 +192,26 @@ impl Nats {
         let Some(last) = events.last().map(|e| e.seq) else {
             return Ok(0);
         };
-        let mut acks = Vec::with_capacity(events.len());
-        for event in &events {
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert(async_nats::header::NATS_MESSAGE_ID, event.seq.to_string());
-            let payload = serde_json::to_vec(&Wire::from_event(event)).map_err(nats_error)?;
-            acks.push(
-                self.js
-                    .publish_with_headers(subject(event), headers, payload.into())
-                    .await
-                    .map_err(nats_error)?,
-            );
+        let mut acks = Vec::new();
+        for (partition, group) in by_partition(&events) {
+            for chunk in group.chunks(EVENTS_PER_MESSAGE) {
+                let (Some(first), Some(last)) = (chunk.first(), chunk.last()) else {
+                    continue;
+                };
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert(
+                    async_nats::header::NATS_MESSAGE_ID,
+                    format!("{partition}:{}-{}", first.seq, last.seq),
+                );
+                let wire: Vec<Wire> = chunk.iter().map(|e| Wire::from_event(e)).collect();
+                let payload = serde_json::to_vec(&wire).map_err(nats_error)?;
+                acks.push(
+                    self.js
+                        .publish_with_headers(subject(first), headers, payload.into())
+                        .await
+                        .map_err(nats_error)?,
+                );
+            }
         }
         for ack in acks {
             ack.await.map_err(nats_error)?;
@@ -250,36 +291,48 @@ async fn partition_worker(
                     break;
                 }
             };
-            let event = serde_json::from_slice::<Wire>(&message.payload)
-                .ok()
-                .and_then(Wire::into_event);
-            let Some(event) = event else {
-                tracing::error!(consumer = %name, partition, subject = %message.subject, "undecodable change event; skipped");
+            let Some(events) = decode_message(&message.payload) else {
+                tracing::error!(consumer = %name, partition, subject = %message.subject, "undecodable change events; skipped");
                 let _ = message.ack().await;
                 continue;
             };
-            if event.seq > position {
-                loop {
-                    let result = match consumer.apply(&store, std::slice::from_ref(&event)).await {
-                        Ok(effects) => store
-                            .commit_consumer(&name, partition, event.seq, &effects, now_ms())
-                            .await
-                            .map_err(ConsumerError::from),
-                        Err(e) => Err(e),
-                    };
-                    match result {
-                        Ok(Committed::Applied) => {
-                            consumer.after_commit(std::slice::from_ref(&event));
-                            break;
-                        }
-                        Ok(Committed::AlreadyApplied) => break,
+            // What this partition has not applied yet (a redelivery or a
+            // second relay's copy may overlap what it has), committed only
+            // from the position it was filtered against.
+            loop {
+                let fresh: Vec<&ChangeEvent> = events.iter().filter(|e| e.seq > position).collect();
+                let Some(to) = fresh.last().map(|e| e.seq) else {
+                    break;
+                };
+                let fresh: Vec<ChangeEvent> = fresh.into_iter().cloned().collect();
+                let result = match consumer.apply(&store, &fresh).await {
+                    Ok(effects) => store
+                        .commit_consumer_from(&name, partition, position, to, &effects, now_ms())
+                        .await
+                        .map_err(ConsumerError::from),
+                    Err(e) => Err(e),
+                };
+                match result {
+                    Ok(Committed::Applied) => {
+                        consumer.after_commit(&fresh);
+                        position = to;
+                        break;
+                    }
+                    Ok(Committed::AlreadyApplied) => break,
+                    // Another node applied some: filter again from where it is.
+                    Ok(Committed::Moved) => match store.consumer_position(&name, partition).await {
+                        Ok(Some(now_at)) => position = now_at,
+                        Ok(None) => break,
                         Err(e) => {
-                            tracing::warn!(consumer = %name, partition, error = %e, "consumer failed; retrying the event");
+                            tracing::warn!(consumer = %name, partition, error = %e, "reading a position failed");
                             tokio::time::sleep(poll).await;
                         }
+                    },
+                    Err(e) => {
+                        tracing::warn!(consumer = %name, partition, error = %e, "consumer failed; retrying the events");
+                        tokio::time::sleep(poll).await;
                     }
                 }
-                position = event.seq;
             }
             if let Err(e) = message.double_ack().await {
                 // Redelivered later; the position guard drops it then.

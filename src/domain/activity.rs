@@ -91,6 +91,27 @@ pub enum Applied {
     AlreadyRecorded,
 }
 
+/// An activity's figures (Strava's names and units: metres, seconds, m/s).
+/// One struct for the stored row, the API views and the live stats, so
+/// none copies them field by field.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct ActivityTotals {
+    pub distance: f64,
+    /// Moving time, never more than `active_time`.
+    pub moving_time: i64,
+    /// Time the timer ran (the status log's started intervals).
+    pub active_time: i64,
+    pub elapsed_time: i64,
+    pub total_elevation_gain: f64,
+    pub max_speed: f64,
+    /// distance / moving_time.
+    pub average_speed: f64,
+    pub elev_high: Option<f64>,
+    pub elev_low: Option<f64>,
+    /// Route points recorded.
+    pub point_count: i64,
+}
+
 /// The ordered (state, time) log. Always starts with STARTED.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -123,6 +144,66 @@ impl StatusLog {
         for entry in iter {
             log.apply(entry.state, Some(entry.at), i64::MAX - MAX_FUTURE_SKEW_MS)?;
         }
+        Ok(log)
+    }
+
+    /// Reads a stored log (JSON entries), checking its invariants.
+    pub fn from_json(stored: &str) -> Result<Self, DomainError> {
+        let entries: Vec<StatusEntry> =
+            serde_json::from_str(stored).map_err(|_| DomainError::invalid("status_log"))?;
+        StatusLog::from_entries(entries)
+    }
+
+    /// The stored form: the entries as JSON.
+    pub fn to_json(&self) -> String {
+        // Entries are plain numbers and enum names: serialising cannot fail.
+        serde_json::to_string(&self.0).unwrap_or_else(|_| "[]".to_string())
+    }
+
+    /// The same log moved in time by `delta_ms` (a corrected start).
+    pub fn shifted(&self, delta_ms: i64) -> StatusLog {
+        StatusLog(
+            self.0
+                .iter()
+                .map(|e| StatusEntry {
+                    state: e.state,
+                    at: e.at.saturating_add(delta_ms),
+                })
+                .collect(),
+        )
+    }
+
+    /// The state in effect at `t` (the start's before it).
+    fn state_at(&self, t: i64) -> ActivityState {
+        self.0
+            .iter()
+            .take_while(|e| e.at <= t)
+            .last()
+            .map_or(ActivityState::Started, |e| e.state)
+    }
+
+    /// The log of a completed activity cut to `[from, to]` (a crop): it
+    /// starts at `from`, keeps the pauses inside and completes at `to`.
+    /// Both are first clamped to the activity's own span.
+    pub fn cropped(&self, from: i64, to: i64) -> Result<StatusLog, DomainError> {
+        let end = self
+            .completed_ms()
+            .ok_or(DomainError::new("state", "in_progress"))?;
+        let (from, to) = (from.max(self.start_ms()), to.min(end));
+        if from >= to {
+            return Err(DomainError::new("end_date", "before_start"));
+        }
+        let mut log = StatusLog::start(from);
+        let far = i64::MAX - MAX_FUTURE_SKEW_MS;
+        if self.state_at(from) == ActivityState::Paused {
+            log.apply(ActivityState::Paused, Some(from), far)?;
+        }
+        for e in self.0.iter().filter(|e| e.at > from && e.at < to) {
+            if e.state != ActivityState::Complete {
+                log.apply(e.state, Some(e.at), far)?;
+            }
+        }
+        log.apply(ActivityState::Complete, Some(to), far)?;
         Ok(log)
     }
 
@@ -325,6 +406,69 @@ mod tests {
         assert_eq!(log.entries().len(), 3);
         let round_trip = StatusLog::from_entries(log.entries().to_vec()).unwrap();
         assert_eq!(round_trip, log);
+        assert_eq!(StatusLog::from_json(&log.to_json()).unwrap(), log);
+    }
+
+    #[test]
+    fn stored_logs_that_break_the_invariants_are_refused() {
+        assert!(StatusLog::from_json("not json").is_err());
+        assert!(StatusLog::from_json("[]").is_err());
+        assert!(StatusLog::from_json(r#"[{"state":"PAUSED","at":1}]"#).is_err());
+        assert!(
+            StatusLog::from_json(r#"[{"state":"STARTED","at":5},{"state":"PAUSED","at":1}]"#)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_shifted_log_keeps_its_durations() {
+        let t0 = 1_700_000_000_000;
+        let mut log = StatusLog::start(t0);
+        log.apply(ActivityState::Paused, Some(t0 + MIN), t0 + MIN)
+            .unwrap();
+        log.apply(ActivityState::Complete, Some(t0 + 3 * MIN), t0 + 3 * MIN)
+            .unwrap();
+        let moved = log.shifted(-3_600_000);
+        assert_eq!(moved.start_ms(), t0 - 3_600_000);
+        assert_eq!(moved.completed_ms(), Some(t0 + 3 * MIN - 3_600_000));
+        assert_eq!(moved.active_time(0), log.active_time(0));
+        assert_eq!(moved.elapsed_time(0), log.elapsed_time(0));
+    }
+
+    #[test]
+    fn a_crop_keeps_the_pauses_inside() {
+        let t0 = 1_700_000_000_000;
+        let mut log = StatusLog::from_entries(vec![
+            StatusEntry {
+                state: ActivityState::Started,
+                at: t0,
+            },
+            StatusEntry {
+                state: ActivityState::Paused,
+                at: t0 + 10 * MIN,
+            },
+            StatusEntry {
+                state: ActivityState::Started,
+                at: t0 + 15 * MIN,
+            },
+            StatusEntry {
+                state: ActivityState::Complete,
+                at: t0 + 30 * MIN,
+            },
+        ])
+        .unwrap();
+        let cut = log.cropped(t0 + 5 * MIN, t0 + 20 * MIN).unwrap();
+        assert_eq!(cut.start_ms(), t0 + 5 * MIN);
+        assert_eq!(cut.completed_ms(), Some(t0 + 20 * MIN));
+        assert_eq!(cut.pauses(), vec![(t0 + 10 * MIN, t0 + 15 * MIN)]);
+        assert_eq!(cut.active_time(0), 600);
+        // Starting inside the pause: paused from the new start.
+        let cut = log.cropped(t0 + 12 * MIN, i64::MAX).unwrap();
+        assert_eq!(cut.pauses(), vec![(t0 + 12 * MIN, t0 + 15 * MIN)]);
+        assert_eq!(cut.completed_ms(), Some(t0 + 30 * MIN));
+        assert!(log.cropped(t0 + 20 * MIN, t0 + 20 * MIN).is_err());
+        log.0.pop();
+        assert!(log.cropped(t0, t0 + MIN).is_err(), "in progress");
     }
 
     #[test]

@@ -5,33 +5,12 @@
 
 use serde::Serialize;
 
-use super::activity::StatusLog;
+use super::activity::{ActivityTotals, StatusLog};
 use super::stats::{average_and_max, walk, Split};
 use super::{Fix, Sport};
 
 /// Most points in the summary polyline (the full route is stored apart).
 pub const SUMMARY_POINTS: usize = 1_000;
-
-/// The final numbers of an activity (Strava's names and units: metres,
-/// seconds, m/s).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Totals {
-    pub distance: f64,
-    /// Moving time, never more than `active_time`.
-    pub moving_time: i64,
-    /// Time the timer ran (the status log's started intervals).
-    pub active_time: i64,
-    pub elapsed_time: i64,
-    pub total_elevation_gain: f64,
-    pub max_speed: f64,
-    /// distance / moving_time.
-    pub average_speed: f64,
-    pub elev_high: Option<f64>,
-    pub elev_low: Option<f64>,
-    pub point_count: u32,
-    pub start_ms: i64,
-    pub completed_ms: i64,
-}
 
 /// What best efforts (fastest 1 km, 5 km, ...) and segment matching search
 /// over: for each fix that counted, the cumulative distance and moving
@@ -47,7 +26,9 @@ pub struct EffortSample {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CompletedActivity {
-    pub totals: Totals,
+    pub totals: ActivityTotals,
+    pub start_ms: i64,
+    pub completed_ms: i64,
     pub splits: Vec<Split>,
     pub efforts: Vec<EffortSample>,
     pub summary_polyline: Option<String>,
@@ -92,7 +73,7 @@ pub fn complete(sport: Sport, route: &[Fix], log: &StatusLog) -> CompletedActivi
     };
     let (average_speed, max_speed) = average_and_max(stats.distance, moving_time, stats.max_speed);
     CompletedActivity {
-        totals: Totals {
+        totals: ActivityTotals {
             distance: stats.distance,
             moving_time,
             active_time,
@@ -102,10 +83,10 @@ pub fn complete(sport: Sport, route: &[Fix], log: &StatusLog) -> CompletedActivi
             average_speed,
             elev_high: stats.elev_high,
             elev_low: stats.elev_low,
-            point_count: route.len() as u32,
-            start_ms: log.start_ms(),
-            completed_ms: end,
+            point_count: route.len() as i64,
         },
+        start_ms: log.start_ms(),
+        completed_ms: end,
         splits: acc.all_splits(),
         efforts,
         summary_polyline: summary_polyline(route),
@@ -175,7 +156,7 @@ mod tests {
         );
         assert!((t.average_speed - 4.0).abs() < 0.01);
         assert_eq!(t.point_count, 601);
-        assert_eq!(t.completed_ms, T0 + 600_000);
+        assert_eq!(done.completed_ms, T0 + 600_000);
         assert!(t.total_elevation_gain > 50.0);
         assert_eq!(done.splits.len(), 3);
         let split_sum: f64 = done.splits.iter().map(|s| s.distance).sum();

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::activity::{ActivityState, Applied, StatusLog};
+use super::activity::{ActivityState, ActivityTotals, Applied, StatusLog};
 use super::completion::{self, CompletedActivity};
 use super::smoothing::{SmoothedPoint, Smoother};
 use super::stats::{average_and_max, replay, PausedStats, Split};
@@ -49,17 +49,11 @@ pub struct LiveEvent {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LiveStats {
     pub state: ActivityState,
-    pub distance: f64,
-    pub moving_time: i64,
-    pub active_time: i64,
-    pub elapsed_time: i64,
-    pub average_speed: f64,
-    pub max_speed: f64,
+    #[serde(flatten)]
+    pub totals: ActivityTotals,
     pub current_speed: f64,
     /// Seconds per km, while moving.
     pub current_pace: Option<f64>,
-    pub total_elevation_gain: f64,
-    pub point_count: u32,
 }
 
 #[derive(Serialize)]
@@ -537,16 +531,20 @@ impl Recording {
         let (average_speed, max_speed) = average_and_max(s.distance, moving_time, s.max_speed);
         LiveStats {
             state: self.log.state(),
-            distance: s.distance,
-            moving_time,
-            active_time,
-            elapsed_time: self.log.elapsed_time(now_ms),
-            average_speed,
-            max_speed,
+            totals: ActivityTotals {
+                distance: s.distance,
+                moving_time,
+                active_time,
+                elapsed_time: self.log.elapsed_time(now_ms),
+                total_elevation_gain: s.total_elevation_gain,
+                max_speed,
+                average_speed,
+                elev_high: s.elev_high,
+                elev_low: s.elev_low,
+                point_count: self.route.len() as i64,
+            },
             current_speed: s.current_speed,
             current_pace: s.current_pace,
-            total_elevation_gain: s.total_elevation_gain,
-            point_count: self.route.len() as u32,
         }
     }
 
@@ -737,7 +735,7 @@ mod tests {
         // Live stats were recomputed when the older chunks landed.
         assert_eq!(shuffled.live_stats(now), in_order.live_stats(now));
         assert_eq!(shuffled.final_stats(), in_order.final_stats());
-        assert!(in_order.live_stats(now).distance > 9_000.0);
+        assert!(in_order.live_stats(now).totals.distance > 9_000.0);
     }
 
     #[test]
@@ -861,9 +859,9 @@ mod tests {
         let stats = r.final_stats().totals;
         let live = r.live_stats(T0 + 110_000);
         assert!(stats.distance < 80.0, "{}", stats.distance);
-        assert!((live.distance - stats.distance).abs() < 1.0);
-        assert_eq!(live.active_time, 20);
-        assert_eq!(live.elapsed_time, 110);
+        assert!((live.totals.distance - stats.distance).abs() < 1.0);
+        assert_eq!(live.totals.active_time, 20);
+        assert_eq!(live.totals.elapsed_time, 110);
     }
 
     /// A real ride streamed live (mixed batches, neighbours swapped, a
@@ -916,12 +914,12 @@ mod tests {
         let done = r.final_stats();
         assert!(done.totals.distance > 10_000.0, "{}", done.totals.distance);
         assert!(
-            (live.distance - done.totals.distance).abs() < 1e-6,
+            (live.totals.distance - done.totals.distance).abs() < 1e-6,
             "live {} final {}",
-            live.distance,
+            live.totals.distance,
             done.totals.distance
         );
-        assert_eq!(live.moving_time, done.totals.moving_time);
+        assert_eq!(live.totals.moving_time, done.totals.moving_time);
         let upload = crate::domain::completion::complete(Sport::Ride, &fixes, r.log());
         assert_eq!(upload, done);
     }

@@ -14,7 +14,7 @@
 //! device's auto-pause does.
 
 use geo::{Distance, Geodesic, Haversine, Point};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Fix, Sport};
 
@@ -105,7 +105,7 @@ pub struct RollingStats {
 }
 
 /// One kilometre split, in Strava's `splits_metric` shape.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Split {
     /// 1-based.
     pub split: u32,

@@ -98,6 +98,19 @@ pub struct AccessScope {
 }
 
 impl AccessScope {
+    /// A stream that depends on its token alone (the events stream: each
+    /// event is checked against the friendships as it goes out). Its own
+    /// athlete as owner, so that no unfriending concerns it, and no
+    /// activity (ids start at 1).
+    pub fn token(viewer: AthleteId, token_hash: String) -> AccessScope {
+        AccessScope {
+            viewer,
+            owner: viewer,
+            activity: ActivityId(0),
+            token_hash,
+        }
+    }
+
     pub fn affected_by(&self, change: &AccessChange) -> bool {
         match change {
             AccessChange::Unfriended(a, b) => {

@@ -156,46 +156,22 @@ impl ActivityActor {
     /// (`domain::completion`) when complete, the rolling stats otherwise.
     pub(super) fn progress(&self, now: i64) -> ActivityProgress {
         let log = self.rec.log();
-        let live = self.rec.live_stats(now);
-        let mut progress = ActivityProgress {
+        if log.state() == ActivityState::Complete {
+            return ActivityProgress::completed(
+                self.rec.id,
+                log.clone(),
+                self.rec.final_stats(),
+                now,
+            );
+        }
+        ActivityProgress {
             id: self.rec.id,
-            state: log.state().as_str().to_string(),
-            start_ms: log.start_ms(),
-            completed_ms: log.completed_ms(),
-            status_log: serde_json::to_string(log.entries()).unwrap_or_else(|_| "[]".to_string()),
-            distance: live.distance,
-            moving_time: live.moving_time,
-            active_time: live.active_time,
-            elapsed_time: live.elapsed_time,
-            total_elevation_gain: live.total_elevation_gain,
-            max_speed: live.max_speed,
-            average_speed: live.average_speed,
-            elev_high: None,
-            elev_low: None,
-            splits: String::new(),
+            status_log: log.clone(),
+            totals: self.rec.live_stats(now).totals,
+            splits: self.rec.splits(),
             summary_polyline: None,
-            point_count: self.rec.route().len() as i64,
             now_ms: now,
-        };
-        let splits = if log.state() == ActivityState::Complete {
-            let done = self.rec.final_stats();
-            let t = done.totals;
-            progress.distance = t.distance;
-            progress.moving_time = t.moving_time;
-            progress.active_time = t.active_time;
-            progress.elapsed_time = t.elapsed_time;
-            progress.total_elevation_gain = t.total_elevation_gain;
-            progress.max_speed = t.max_speed;
-            progress.average_speed = t.average_speed;
-            progress.elev_high = t.elev_high;
-            progress.elev_low = t.elev_low;
-            progress.summary_polyline = done.summary_polyline;
-            done.splits
-        } else {
-            self.rec.splits()
-        };
-        progress.splits = serde_json::to_string(&splits).unwrap_or_else(|_| "[]".to_string());
-        progress
+        }
     }
 }
 

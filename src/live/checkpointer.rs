@@ -170,7 +170,8 @@ impl Checkpointer {
 }
 
 fn stopped() -> StoreError {
-    StoreError::Corrupt("the checkpoint writer stopped".to_string())
+    // Only at shutdown: the write cannot happen here, as when the pool closes.
+    StoreError::Unavailable(sqlx::Error::PoolClosed)
 }
 
 /// What is not yet written. Route chunks are kept across failures; status

@@ -11,9 +11,9 @@ use tokio::sync::{oneshot, watch};
 use super::access::Waker;
 use super::checkpointer::Checkpointer;
 use super::{ActivityActor, LiveConfig, LiveError};
-use crate::domain::activity::{ActivityState, StatusLog};
+use crate::domain::activity::ActivityState;
 use crate::domain::recording::Recording;
-use crate::domain::{now_ms, ActivityId, AthleteId, Sport};
+use crate::domain::{now_ms, ActivityId, AthleteId};
 use crate::metrics::Metrics;
 use crate::store::DynStore;
 
@@ -215,14 +215,10 @@ impl LiveHub {
                 return Err(LiveError::NotOwner);
             }
         }
-        if row.state == ActivityState::Complete.as_str() {
+        if row.state == ActivityState::Complete {
             return Err(LiveError::Completed);
         }
-        let sport = Sport::parse(&row.sport_type).map_err(|e| LiveError::Corrupt(e.to_string()))?;
-        let entries =
-            serde_json::from_str(&row.status_log).map_err(|e| LiveError::Corrupt(e.to_string()))?;
-        let log =
-            StatusLog::from_entries(entries).map_err(|e| LiveError::Corrupt(e.to_string()))?;
+        let (sport, log) = (row.sport_type, row.status_log);
         let (route, last_chunk_seq) = self.store.checkpointed_route(id).await?;
         let next_chunk_seq = last_chunk_seq + 1;
         // Ids from the clock (µs-scale) stay above any earlier incarnation's.

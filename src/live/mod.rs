@@ -68,8 +68,6 @@ pub enum LiveError {
     Invalid(DomainError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("corrupt activity: {0}")]
-    Corrupt(String),
 }
 
 /// Retry-After (seconds) for a busy actor.

@@ -61,6 +61,9 @@ pub enum Committed {
     /// The partition was already at or past this position (another node,
     /// or a redelivery after a crash): nothing written.
     AlreadyApplied,
+    /// The partition was not at the expected position (`commit_consumer_from`):
+    /// nothing written; read it again.
+    Moved,
 }
 
 #[async_trait]
@@ -103,6 +106,20 @@ pub trait ChangeLog: Send + Sync {
         effects: &[Statement],
         now_ms: i64,
     ) -> StoreResult<Committed>;
+    /// Like `commit_consumer`, but only from exactly `from` (`Moved`
+    /// otherwise, writing nothing): for batches that may overlap what
+    /// another node applied (NATS messages), so nothing is applied twice.
+    async fn commit_consumer_from(
+        &self,
+        consumer: &str,
+        partition: u32,
+        from: i64,
+        to: i64,
+        effects: &[Statement],
+        now_ms: i64,
+    ) -> StoreResult<Committed>;
+    /// One partition's stored position (None before the consumer's first).
+    async fn consumer_position(&self, consumer: &str, partition: u32) -> StoreResult<Option<i64>>;
     /// Deletes events at or before every consumer's position and older
     /// than `before_ms`. Answers how many went.
     async fn prune_changes(&self, before_ms: i64) -> StoreResult<u64>;

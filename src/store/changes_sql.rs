@@ -21,7 +21,7 @@ const CHANGE_COLUMNS: &str =
 
 pub(super) fn visibility(stored: &str) -> StoreResult<Visibility> {
     Visibility::parse(stored)
-        .map_err(|_| StoreError::Corrupt(format!("activity visibility {stored:?}")))
+        .map_err(|e| StoreError::decode("visibility", format!("{stored:?}: {e}")))
 }
 
 /// Moves the activity to its next version and describes the change;
@@ -102,9 +102,9 @@ fn decode(row: &<Db as sqlx::Database>::Row) -> StoreResult<ChangeEvent> {
         athlete_id: AthleteId(row.try_get("athlete_id")?),
         version: row.try_get("version")?,
         kind: ChangeKind::parse(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("change kind {kind:?}")))?,
+            .ok_or_else(|| StoreError::decode("change kind", format!("{kind:?}")))?,
         changed: Changed::from_bits(changed)
-            .ok_or_else(|| StoreError::Corrupt(format!("changed fields {changed:#x}")))?,
+            .ok_or_else(|| StoreError::decode("changed fields", format!("{changed:#x}")))?,
         visibility: visibility(&vis)?,
         at_ms: row.try_get("at_ms")?,
     })
@@ -238,7 +238,7 @@ impl ChangeLog for SqlStore {
         effects: &[Statement],
         now_ms: i64,
     ) -> StoreResult<Committed> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = super::begin_write(self.pool()).await?;
         // First, so that two nodes on one partition queue up here (the row
         // lock) and the later one finds the position moved.
         let moved = sqlx::query(
@@ -263,6 +263,54 @@ impl ChangeLog for SqlStore {
         }
         tx.commit().await?;
         Ok(Committed::Applied)
+    }
+
+    async fn commit_consumer_from(
+        &self,
+        consumer: &str,
+        partition: u32,
+        from: i64,
+        to: i64,
+        effects: &[Statement],
+        now_ms: i64,
+    ) -> StoreResult<Committed> {
+        if to <= from {
+            return Ok(Committed::AlreadyApplied);
+        }
+        let mut tx = super::begin_write(self.pool()).await?;
+        let moved = sqlx::query(
+            "UPDATE change_consumers SET last_seq = $4, updated_ms = $5 \
+             WHERE consumer = $1 AND partition_no = $2 AND last_seq = $3",
+        )
+        .bind(consumer)
+        .bind(i64::from(partition))
+        .bind(from)
+        .bind(to)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            tx.rollback().await?;
+            return Ok(Committed::Moved);
+        }
+        for statement in effects {
+            bind_args(sqlx::query(&statement.sql), &statement.args)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(Committed::Applied)
+    }
+
+    async fn consumer_position(&self, consumer: &str, partition: u32) -> StoreResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT last_seq FROM change_consumers WHERE consumer = $1 AND partition_no = $2",
+        )
+        .bind(consumer)
+        .bind(i64::from(partition))
+        .fetch_optional(self.pool())
+        .await?)
     }
 
     async fn prune_changes(&self, before_ms: i64) -> StoreResult<u64> {

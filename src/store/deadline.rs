@@ -69,7 +69,7 @@ with_deadlines! {
     CALL_DEADLINE fn search_athletes(&self, viewer: AthleteId, search: &AthleteSearch, limit: u32, offset: u32) -> StoreResult<Vec<AthleteMatch>>;
     CALL_DEADLINE fn create_activity(&self, new: &NewActivityRow) -> StoreResult<(ActivityRow, bool)>;
     CALL_DEADLINE fn activity(&self, id: ActivityId) -> StoreResult<Option<ActivityRow>>;
-    CALL_DEADLINE fn update_activity_meta(&self, id: ActivityId, name: &str, visibility: &str, now_ms: i64) -> StoreResult<()>;
+    BULK_DEADLINE fn update_activity(&self, id: ActivityId, edit: &ActivityEdit) -> StoreResult<bool>;
     CALL_DEADLINE fn delete_activity(&self, id: ActivityId) -> StoreResult<()>;
     CALL_DEADLINE fn in_progress_activities(&self) -> StoreResult<Vec<ActivityRow>>;
     CALL_DEADLINE fn stale_in_progress(&self, before_ms: i64, after_id: i64, limit: u32) -> StoreResult<Vec<ActivityId>>;
@@ -141,6 +141,25 @@ impl changes::ChangeLog for Deadline {
                 .commit_consumer(consumer, partition, to, effects, now_ms),
         )
         .await
+    }
+    async fn commit_consumer_from(
+        &self,
+        consumer: &str,
+        partition: u32,
+        from: i64,
+        to: i64,
+        effects: &[changes::Statement],
+        now_ms: i64,
+    ) -> StoreResult<changes::Committed> {
+        within(
+            CALL_DEADLINE,
+            self.0
+                .commit_consumer_from(consumer, partition, from, to, effects, now_ms),
+        )
+        .await
+    }
+    async fn consumer_position(&self, consumer: &str, partition: u32) -> StoreResult<Option<i64>> {
+        within(CALL_DEADLINE, self.0.consumer_position(consumer, partition)).await
     }
     async fn prune_changes(&self, before_ms: i64) -> StoreResult<u64> {
         within(BULK_DEADLINE, self.0.prune_changes(before_ms)).await

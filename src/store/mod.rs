@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::domain::activity::{ActivityState, ActivityTotals, StatusLog, Visibility};
 use crate::domain::feed::{FeedCursor, FeedMode};
 use crate::domain::search::AthleteSearch;
-use crate::domain::{ActivityId, AthleteId, Fix};
+use crate::domain::stats::Split;
+use crate::domain::{ActivityId, AthleteId, Fix, Sport};
 
 pub mod changes;
 pub mod deadline;
@@ -25,8 +27,10 @@ pub enum StoreError {
     Unavailable(#[source] sqlx::Error),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
+    /// A stored value that does not decode into its type (or a value that
+    /// does not encode): the row is corrupt, or the writer is gone.
+    #[error("cannot decode stored {what}: {cause}")]
+    Decode { what: &'static str, cause: String },
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -73,6 +77,15 @@ impl From<sqlx::Error> for StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+impl StoreError {
+    pub fn decode(what: &'static str, cause: impl std::fmt::Display) -> StoreError {
+        StoreError::Decode {
+            what,
+            cause: cause.to_string(),
+        }
+    }
+}
 
 /// The longest one statement may run (Postgres `statement_timeout`, SQLite
 /// `busy_timeout`); the store's own deadline on each call is `CALL_DEADLINE`.
@@ -159,8 +172,9 @@ pub enum FriendOutcome {
     AlreadyRequested,
 }
 
-/// An activity row joined with its owner's name.
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// An activity row joined with its owner's name, decoded once here: past
+/// the store nothing parses its state, visibility, sport or logs again.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ActivityRow {
     pub id: i64,
     pub athlete_id: i64,
@@ -169,26 +183,111 @@ pub struct ActivityRow {
     pub athlete_lastname: String,
     pub external_id: Option<String>,
     pub name: String,
-    pub sport_type: String,
-    pub visibility: String,
-    pub state: String,
+    pub sport_type: Sport,
+    pub visibility: Visibility,
+    pub state: ActivityState,
     pub start_ms: i64,
     pub completed_ms: Option<i64>,
-    pub status_log: String,
-    pub distance: f64,
-    pub moving_time: i64,
-    pub active_time: i64,
-    pub elapsed_time: i64,
-    pub total_elevation_gain: f64,
-    pub max_speed: f64,
-    pub average_speed: f64,
-    pub elev_high: Option<f64>,
-    pub elev_low: Option<f64>,
-    pub splits: String,
+    pub status_log: StatusLog,
+    pub totals: ActivityTotals,
+    pub splits: Vec<Split>,
     pub summary_polyline: Option<String>,
-    pub point_count: i64,
     pub created_ms: i64,
     pub updated_ms: i64,
+}
+
+/// The columns of an activity row as stored; `decode` types them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct StoredActivity {
+    id: i64,
+    athlete_id: i64,
+    athlete_username: String,
+    athlete_firstname: String,
+    athlete_lastname: String,
+    external_id: Option<String>,
+    name: String,
+    sport_type: String,
+    visibility: String,
+    state: String,
+    start_ms: i64,
+    completed_ms: Option<i64>,
+    status_log: String,
+    distance: f64,
+    moving_time: i64,
+    active_time: i64,
+    elapsed_time: i64,
+    total_elevation_gain: f64,
+    max_speed: f64,
+    average_speed: f64,
+    elev_high: Option<f64>,
+    elev_low: Option<f64>,
+    splits: String,
+    summary_polyline: Option<String>,
+    point_count: i64,
+    created_ms: i64,
+    updated_ms: i64,
+}
+
+impl StoredActivity {
+    /// Types the row; a value that does not parse is `StoreError::Decode`.
+    pub(crate) fn decode(self) -> StoreResult<ActivityRow> {
+        let id = self.id;
+        let bad = |what: &'static str, stored: &str, e: crate::domain::DomainError| {
+            StoreError::decode(what, format!("activity {id}: {stored:?}: {e}"))
+        };
+        let sport_type =
+            Sport::parse(&self.sport_type).map_err(|e| bad("sport_type", &self.sport_type, e))?;
+        let visibility = Visibility::parse(&self.visibility)
+            .map_err(|e| bad("visibility", &self.visibility, e))?;
+        let state = ActivityState::parse(&self.state).map_err(|e| bad("state", &self.state, e))?;
+        let status_log = StatusLog::from_json(&self.status_log)
+            .map_err(|e| bad("status_log", &self.status_log, e))?;
+        let splits = decode_splits(&self.splits)
+            .map_err(|e| StoreError::decode("splits", format!("activity {id}: {e}")))?;
+        Ok(ActivityRow {
+            id: self.id,
+            athlete_id: self.athlete_id,
+            athlete_username: self.athlete_username,
+            athlete_firstname: self.athlete_firstname,
+            athlete_lastname: self.athlete_lastname,
+            external_id: self.external_id,
+            name: self.name,
+            sport_type,
+            visibility,
+            state,
+            start_ms: self.start_ms,
+            completed_ms: self.completed_ms,
+            status_log,
+            totals: ActivityTotals {
+                distance: self.distance,
+                moving_time: self.moving_time,
+                active_time: self.active_time,
+                elapsed_time: self.elapsed_time,
+                total_elevation_gain: self.total_elevation_gain,
+                max_speed: self.max_speed,
+                average_speed: self.average_speed,
+                elev_high: self.elev_high,
+                elev_low: self.elev_low,
+                point_count: self.point_count,
+            },
+            splits,
+            summary_polyline: self.summary_polyline,
+            created_ms: self.created_ms,
+            updated_ms: self.updated_ms,
+        })
+    }
+}
+
+/// Splits as stored (a JSON array; empty text for none).
+fn decode_splits(stored: &str) -> Result<Vec<Split>, serde_json::Error> {
+    if stored.is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(stored)
+}
+
+pub(crate) fn encode_splits(splits: &[Split]) -> StoreResult<String> {
+    serde_json::to_string(splits).map_err(|e| StoreError::decode("splits", e))
 }
 
 #[derive(Debug, Clone)]
@@ -196,36 +295,70 @@ pub struct NewActivityRow {
     pub athlete_id: AthleteId,
     pub external_id: Option<String>,
     pub name: String,
-    pub sport_type: String,
-    pub visibility: String,
+    pub sport_type: Sport,
+    pub visibility: Visibility,
     pub start_ms: i64,
-    pub status_log: String,
+    pub status_log: StatusLog,
     pub now_ms: i64,
 }
 
-/// Everything about an activity that changes while it is recorded.
+/// Everything about an activity that changes while it is recorded. Its
+/// state and completion time are the status log's.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActivityProgress {
     pub id: ActivityId,
-    pub state: String,
-    /// The status log's start: it moves back to the first fix when fixes
-    /// older than the activity arrive.
-    pub start_ms: i64,
-    pub completed_ms: Option<i64>,
-    pub status_log: String,
-    pub distance: f64,
-    pub moving_time: i64,
-    pub active_time: i64,
-    pub elapsed_time: i64,
-    pub total_elevation_gain: f64,
-    pub max_speed: f64,
-    pub average_speed: f64,
-    pub elev_high: Option<f64>,
-    pub elev_low: Option<f64>,
-    pub splits: String,
+    pub status_log: StatusLog,
+    pub totals: ActivityTotals,
+    pub splits: Vec<Split>,
     pub summary_polyline: Option<String>,
-    pub point_count: i64,
     pub now_ms: i64,
+}
+
+impl ActivityProgress {
+    /// The row of a completed activity: the one completion's result.
+    pub fn completed(
+        id: ActivityId,
+        status_log: StatusLog,
+        done: crate::domain::completion::CompletedActivity,
+        now_ms: i64,
+    ) -> ActivityProgress {
+        // The completion starts the activity at its first fix when that is
+        // earlier than the log's start; the stored log says the same.
+        let mut status_log = status_log;
+        status_log.start_no_later_than(done.start_ms);
+        ActivityProgress {
+            id,
+            status_log,
+            totals: done.totals,
+            splits: done.splits,
+            summary_polyline: done.summary_polyline,
+            now_ms,
+        }
+    }
+}
+
+/// An owner's edit of an activity's details, written with its
+/// `activity_updated` event (saying which fields changed).
+#[derive(Debug, Clone)]
+pub struct ActivityEdit {
+    pub name: String,
+    pub sport_type: Sport,
+    pub visibility: Visibility,
+    pub start_ms: i64,
+    /// A completed activity computed again (new sport, start or crop):
+    /// its final figures and route replace the stored ones.
+    pub recomputed: Option<Recomputed>,
+    pub now_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Recomputed {
+    pub progress: ActivityProgress,
+    pub route: Vec<Fix>,
+    /// The route lost points (a crop), not just moved in time.
+    pub cropped: bool,
+    /// The figures or splits differ from the stored ones.
+    pub stats_changed: bool,
 }
 
 /// New route points of one activity, appended at a checkpoint.
@@ -338,13 +471,9 @@ pub trait Store:
     /// (athlete, external_id). The flag says whether it was created.
     async fn create_activity(&self, new: &NewActivityRow) -> StoreResult<(ActivityRow, bool)>;
     async fn activity(&self, id: ActivityId) -> StoreResult<Option<ActivityRow>>;
-    async fn update_activity_meta(
-        &self,
-        id: ActivityId,
-        name: &str,
-        visibility: &str,
-        now_ms: i64,
-    ) -> StoreResult<()>;
+    /// Writes an owner's edit and its `activity_updated` event (none when
+    /// nothing changed). False when the activity does not exist.
+    async fn update_activity(&self, id: ActivityId, edit: &ActivityEdit) -> StoreResult<bool>;
     async fn delete_activity(&self, id: ActivityId) -> StoreResult<()>;
     async fn in_progress_activities(&self) -> StoreResult<Vec<ActivityRow>>;
     /// In-progress activities not updated since `before_ms` (auto-complete

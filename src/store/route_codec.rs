@@ -5,11 +5,11 @@ use crate::domain::Fix;
 use super::StoreError;
 
 pub fn encode(fixes: &[Fix]) -> Result<Vec<u8>, StoreError> {
-    postcard::to_allocvec(fixes).map_err(|e| StoreError::Corrupt(e.to_string()))
+    postcard::to_allocvec(fixes).map_err(|e| StoreError::decode("route", e))
 }
 
 pub fn decode(bytes: &[u8]) -> Result<Vec<Fix>, StoreError> {
-    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+    postcard::from_bytes(bytes).map_err(|e| StoreError::decode("route", e))
 }
 
 /// Sorts by time and keeps the first fix of each timestamp.

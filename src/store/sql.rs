@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use sqlx::{Pool, Row};
 
-use super::changes_sql::{append, next_version, visibility};
+use super::changes_sql::{append, next_version};
 use super::{Db, BACKEND};
 use crate::changes::event::{ChangeKind, Changed, NewChange};
 use crate::domain::activity::ActivityState;
@@ -13,9 +13,9 @@ use crate::domain::feed::{FeedCursor, FeedMode};
 use crate::domain::search::AthleteSearch;
 use crate::domain::{ActivityId, AthleteId, Fix};
 use crate::store::{
-    route_codec, ActivityProgress, ActivityRow, AthleteMatch, AthleteRow, FriendOutcome,
-    ImportedActivity, NewActivityRow, NewAthleteRow, NewUploadRow, ProvisionBatch, Provisioned,
-    RouteChunk, Store, StoreError, StoreResult, UploadRow,
+    encode_splits, route_codec, ActivityEdit, ActivityProgress, ActivityRow, AthleteMatch, AthleteRow,
+    FriendOutcome, ImportedActivity, NewActivityRow, NewAthleteRow, NewUploadRow, ProvisionBatch,
+    Provisioned, RouteChunk, Store, StoreError, StoreResult, StoredActivity, UploadRow,
 };
 
 macro_rules! athlete_select {
@@ -92,10 +92,10 @@ impl SqlStore {
         .bind(new.athlete_id.0)
         .bind(&new.external_id)
         .bind(&new.name)
-        .bind(&new.sport_type)
-        .bind(&new.visibility)
+        .bind(new.sport_type.as_str())
+        .bind(new.visibility.as_str())
         .bind(new.start_ms)
-        .bind(&new.status_log)
+        .bind(new.status_log.to_json())
         .bind(new.now_ms)
         .bind(import_key(new))
         .fetch_one(&mut *tx)
@@ -127,7 +127,7 @@ impl SqlStore {
 /// What makes two uploads the same activity when neither names an
 /// external id: the sport and the start (unique per athlete).
 fn import_key(new: &NewActivityRow) -> String {
-    format!("{}@{}", new.sport_type, new.start_ms)
+    format!("{}@{}", new.sport_type.as_str(), new.start_ms)
 }
 
 /// The change log entry of a just-inserted activity (version 1).
@@ -143,7 +143,7 @@ fn created_change(
         version: 1,
         kind,
         changed,
-        visibility: visibility(&new.visibility)?,
+        visibility: new.visibility,
         at_ms: new.now_ms,
     })
 }
@@ -152,6 +152,7 @@ async fn write_progress(
     tx: &mut sqlx::Transaction<'_, Db>,
     p: &ActivityProgress,
 ) -> StoreResult<()> {
+    let t = &p.totals;
     sqlx::query(
         "UPDATE activities SET state = $2, completed_ms = $3, status_log = $4, distance = $5, \
          moving_time = $6, active_time = $7, elapsed_time = $8, total_elevation_gain = $9, \
@@ -159,26 +160,30 @@ async fn write_progress(
          summary_polyline = $15, point_count = $16, updated_ms = $17, start_ms = $18 WHERE id = $1",
     )
     .bind(p.id.0)
-    .bind(&p.state)
-    .bind(p.completed_ms)
-    .bind(&p.status_log)
-    .bind(p.distance)
-    .bind(p.moving_time)
-    .bind(p.active_time)
-    .bind(p.elapsed_time)
-    .bind(p.total_elevation_gain)
-    .bind(p.max_speed)
-    .bind(p.average_speed)
-    .bind(p.elev_high)
-    .bind(p.elev_low)
-    .bind(&p.splits)
+    .bind(p.status_log.state().as_str())
+    .bind(p.status_log.completed_ms())
+    .bind(p.status_log.to_json())
+    .bind(t.distance)
+    .bind(t.moving_time)
+    .bind(t.active_time)
+    .bind(t.elapsed_time)
+    .bind(t.total_elevation_gain)
+    .bind(t.max_speed)
+    .bind(t.average_speed)
+    .bind(t.elev_high)
+    .bind(t.elev_low)
+    .bind(encode_splits(&p.splits)?)
     .bind(&p.summary_polyline)
-    .bind(p.point_count)
+    .bind(t.point_count)
     .bind(p.now_ms)
-    .bind(p.start_ms)
+    .bind(p.status_log.start_ms())
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+fn decode_all(rows: Vec<StoredActivity>) -> StoreResult<Vec<ActivityRow>> {
+    rows.into_iter().map(StoredActivity::decode).collect()
 }
 
 /// A whole route as chunk rows of at most `MAX_FIXES_PER_CHUNK` fixes.
@@ -192,7 +197,7 @@ fn route_rows(id: ActivityId, route: &[Fix]) -> Vec<(ActivityId, i64, &[Fix])> {
 
 fn parse_state(stored: &str) -> StoreResult<ActivityState> {
     ActivityState::parse(stored)
-        .map_err(|_| StoreError::Corrupt(format!("activity state {stored:?}")))
+        .map_err(|e| StoreError::decode("state", format!("{stored:?}: {e}")))
 }
 
 /// The stored states of the activities in `progress` (absent: deleted).
@@ -300,7 +305,7 @@ async fn find_duplicate(
     .bind(new.athlete_id.0)
     .bind(new.start_ms - 1_000)
     .bind(new.start_ms + 1_000)
-    .bind(&new.sport_type)
+    .bind(new.sport_type.as_str())
     .fetch_optional(&mut **tx)
     .await?)
 }
@@ -538,10 +543,10 @@ impl Store for SqlStore {
         .bind(new.athlete_id.0)
         .bind(&new.external_id)
         .bind(&new.name)
-        .bind(&new.sport_type)
-        .bind(&new.visibility)
+        .bind(new.sport_type.as_str())
+        .bind(new.visibility.as_str())
         .bind(new.start_ms)
-        .bind(&new.status_log)
+        .bind(new.status_log.to_json())
         .bind(new.now_ms)
         .fetch_optional(&mut *tx)
         .await?;
@@ -554,12 +559,15 @@ impl Store for SqlStore {
         self.announce(last_seq);
         let (query, created) = match inserted {
             Some(id) => (
-                sqlx::query_as::<_, ActivityRow>(concat!(activity_select!(), " WHERE a.id = $1"))
-                    .bind(id),
+                sqlx::query_as::<_, StoredActivity>(concat!(
+                    activity_select!(),
+                    " WHERE a.id = $1"
+                ))
+                .bind(id),
                 true,
             ),
             None => (
-                sqlx::query_as::<_, ActivityRow>(concat!(
+                sqlx::query_as::<_, StoredActivity>(concat!(
                     activity_select!(),
                     " WHERE a.athlete_id = $1 AND a.external_id = $2"
                 ))
@@ -568,54 +576,72 @@ impl Store for SqlStore {
                 false,
             ),
         };
-        Ok((query.fetch_one(&self.pool).await?, created))
+        Ok((query.fetch_one(&self.pool).await?.decode()?, created))
     }
 
     async fn activity(&self, id: ActivityId) -> StoreResult<Option<ActivityRow>> {
-        Ok(
-            sqlx::query_as(concat!(activity_select!(), " WHERE a.id = $1"))
-                .bind(id.0)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        sqlx::query_as::<_, StoredActivity>(concat!(activity_select!(), " WHERE a.id = $1"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(StoredActivity::decode)
+            .transpose()
     }
 
-    async fn update_activity_meta(
-        &self,
-        id: ActivityId,
-        name: &str,
-        visibility: &str,
-        now_ms: i64,
-    ) -> StoreResult<()> {
+    async fn update_activity(&self, id: ActivityId, edit: &ActivityEdit) -> StoreResult<bool> {
         let mut tx = super::begin_write(&self.pool).await?;
-        let before: Option<(String, String)> =
-            sqlx::query_as("SELECT name, visibility FROM activities WHERE id = $1")
-                .bind(id.0)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some((old_name, old_visibility)) = before else {
-            return Ok(());
-        };
-        let mut changed = Changed::empty();
-        changed.set(Changed::NAME, old_name != name);
-        changed.set(Changed::VISIBILITY, old_visibility != visibility);
-        sqlx::query(
-            "UPDATE activities SET name = $2, visibility = $3, updated_ms = $4 WHERE id = $1",
+        let before: Option<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT name, visibility, sport_type, start_ms FROM activities WHERE id = $1",
         )
         .bind(id.0)
-        .bind(name)
-        .bind(visibility)
-        .bind(now_ms)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((old_name, old_visibility, old_sport, old_start)) = before else {
+            return Ok(false);
+        };
+        let mut changed = Changed::empty();
+        changed.set(Changed::NAME, old_name != edit.name);
+        changed.set(
+            Changed::VISIBILITY,
+            old_visibility != edit.visibility.as_str(),
+        );
+        changed.set(Changed::SPORT, old_sport != edit.sport_type.as_str());
+        changed.set(Changed::START_DATE, old_start != edit.start_ms);
+        sqlx::query(
+            "UPDATE activities SET name = $2, visibility = $3, sport_type = $4, start_ms = $5, \
+             updated_ms = $6 WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(&edit.name)
+        .bind(edit.visibility.as_str())
+        .bind(edit.sport_type.as_str())
+        .bind(edit.start_ms)
+        .bind(edit.now_ms)
         .execute(&mut *tx)
         .await?;
+        if let Some(again) = &edit.recomputed {
+            let progress = ActivityProgress {
+                id,
+                ..again.progress.clone()
+            };
+            write_progress(&mut tx, &progress).await?;
+            sqlx::query("DELETE FROM route_chunks WHERE activity_id = $1")
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+            insert_chunks(&mut tx, &route_rows(id, &again.route)).await?;
+            changed.set(Changed::ROUTE, again.cropped);
+            changed.set(Changed::STATS, again.stats_changed);
+        }
         let mut last_seq = 0;
         if !changed.is_empty() {
-            let change = next_version(&mut tx, id, ChangeKind::Updated, changed, now_ms).await?;
+            let change =
+                next_version(&mut tx, id, ChangeKind::Updated, changed, edit.now_ms).await?;
             last_seq = append(&mut tx, change.as_slice()).await?;
         }
         tx.commit().await?;
         self.announce(last_seq);
-        Ok(())
+        Ok(true)
     }
 
     async fn delete_activity(&self, id: ActivityId) -> StoreResult<()> {
@@ -637,12 +663,14 @@ impl Store for SqlStore {
     }
 
     async fn in_progress_activities(&self) -> StoreResult<Vec<ActivityRow>> {
-        Ok(sqlx::query_as(concat!(
-            activity_select!(),
-            " WHERE a.state <> 'COMPLETE' ORDER BY a.id"
-        ))
-        .fetch_all(&self.pool)
-        .await?)
+        decode_all(
+            sqlx::query_as(concat!(
+                activity_select!(),
+                " WHERE a.state <> 'COMPLETE' ORDER BY a.id"
+            ))
+            .fetch_all(&self.pool)
+            .await?,
+        )
     }
 
     async fn stale_in_progress(
@@ -664,15 +692,17 @@ impl Store for SqlStore {
     }
 
     async fn live_activities_of_friends(&self, viewer: AthleteId) -> StoreResult<Vec<ActivityRow>> {
-        Ok(sqlx::query_as(concat!(
-            activity_select!(),
-            " WHERE a.state <> 'COMPLETE' AND a.visibility <> 'only_me' AND a.athlete_id IN (",
-            friend_ids_of_1!(),
-            ") ORDER BY a.start_ms DESC, a.id DESC LIMIT 500"
-        ))
-        .bind(viewer.0)
-        .fetch_all(&self.pool)
-        .await?)
+        decode_all(
+            sqlx::query_as(concat!(
+                activity_select!(),
+                " WHERE a.state <> 'COMPLETE' AND a.visibility <> 'only_me' AND a.athlete_id IN (",
+                friend_ids_of_1!(),
+                ") ORDER BY a.start_ms DESC, a.id DESC LIMIT 500"
+            ))
+            .bind(viewer.0)
+            .fetch_all(&self.pool)
+            .await?,
+        )
     }
 
     async fn feed(
@@ -706,13 +736,15 @@ impl Store for SqlStore {
                 "))) AND (a.start_ms, a.id) < ($2, $3) ORDER BY a.start_ms DESC, a.id DESC LIMIT $4"
             ),
         };
-        Ok(sqlx::query_as(query)
-            .bind(viewer.0)
-            .bind(cursor.start_ms)
-            .bind(cursor.id)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?)
+        decode_all(
+            sqlx::query_as(query)
+                .bind(viewer.0)
+                .bind(cursor.start_ms)
+                .bind(cursor.id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     async fn checkpoint(
@@ -730,7 +762,7 @@ impl Store for SqlStore {
         let mut transitions = Vec::new();
         for p in progress {
             write_progress(&mut tx, p).await?;
-            let to = parse_state(&p.state)?;
+            let to = p.status_log.state();
             if let Some(from) = states.insert(p.id, to) {
                 if let Some(kind) = ChangeKind::for_transition(from, to) {
                     transitions.push((p.id, kind, p.now_ms));
@@ -875,6 +907,7 @@ impl Store for SqlStore {
         }
         let mut activities = std::collections::HashMap::new();
         if let Some(new) = &batch.activity {
+            let status_log = new.status_log.to_json();
             for rows in athlete_ids.chunks(PROVISION_ROWS_PER_INSERT) {
                 let mut insert = sqlx::QueryBuilder::<Db>::new(
                     "INSERT INTO activities (athlete_id, external_id, name, sport_type, \
@@ -884,11 +917,11 @@ impl Store for SqlStore {
                     b.push_bind(id.0)
                         .push_bind(&new.external_id)
                         .push_bind(&new.name)
-                        .push_bind(&new.sport_type)
-                        .push_bind(&new.visibility)
-                        .push_bind("STARTED")
+                        .push_bind(new.sport_type.as_str())
+                        .push_bind(new.visibility.as_str())
+                        .push_bind(ActivityState::Started.as_str())
                         .push_bind(new.start_ms)
-                        .push_bind(&new.status_log)
+                        .push_bind(&status_log)
                         .push_bind(new.now_ms)
                         .push_bind(new.now_ms)
                         .push_bind(1_i64);

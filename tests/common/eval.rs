@@ -91,10 +91,10 @@ fn case(name: String, parsed: ParsedActivity) -> Result<Case, String> {
         sport,
         named_sport,
         points,
-        distance: imported.progress.distance,
+        distance: imported.progress.totals.distance,
         haversine,
         plain_ellipsoidal,
-        moving_time: imported.progress.moving_time,
+        moving_time: imported.progress.totals.moving_time,
         device,
     })
 }

@@ -251,7 +251,17 @@ async fn resubscribing_checks_access(app: TestApp) {
         .unwrap();
     app.state
         .store
-        .update_activity_meta(ActivityId(id), &row.name, "only_me", now_ms())
+        .update_activity(
+            ActivityId(id),
+            &pacer::store::ActivityEdit {
+                name: row.name.clone(),
+                sport_type: row.sport_type,
+                visibility: pacer::domain::activity::Visibility::OnlyMe,
+                start_ms: row.start_ms,
+                recomputed: None,
+                now_ms: now_ms(),
+            },
+        )
         .await
         .unwrap();
     // Far more events at once than the watcher's queue holds: it is dropped

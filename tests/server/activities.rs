@@ -131,6 +131,7 @@ async fn owner_updates_and_deletes(app: TestApp) {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_error_shape(&body);
+    assert_eq!(body["code"], "not_owner", "{body}");
     let (status, _) = app
         .call(Method::DELETE, &path, Some(&bob.token), None)
         .await;
@@ -145,5 +146,63 @@ async fn owner_updates_and_deletes(app: TestApp) {
     let (status, body) = app.get(&path, &ann.token).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error_shape(&body);
+    assert_eq!(body["code"], "activity_not_found", "{body}");
 }
 both_backends!(owner_updates_and_deletes);
+
+/// A stored row that does not decode is one error, handled one way
+/// everywhere: 500 `internal`, the cause only in the log.
+async fn a_row_that_does_not_decode_is_one_internal_error(app: TestApp) {
+    use pacer::store::changes::Statement;
+    let ann = app.signup("ann").await;
+    let id = app.start_at(&ann, "Run", now_ms() - MIN).await;
+    let path = format!("/api/v1/activities/{id}");
+    // Written behind the API's back, through a consumer's effect.
+    let store = &app.state.store;
+    store.consumer_positions("corrupter", 1, 0).await.unwrap();
+    store
+        .commit_consumer(
+            "corrupter",
+            0,
+            1,
+            &[
+                Statement::new("UPDATE activities SET status_log = $1 WHERE id = $2")
+                    .text("[{\"state\":\"PAUSED\",\"at\":1}]")
+                    .int(id),
+            ],
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    let err = store
+        .activity(pacer::domain::ActivityId(id))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            pacer::store::StoreError::Decode {
+                what: "status_log",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    for (method, body) in [
+        (Method::GET, None),
+        (Method::PUT, Some(json!({"name": "x"}))),
+        (Method::PATCH, Some(json!({"state": "PAUSED"}))),
+    ] {
+        let (status, body) = app
+            .call(method.clone(), &path, Some(&ann.token), body)
+            .await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{method} {body}");
+        assert_eq!(body["code"], "internal", "{body}");
+        assert_eq!(body["message"], "Internal Server Error");
+        assert!(
+            !body.to_string().contains("PAUSED"),
+            "the cause leaked: {body}"
+        );
+    }
+}
+both_backends!(a_row_that_does_not_decode_is_one_internal_error);

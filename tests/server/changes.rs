@@ -275,6 +275,131 @@ async fn every_change_is_one_event(app: TestApp) {
 }
 each_mode!(every_change_is_one_event);
 
+/// A walk north at 0.7 m/s, one fix a second: moving for a runner, stopped
+/// for a rider (their speeds differ), so a new sport changes the figures.
+fn walk(start_ms: i64, n: usize) -> Vec<pacer::domain::Fix> {
+    (0..n)
+        .map(|i| {
+            pacer::domain::Fix::new(
+                start_ms + i as i64 * 1_000,
+                59.9 + i as f64 * 0.7 / 111_195.0,
+                10.75,
+            )
+        })
+        .collect()
+}
+
+async fn activity(app: &TestApp, who: &Athlete, id: i64) -> Value {
+    let (status, body) = app
+        .get(&format!("/api/v1/activities/{id}"), &who.token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+/// Name, sport, visibility, start date and route (a crop): each edit of a
+/// completed activity is one `updated` event saying what changed, with
+/// the next version; edits that change nothing are no events.
+async fn every_kind_of_update_is_one_event(app: TestApp) {
+    let ann = app.signup("ann").await;
+    let t0 = now_ms() - 3_600_000;
+    let id = app.start_at(&ann, "Run", t0).await;
+    let fixes = walk(t0, 600);
+    post_fixes(&app, &ann, id, &fixes).await;
+    // While recording, the sport and start stay as they are.
+    for body in [
+        json!({"sport_type": "Ride"}),
+        json!({"start_date": rfc3339(t0 - 60_000)}),
+    ] {
+        let (status, refused) = app
+            .call(
+                Method::PUT,
+                &format!("/api/v1/activities/{id}"),
+                Some(&ann.token),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+        assert_eq!(refused["code"], "activity_in_progress", "{refused}");
+    }
+    set_state(&app, &ann, id, "COMPLETE", t0 + 600_000).await;
+    let as_run = activity(&app, &ann, id).await;
+    assert!(as_run["moving_time"].as_i64().unwrap() > 500, "{as_run}");
+
+    put(&app, &ann, id, json!({"name": "Walk"})).await;
+    put(&app, &ann, id, json!({"sport_type": "Ride"})).await;
+    let as_ride = activity(&app, &ann, id).await;
+    assert_eq!(as_ride["sport_type"], "Ride");
+    assert!(
+        as_ride["moving_time"].as_i64().unwrap() < as_run["moving_time"].as_i64().unwrap() / 2,
+        "the one completion ran again for a ride: {as_ride}"
+    );
+    put(&app, &ann, id, json!({"visibility": "everyone"})).await;
+    // Moved an hour back: the same figures, the route with it.
+    let earlier = t0 - 3_600_000;
+    put(&app, &ann, id, json!({"start_date": rfc3339(earlier)})).await;
+    let moved = activity(&app, &ann, id).await;
+    assert_eq!(moved["start_date"], rfc3339(earlier));
+    assert_eq!(moved["completed_at"], rfc3339(earlier + 600_000));
+    assert_eq!(moved["moving_time"], as_ride["moving_time"]);
+    assert_eq!(moved["distance"], as_ride["distance"]);
+    let route = app
+        .state
+        .store
+        .route(pacer::domain::ActivityId(id))
+        .await
+        .unwrap();
+    assert_eq!(route[0].t_ms, earlier);
+    // The same values again: nothing to tell.
+    put(
+        &app,
+        &ann,
+        id,
+        json!({"name": "Walk", "sport_type": "Ride", "visibility": "everyone",
+               "start_date": rfc3339(earlier)}),
+    )
+    .await;
+    // Cut the first and last minute.
+    let (status, cropped) = app
+        .post(
+            &format!("/api/v1/activities/{id}/crop"),
+            &ann.token,
+            json!({"start_date": rfc3339(earlier + 60_000),
+                   "end_date": rfc3339(earlier + 540_000)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cropped}");
+    assert_eq!(cropped["start_date"], rfc3339(earlier + 60_000));
+    assert_eq!(cropped["elapsed_time"], 480);
+    assert_eq!(cropped["point_count"], 481);
+    assert_eq!(cropped["active_time"], 480, "{cropped}");
+    assert_eq!(moved["active_time"], 600, "{moved}");
+
+    let events = log(&app).await;
+    assert_eq!(
+        history(&events, id),
+        vec![
+            (ChangeKind::Started, 1, Changed::new_activity()),
+            (
+                ChangeKind::Completed,
+                2,
+                Changed::STATE | Changed::STATS | Changed::ROUTE
+            ),
+            (ChangeKind::Updated, 3, Changed::NAME),
+            (ChangeKind::Updated, 4, Changed::SPORT | Changed::STATS),
+            (ChangeKind::Updated, 5, Changed::VISIBILITY),
+            (ChangeKind::Updated, 6, Changed::START_DATE),
+            (
+                ChangeKind::Updated,
+                7,
+                Changed::START_DATE | Changed::ROUTE | Changed::STATS
+            ),
+        ]
+    );
+    assert!(events.windows(2).all(|w| w[0].seq < w[1].seq));
+}
+each_mode!(every_kind_of_update_is_one_event);
+
 /// Records each event it applies into `recorded`; fails halfway through
 /// its first batch when asked to.
 struct Recorder {
@@ -747,6 +872,251 @@ async fn unfriending_stops_the_events(app: TestApp) {
     assert_eq!(bobs.next(2 * SECOND).await, None);
 }
 crate::both_backends!(unfriending_stops_the_events);
+
+/// Signing out ends the events stream at once: the sign-out is announced
+/// and the stream runs the same token check as every request.
+async fn signing_out_ends_the_events_stream(app: TestApp) {
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    app.befriend(&ann, &bob).await;
+    let mut bobs = open(&app, &bob, None).await;
+    let first = app.start_at(&ann, "Run", now_ms() - 60_000).await;
+    assert_eq!(next(&mut bobs).await.data["activity_id"], first);
+    let (status, _) = app
+        .call(Method::DELETE, "/api/v1/sessions", Some(&bob.token), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let started = std::time::Instant::now();
+    let last = next(&mut bobs).await;
+    assert_eq!(last.event, "revoked", "{last:?}");
+    assert!(started.elapsed() < 2 * SECOND, "{:?}", started.elapsed());
+    // The stream is over: nothing more, even when ann starts again.
+    app.start_at(&ann, "Ride", now_ms() - 30_000).await;
+    assert_eq!(bobs.next(2 * SECOND).await, None);
+    let (status, _) = SseReader::open(&app, "/api/v1/athlete/events", &bob.token, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+crate::both_backends!(signing_out_ends_the_events_stream);
+
+fn three_second_tokens(config: &mut Config) {
+    config.token_ttl_s = 3;
+}
+
+/// A token that expires while its events stream is open ends the stream
+/// when it expires, without any request presenting it.
+async fn expiry_ends_the_events_stream(app: TestApp) {
+    let ann = app.signup("ann").await;
+    let started = std::time::Instant::now();
+    let mut anns = open(&app, &ann, None).await;
+    let last = anns
+        .next(Duration::from_secs(8))
+        .await
+        .expect("the stream ends with revoked");
+    assert_eq!(last.event, "revoked", "{last:?}");
+    assert!(started.elapsed() >= 2 * SECOND, "{:?}", started.elapsed());
+    assert_eq!(anns.next(SECOND).await, None);
+}
+crate::both_backends!(expiry_ends_the_events_stream, three_second_tokens);
+
+fn small_queues(config: &mut Config) {
+    config.watcher_queue = 4;
+}
+
+/// A watcher that falls behind (its client stopped reading while a burst
+/// of events went out) is dropped and gets one `reset`, never a silent
+/// gap; the stream then goes on from the reset's position.
+async fn a_watcher_that_falls_behind_gets_a_reset(app: TestApp) {
+    use pacer::domain::activity::{ActivityState, StatusLog, Visibility};
+    use pacer::domain::{completion::complete, ActivityId, AthleteId, Fix, Sport};
+    use pacer::store::{
+        ActivityEdit, ActivityProgress, ImportedActivity, NewActivityRow, NewUploadRow,
+    };
+    const ACTIVITIES: usize = 100;
+    const RENAMES: usize = 10;
+    let ann = app.signup("ann").await;
+    let store = app.state.store.clone();
+    // Completed activities with long summary polylines (a zigzag of 1,000
+    // points, ~10 KB per event's summary), imported before the stream opens.
+    let t0 = now_ms() - 86_400_000;
+    let mut ids = Vec::new();
+    for a in 0..ACTIVITIES {
+        let start = t0 + a as i64 * 600_000;
+        let route: Vec<Fix> = (0..1_000)
+            .map(|i| {
+                Fix::new(
+                    start + i * 300,
+                    59.9 + (i % 2) as f64 * 0.01,
+                    10.75 + i as f64 * 1e-4,
+                )
+            })
+            .collect();
+        let mut log = StatusLog::start(start);
+        log.apply(ActivityState::Complete, Some(start + 300_000), now_ms())
+            .unwrap();
+        let done = complete(Sport::Ride, &route, &log);
+        let imported = ImportedActivity {
+            activity: NewActivityRow {
+                athlete_id: AthleteId(ann.id),
+                external_id: Some(format!("zigzag{a}")),
+                name: "Zigzag".into(),
+                sport_type: Sport::Ride,
+                visibility: Visibility::Everyone,
+                start_ms: start,
+                status_log: log.clone(),
+                now_ms: now_ms(),
+            },
+            progress: ActivityProgress::completed(ActivityId(0), log, done, now_ms()),
+            route,
+        };
+        let upload = NewUploadRow {
+            athlete_id: AthleteId(ann.id),
+            external_id: Some(format!("zigzag{a}")),
+            data_type: "gpx".into(),
+            now_ms: now_ms(),
+        };
+        let row = store.import_activity(&upload, &imported).await.unwrap();
+        ids.push(ActivityId(row.activity_id.unwrap()));
+    }
+    let mut stream = open(&app, &ann, None).await;
+    let hub = app.state.changes.events.clone();
+    assert_eq!(hub.watchers(), 1);
+    // Far more than the queue and the sockets hold while the client does
+    // not read.
+    for round in 0..RENAMES {
+        for id in &ids {
+            let row = store.activity(*id).await.unwrap().unwrap();
+            let edit = ActivityEdit {
+                name: format!("Zigzag {round}"),
+                sport_type: row.sport_type,
+                visibility: row.visibility,
+                start_ms: row.start_ms,
+                recomputed: None,
+                now_ms: now_ms(),
+            };
+            store.update_activity(*id, &edit).await.unwrap();
+        }
+    }
+    eventually(
+        Duration::from_secs(30),
+        "the watcher to be dropped",
+        || async { (hub.watchers() == 0).then_some(()) },
+    )
+    .await;
+    let mut seen = Vec::new();
+    let reset = loop {
+        let e = next(&mut stream).await;
+        if e.event == "reset" {
+            break e;
+        }
+        // The last imports' own events may still be on their way when
+        // the stream opens (it starts where the fan-out is).
+        assert!(
+            ["activity_updated", "activity_completed"].contains(&e.event.as_str()),
+            "{}",
+            e.event
+        );
+        seen.push(e);
+    };
+    // Before the reset, no gap: every rename in log order.
+    assert!(seen.len() < ACTIVITIES * RENAMES, "{}", seen.len());
+    for pair in seen.windows(2) {
+        assert_eq!(pair[0].id.unwrap() + 1, pair[1].id.unwrap());
+    }
+    let reset_at = reset.id.unwrap();
+    assert_eq!(reset.data["seq"], reset_at);
+    assert!(seen.last().is_none_or(|last| reset_at > last.id.unwrap()));
+    // Subscribed again from there: what follows comes after the reset
+    // (the rest of the burst may drop it again: another reset, further on).
+    let later = app.start_at(&ann, "Run", now_ms() - 1_000).await;
+    let mut after = reset_at;
+    loop {
+        let e = next(&mut stream).await;
+        let id = e.id.unwrap();
+        if e.event == "reset" {
+            assert!(id >= after, "{e:?} after {after}");
+        } else {
+            assert!(id > after, "a repeat after the reset: {e:?}");
+        }
+        after = id;
+        if e.data["activity_id"] == later {
+            break;
+        }
+    }
+}
+crate::both_backends!(a_watcher_that_falls_behind_gets_a_reset, small_queues);
+
+fn four_second_retention(config: &mut Config) {
+    config.change_log_retention = Duration::from_secs(4);
+}
+
+/// Events past retention are pruned (by the server's own pruning task)
+/// only once every consumer has passed them; younger ones stay; a stream
+/// resuming from before the kept log gets `reset`.
+async fn retention_waits_for_every_consumer(app: TestApp) {
+    let store = app.state.store.clone();
+    // A consumer that has read nothing yet holds the whole log.
+    store.consumer_positions("laggard", 1, 0).await.unwrap();
+    let ann = app.signup("ann").await;
+    let t0 = now_ms() - 600_000;
+    for i in 0..3 {
+        app.start_at(&ann, "Run", t0 + i * 60_000).await;
+    }
+    assert_eq!(store.change_head().await.unwrap(), 3);
+    // Well past retention and several pruning rounds: all kept.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(store.change_tail().await.unwrap(), 1);
+    assert_eq!(log(&app).await.len(), 3);
+    // The laggard passes the first two: those go, the third stays.
+    store
+        .commit_consumer("laggard", 0, 2, &[], now_ms())
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(10), "the first two pruned", || async {
+        (store.change_tail().await.unwrap() == 3).then_some(())
+    })
+    .await;
+    let kept = log(&app).await;
+    assert_eq!(kept.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3]);
+    // Resuming from a pruned position: told to reset, not given a gap.
+    let mut stream = open(&app, &ann, Some(1)).await;
+    let first = next(&mut stream).await;
+    assert_eq!(first.event, "reset", "{first:?}");
+    drop(stream);
+    // Everyone past everything: a young event still stays until it is
+    // older than the retention.
+    let fourth = app.start_at(&ann, "Run", t0 + 240_000).await;
+    let at = log(&app).await.last().unwrap().at_ms;
+    eventually(
+        Duration::from_secs(10),
+        "athlete totals past seq 4",
+        || async {
+            let min: i64 = store
+                .consumer_positions("athlete_totals", pacer::changes::PARTITIONS, 0)
+                .await
+                .unwrap()
+                .into_iter()
+                .min()
+                .unwrap();
+            (min >= 4).then_some(())
+        },
+    )
+    .await;
+    store
+        .commit_consumer("laggard", 0, 4, &[], now_ms())
+        .await
+        .unwrap();
+    // Past every consumer, but not older than `at`: it stays.
+    store.prune_changes(at).await.unwrap();
+    let left = log(&app).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].activity_id.0, fourth);
+    eventually(Duration::from_secs(10), "the fourth pruned", || async {
+        log(&app).await.is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(store.change_tail().await.unwrap(), 5);
+}
+crate::both_backends!(retention_waits_for_every_consumer, four_second_retention);
 
 /// Builds an app on an existing database; answers it and its server handle.
 async fn node(config: Config, backend: Backend) -> (TestApp, actix_web::dev::ServerHandle) {
