@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::api::live::SSE_HEARTBEAT;
 use crate::api::privacy::event_summary;
-use crate::api::views::{rfc3339, ActivityView};
+use crate::api::views::rfc3339;
 use crate::auth::Caller;
 use crate::changes::event::ChangeEvent;
 use crate::changes::fanout::{classify, Delivery, EventsHub, FeedKind, Subscription};

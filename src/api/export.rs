@@ -20,6 +20,7 @@ use crate::api::activities::visible_activity;
 use crate::api::privacy::Privacy;
 use crate::auth::Caller;
 use crate::domain::activity::ActivityState;
+use crate::domain::activity::StatusLog;
 use crate::domain::stats::{series, Series};
 use crate::domain::{ActivityId, AthleteId, Fix, Sport};
 use crate::error::ApiError;

@@ -363,7 +363,7 @@ pub async fn create_for_activity(
     let now = now_ms();
     let seconds = expires_in(&body, MAX_ACTIVITY_SHARE_S)?;
     let expires_ms = now + seconds * 1000;
-    if row.state == ActivityState::Complete.as_str() {
+    if row.state == ActivityState::Complete {
         let completed = row.completed_ms.unwrap_or(row.start_ms);
         if expires_ms > completed + MAX_ACTIVITY_SHARE_S * 1000 {
             return Err(ApiError::invalid(

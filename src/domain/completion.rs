@@ -253,8 +253,9 @@ mod tests {
         let mut log = StatusLog::start(created);
         log.apply(ActivityState::Complete, Some(created + 5_000), i64::MAX / 2)
             .unwrap();
-        let t = complete(Sport::Ride, &route, &log).totals;
-        assert_eq!(t.start_ms, created - 9_000);
+        let done = complete(Sport::Ride, &route, &log);
+        let t = done.totals;
+        assert_eq!(done.start_ms, created - 9_000);
         assert_eq!((t.moving_time, t.active_time, t.elapsed_time), (9, 14, 14));
         assert!((t.distance - 94.0).abs() < 2.0, "{}", t.distance);
         assert!(t.average_speed <= t.max_speed, "{t:?}");
@@ -382,14 +383,14 @@ mod tests {
                 prop_assert!(t.average_speed <= t.max_speed, "{:?}", t);
                 prop_assert!(t.moving_time <= t.active_time, "{:?}", t);
                 prop_assert!(t.active_time <= t.elapsed_time, "{:?}", t);
-                prop_assert!(t.start_ms <= route[0].t_ms);
+                prop_assert!(done.start_ms <= route[0].t_ms);
 
                 // The streams, as `/streams` serves them.
                 let mut moved = log.clone();
                 moved.start_no_later_than(route[0].t_ms);
-                prop_assert_eq!(moved.start_ms(), t.start_ms);
+                prop_assert_eq!(moved.start_ms(), done.start_ms);
                 let s = series(sport(ride), &route, &moved.timer_off());
-                let time = time_stream(&route, t.start_ms);
+                let time = time_stream(&route, done.start_ms);
                 let n = route.len();
                 prop_assert_eq!(moving_seconds(&time, &s.moving, 0, n - 1), t.moving_time);
                 prop_assert!((s.distance[n - 1] - t.distance).abs() < 1e-6);
@@ -435,19 +436,19 @@ mod tests {
                     let now = chunk[chunk.len() - 1].t_ms + 400;
                     r.ingest(chunk, now);
                     let live = r.live_stats(now);
-                    prop_assert!(live.average_speed <= live.max_speed, "{:?}", live);
-                    prop_assert!(live.moving_time <= live.active_time, "{:?}", live);
-                    prop_assert!(live.active_time <= live.elapsed_time, "{:?}", live);
+                    prop_assert!(live.totals.average_speed <= live.totals.max_speed, "{:?}", live);
+                    prop_assert!(live.totals.moving_time <= live.totals.active_time, "{:?}", live);
+                    prop_assert!(live.totals.active_time <= live.totals.elapsed_time, "{:?}", live);
                     prop_assert!(r.log().start_ms() <= route[0].t_ms);
                 }
                 let end = route[route.len() - 1].t_ms;
                 r.apply_state(ActivityState::Complete, Some(end), end).unwrap();
                 let live = r.live_stats(end);
                 let done = r.final_stats().totals;
-                prop_assert_eq!(live.moving_time, done.moving_time);
-                prop_assert_eq!(live.elapsed_time, done.elapsed_time);
-                prop_assert_eq!(live.max_speed, done.max_speed);
-                prop_assert!((live.distance - done.distance).abs() < 1e-6);
+                prop_assert_eq!(live.totals.moving_time, done.moving_time);
+                prop_assert_eq!(live.totals.elapsed_time, done.elapsed_time);
+                prop_assert_eq!(live.totals.max_speed, done.max_speed);
+                prop_assert!((live.totals.distance - done.distance).abs() < 1e-6);
             }
         }
     }

@@ -234,12 +234,11 @@ impl DeviceTracker {
             // A retried start finds the same activity.
             external_id: Some(format!("device-{}-{start_ms}", row.id.0)),
             name: crate::api::activities::default_name(row.sport, start_ms),
-            sport_type: row.sport.as_str().to_string(),
+            sport_type: row.sport,
             // The API's default for new activities (athletes have no setting).
-            visibility: Visibility::FollowersOnly.as_str().to_string(),
+            visibility: Visibility::FollowersOnly,
             start_ms,
-            status_log: serde_json::to_string(log.entries())
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            status_log: log,
             now_ms: now,
         };
         let (activity, _) = self.store.create_activity(&new).await?;

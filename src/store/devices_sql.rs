@@ -31,7 +31,7 @@ impl TryFrom<StoredDevice> for DeviceRow {
     type Error = StoreError;
 
     fn try_from(d: StoredDevice) -> StoreResult<DeviceRow> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("device {}: {what}", d.id));
+        let corrupt = |what: &str| StoreError::decode("device", format!("device {}: {what}", d.id));
         Ok(DeviceRow {
             id: DeviceId(d.id),
             athlete: AthleteId(d.athlete_id),

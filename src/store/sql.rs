@@ -13,9 +13,10 @@ use crate::domain::feed::{FeedCursor, FeedMode};
 use crate::domain::search::AthleteSearch;
 use crate::domain::{ActivityId, AthleteId, Fix};
 use crate::store::{
-    encode_splits, route_codec, ActivityEdit, ActivityProgress, ActivityRow, AthleteMatch, AthleteRow,
-    FriendOutcome, ImportedActivity, NewActivityRow, NewAthleteRow, NewUploadRow, ProvisionBatch,
-    Provisioned, RouteChunk, Store, StoreError, StoreResult, StoredActivity, UploadRow,
+    encode_splits, route_codec, ActivityEdit, ActivityProgress, ActivityRow, AthleteMatch,
+    AthleteRow, FriendOutcome, ImportedActivity, NewActivityRow, NewAthleteRow, NewUploadRow,
+    ProvisionBatch, Provisioned, RouteChunk, Store, StoreError, StoreResult, StoredActivity,
+    UploadRow,
 };
 
 macro_rules! athlete_select {
