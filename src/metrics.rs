@@ -117,11 +117,11 @@ pub async fn track(
             .request()
             .match_pattern()
             .unwrap_or_else(|| "unmatched".to_string());
-        let status = response.status().as_u16().to_string();
+        let status = response.status();
         state
             .metrics
             .http_requests
-            .with_label_values(&[&route, method, &status])
+            .with_label_values(&[&route, method, status.as_str()])
             .inc();
         state
             .metrics

@@ -79,19 +79,34 @@ pub fn security_headers(tile_url: &str) -> DefaultHeaders {
 /// A request body that must arrive whole before a deadline.
 struct DeadlinePayload {
     inner: Payload,
-    deadline: Pin<Box<tokio::time::Sleep>>,
+    deadline: tokio::time::Instant,
+    /// Armed only when the body has to be waited for: a body that is
+    /// already in the buffer (nearly every fix post) costs no timer.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Stream for DeadlinePayload {
     type Item = Result<Bytes, PayloadError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        // The deadline first: a trickle that always has a byte ready must
-        // still run out of time.
-        if self.deadline.as_mut().poll(cx).is_ready() {
+        // Checked on every chunk too: a trickle that always has a byte
+        // ready must still run out of time.
+        if tokio::time::Instant::now() >= self.deadline {
             return Poll::Ready(Some(Err(timed_out())));
         }
-        Pin::new(&mut self.inner).poll_next(cx)
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(item) => Poll::Ready(item),
+            Poll::Pending => {
+                let deadline = self.deadline;
+                let timer = self
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Some(Err(timed_out()))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
     }
 }
 
@@ -122,7 +137,8 @@ pub async fn body_deadline(
         let inner = req.take_payload();
         let timed = DeadlinePayload {
             inner,
-            deadline: Box::pin(tokio::time::sleep(limit)),
+            deadline: tokio::time::Instant::now() + limit,
+            timer: None,
         };
         req.set_payload(Payload::Stream {
             payload: Box::pin(timed),

@@ -37,9 +37,9 @@ fn is_secret_param(name: &str) -> bool {
 /// The path and query with every secret parameter's value replaced by
 /// `REDACTED`. Works on the raw query, so odd encodings cannot smuggle a
 /// value past it: a parameter is judged by its decoded name.
-pub fn redact_target(path: &str, query: Option<&str>) -> Cow<'static, str> {
+pub fn redact_target<'a>(path: &'a str, query: Option<&str>) -> Cow<'a, str> {
     let Some(query) = query else {
-        return Cow::Owned(path.to_string());
+        return Cow::Borrowed(path);
     };
     let redacted: Vec<String> = query
         .split('&')
@@ -70,7 +70,6 @@ pub struct RedactingRootSpan;
 impl RootSpanBuilder for RedactingRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         let target = redact_target(request.path(), request.uri().query());
-        let route = request.match_pattern().unwrap_or_default();
         let client_ip = request
             .connection_info()
             .realip_remote_addr()
@@ -79,7 +78,10 @@ impl RootSpanBuilder for RedactingRootSpan {
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
-            http.route = %route,
+            // Recorded when the request ends: it is routed by then, and
+            // the template is looked up by the matched resource instead
+            // of matching the path against every route a second time.
+            http.route = tracing::field::Empty,
             http.target = %target,
             http.client_ip = %client_ip,
             http.status_code = tracing::field::Empty,
@@ -90,6 +92,10 @@ impl RootSpanBuilder for RedactingRootSpan {
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        if let (Ok(response), false) = (outcome, span.is_disabled()) {
+            let route = response.request().match_pattern().unwrap_or_default();
+            span.record("http.route", route.as_str());
+        }
         DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::api::activities::{owned_activity, visible_activity};
@@ -127,14 +127,24 @@ pub async fn ingest(
     })
     .await;
     match result {
-        Ok(reply) => Ok(HttpResponse::Ok().json(serde_json::json!({
-            "accepted": reply.counts.accepted,
-            "duplicates": reply.counts.duplicates,
-            "rejected": rejected,
-            "stats": reply.stats,
-        }))),
+        Ok(reply) => Ok(HttpResponse::Ok().json(IngestAnswer {
+            accepted: reply.counts.accepted,
+            duplicates: reply.counts.duplicates,
+            rejected: &rejected,
+            stats: &reply.stats,
+        })),
         Err(e) => Err(refusal(&state, &caller, id, e).await),
     }
+}
+
+/// The answer to a fix post, serialised straight from the reply (no
+/// intermediate `serde_json::Value` on the hot path).
+#[derive(Serialize)]
+struct IngestAnswer<'a> {
+    accepted: u32,
+    duplicates: u32,
+    rejected: &'a [crate::domain::fix::Rejected],
+    stats: &'a crate::domain::recording::LiveStats,
 }
 
 /// `GET /api/v1/activities/{id}/ws`: WebSocket ingest for the owner.

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Ingest against the framework's limit (issue 12, item 17): Pacer and a bare
+# actix-web handler that only parses the same JSON (tools/src/bin/bare_ingest.rs),
+# driven by the same `wrk` load in one run, alternating, and the ratio.
+#
+#   benches/ingest_ratio.sh [ROUNDS] [SECONDS]      (defaults: 5 rounds of 10 s)
+#
+# Pacer runs release with its defaults on a fresh SQLite file in a temp dir
+# (embedded default), on a random port. ACTIVITIES (10,000) athletes with a
+# started activity each are provisioned; wrk posts one fix per request over
+# CONNECTIONS (256) connections, round-robin over the activities. Each
+# round runs the bare handler for SECONDS, then Pacer for SECONDS; a warm-up
+# of each comes first (every activity's actor is started). Rates count 2xx
+# answers only; the ratio is Pacer's median over the bare handler's median.
+# Needs wrk (Debian: apt-get install wrk), curl, jq.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-5}
+seconds=${2:-10}
+activities=${ACTIVITIES:-10000}
+connections=${CONNECTIONS:-256}
+threads=${WRK_THREADS:-2}
+for tool in wrk curl jq; do
+  command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install $tool)" >&2; exit 1; }
+done
+
+cargo build --release --quiet -p pacer --bin pacer -p pacer-tools --bin bare_ingest
+dir=$(mktemp -d)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+pacer_port=$(free_port)
+bare_port=$(free_port)
+admin=ingest-ratio-admin
+ulimit -n 65536 2>/dev/null || true
+
+PACER_ADMIN_TOKEN=$admin DATABASE_URL="sqlite://$dir/pacer.db" PACER_BIND="127.0.0.1:$pacer_port" \
+  target/release/pacer >"$dir/pacer.log" 2>&1 &
+pacer=$!
+target/release/bare_ingest "127.0.0.1:$bare_port" >"$dir/bare.log" 2>&1 &
+bare=$!
+trap 'kill $pacer $bare 2>/dev/null; wait $pacer $bare 2>/dev/null; rm -rf "$dir"' EXIT
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$pacer_port/readyz" >/dev/null &&
+    curl -s -o /dev/null "http://127.0.0.1:$bare_port/" && break
+  sleep 0.1
+done
+
+# Accounts, as a Lua table for the wrk script.
+offset=0
+{
+  echo "accounts = {"
+  while [ "$offset" -lt "$activities" ]; do
+    count=$((activities - offset < 10000 ? activities - offset : 10000))
+    curl -sf -X POST "http://127.0.0.1:$pacer_port/api/v1/admin/provision" \
+      -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+      -d "{\"username_prefix\":\"ir$offset-\",\"count\":$count,\"password\":\"ingest-ratio\",\"start_activity\":\"Run\"}" |
+      jq -r '.athletes[] | "{\(.activity_id),\"\(.access_token)\"},"'
+    offset=$((offset + count))
+  done
+  echo "}"
+} >"$dir/accounts.lua"
+
+# Fix times start an hour back; every wrk run starts 1,000 s after the
+# previous one, more than its rounds advance, so each activity's fixes keep
+# moving forward in time and none is a duplicate.
+first_s=$(($(date +%s) - 3600 * 4))
+run=0
+drive() { # name port seconds -> requests/s of 2xx answers
+  local out
+  out=$(wrk -t"$threads" -c"$connections" -d"${3}s" --timeout 10s -s benches/ingest_ratio.lua \
+    "http://127.0.0.1:$2" -- "$dir/accounts.lua" $((first_s + run * 1000)) "$threads" | grep '^RESULT')
+  run=$((run + 1))
+  # shellcheck disable=SC2086
+  local $(echo "${out#RESULT }")
+  awk -v r="$requests" -v e="$status_errors" -v s="$socket_errors" -v d="$duration_us" \
+    -v p50="$p50_us" -v p99="$p99_us" -v name="$1" \
+    'BEGIN { printf "%s %.0f %d %d %.1f %.1f\n", name, (r - e) / (d / 1e6), e, s, p50 / 1000, p99 / 1000 }'
+}
+
+echo "warm-up: every activity's first fixes, both servers" >&2
+drive bare "$bare_port" 5 >/dev/null
+drive pacer "$pacer_port" 10 >/dev/null
+
+printf '%-6s %-5s %12s %11s %13s %9s %9s\n' round server "requests/s" "non-2xx" "socket errors" "p50 ms" "p99 ms"
+: >"$dir/rates"
+for r in $(seq "$rounds"); do
+  for server in bare pacer; do
+    port=$bare_port
+    [ "$server" = pacer ] && port=$pacer_port
+    line=$(drive "$server" "$port" "$seconds")
+    echo "$r $line" >>"$dir/rates"
+    # shellcheck disable=SC2086
+    printf '%-6s %-5s %12s %11s %13s %9s %9s\n' "$r" $line
+  done
+done
+
+median() { awk -v s="$1" '$2 == s {print $3}' "$dir/rates" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+b=$(median bare)
+p=$(median pacer)
+awk -v b="$b" -v p="$p" -v n="$rounds" -v a="$activities" -v c="$connections" 'BEGIN {
+  printf "median of %d rounds, %d activities, %d connections, one fix per request:\n", n, a, c
+  printf "  bare actix-web handler: %d requests/s\n  pacer:                  %d requests/s\n  ratio pacer/bare:       %.2f\n", b, p, p / b
+}'
+awk '{r[$1, $2] = $3} END {
+  printf "  per-round ratios:"
+  for (i = 1; (i, "bare") in r; i++) printf " %.2f", r[i, "pacer"] / r[i, "bare"]
+  printf "\n"
+}' "$dir/rates"
