@@ -77,6 +77,8 @@ pub struct ApiError {
     pub errors: Vec<FieldError>,
     /// Seconds, sent as `Retry-After` with 503 and 429.
     pub retry_after: Option<u64>,
+    /// Sent as `WWW-Authenticate` with a 401 (the device ingest endpoints).
+    pub challenge: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -104,7 +106,16 @@ impl ApiError {
             code,
             errors: Vec::new(),
             retry_after: None,
+            challenge: None,
         }
+    }
+
+    /// Adds a `WWW-Authenticate` challenge if this is a 401.
+    pub fn challenge(mut self, challenge: &'static str) -> Self {
+        if self.code.status() == StatusCode::UNAUTHORIZED {
+            self.challenge = Some(challenge);
+        }
+        self
     }
 
     pub fn with(code: Code, resource: &str, field: &str, error_code: &str) -> Self {
@@ -269,6 +280,9 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status_code());
         if let Some(seconds) = self.retry_after {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
+        if let Some(challenge) = self.challenge {
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
         }
         response.json(self.body())
     }

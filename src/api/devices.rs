@@ -444,6 +444,16 @@ pub async fn owntracks(
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    owntracks_ingest(req, state, payload)
+        .await
+        .map_err(|e| e.challenge(r#"Basic realm="pacer""#))
+}
+
+async fn owntracks_ingest(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let how = TokenRefusal::Unauthorized;
     let token = owntracks_token(&req);
     let device = authenticate(&state, token.as_deref(), how).await?;
@@ -459,6 +469,16 @@ pub async fn owntracks(
 /// token as `Authorization: Bearer …` or `?token=…`. Answers exactly
 /// `{"result":"ok"}`, which tells the app to drop the batch from its queue.
 pub async fn overland(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    overland_ingest(req, state, payload)
+        .await
+        .map_err(|e| e.challenge(r#"Bearer realm="pacer""#))
+}
+
+async fn overland_ingest(
     req: HttpRequest,
     state: web::Data<AppState>,
     payload: web::Payload,

@@ -121,6 +121,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/athlete/privacy_zones/{id}",
                 web::delete().to(privacy::delete),
             )
+            .route(
+                "/athlete/privacy_zones/{id}",
+                web::put().to(privacy::update),
+            )
             .route("/live", web::get().to(live::friends_live))
             .route("/uploads", web::post().to(uploads::create))
             .route("/uploads/{id}", web::get().to(uploads::show))

@@ -310,6 +310,29 @@ pub async fn list(state: web::Data<AppState>, caller: Caller) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(zones))
 }
 
+/// `PUT /api/v1/athlete/privacy_zones/{id}` `{lat, lng, radius_m}` → 200:
+/// moves or resizes the zone. It gets a new random hidden circle, so the
+/// old offset tells nothing about the new one.
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<i64>,
+    body: web::Json<NewZoneBody>,
+) -> Result<HttpResponse, ApiError> {
+    let entered = ZoneInput::parse(body.lat, body.lng, body.radius_m)
+        .map_err(|errors| ApiError::invalid("PrivacyZone", errors))?;
+    let hidden = entered.hide(&mut rand::rngs::OsRng);
+    let moved = state
+        .store
+        .move_privacy_zone(caller.id, id.into_inner(), &entered, &hidden, now_ms())
+        .await?;
+    state.privacy.forget(caller.id);
+    match moved {
+        Some(zone) => Ok(HttpResponse::Ok().json(zone_json(&zone))),
+        None => Err(ApiError::not_found("PrivacyZone")),
+    }
+}
+
 /// `DELETE /api/v1/athlete/privacy_zones/{id}` → 204.
 pub async fn delete(
     state: web::Data<AppState>,

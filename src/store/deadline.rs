@@ -202,6 +202,21 @@ impl privacy::PrivacyStore for Deadline {
         )
         .await
     }
+    async fn move_privacy_zone(
+        &self,
+        athlete: AthleteId,
+        id: i64,
+        entered: &crate::domain::privacy::ZoneInput,
+        hidden: &crate::domain::privacy::HiddenCircle,
+        now_ms: i64,
+    ) -> StoreResult<Option<privacy::ZoneRow>> {
+        within(
+            BULK_DEADLINE,
+            self.0
+                .move_privacy_zone(athlete, id, entered, hidden, now_ms),
+        )
+        .await
+    }
     async fn create_share(&self, new: &privacy::NewShare) -> StoreResult<privacy::ShareRow> {
         within(CALL_DEADLINE, self.0.create_share(new)).await
     }

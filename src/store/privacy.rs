@@ -76,6 +76,17 @@ pub trait PrivacyStore: Send + Sync {
         id: i64,
         now_ms: i64,
     ) -> StoreResult<bool>;
+    /// Moves or resizes the athlete's zone to `entered` with a fresh hidden
+    /// circle (None when there is no such zone of theirs), with the same
+    /// change-log events.
+    async fn move_privacy_zone(
+        &self,
+        athlete: AthleteId,
+        id: i64,
+        entered: &ZoneInput,
+        hidden: &HiddenCircle,
+        now_ms: i64,
+    ) -> StoreResult<Option<ZoneRow>>;
 
     async fn create_share(&self, new: &NewShare) -> StoreResult<ShareRow>;
     /// The athlete's shares that are neither expired nor revoked, newest first.

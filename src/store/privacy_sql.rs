@@ -159,6 +159,41 @@ impl PrivacyStore for SqlStore {
         Ok(true)
     }
 
+    async fn move_privacy_zone(
+        &self,
+        athlete: AthleteId,
+        id: i64,
+        entered: &ZoneInput,
+        hidden: &HiddenCircle,
+        now_ms: i64,
+    ) -> StoreResult<Option<ZoneRow>> {
+        let mut tx = super::begin_write(self.pool()).await?;
+        let sql = format!(
+            "UPDATE privacy_zones SET lat = $3, lng = $4, radius_m = $5, hidden_lat = $6, \
+             hidden_lng = $7, hidden_radius_m = $8 WHERE id = $1 AND athlete_id = $2 \
+             RETURNING {ZONE_COLUMNS}"
+        );
+        let Some(row) = sqlx::query(&sql)
+            .bind(id)
+            .bind(athlete.0)
+            .bind(entered.lat)
+            .bind(entered.lng)
+            .bind(entered.radius_m)
+            .bind(hidden.lat)
+            .bind(hidden.lng)
+            .bind(hidden.radius_m)
+            .fetch_optional(&mut *tx)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let moved = zone(&row)?;
+        let last = privacy_changed(&mut tx, athlete, now_ms).await?;
+        tx.commit().await?;
+        self.announce(last);
+        Ok(Some(moved))
+    }
+
     async fn create_share(&self, new: &NewShare) -> StoreResult<ShareRow> {
         let sql = format!(
             "INSERT INTO share_links (athlete_id, activity_id, token_hash, created_ms, expires_ms) \

@@ -90,6 +90,17 @@ async fn raw(_app: &TestApp, req: reqwest::RequestBuilder) -> (StatusCode, Strin
     (status, res.text().await.unwrap(), content_type)
 }
 
+/// Status, body and the `WWW-Authenticate` challenge of the answer.
+async fn challenged(req: reqwest::RequestBuilder) -> (StatusCode, String, Option<String>) {
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    let challenge = res
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, res.text().await.unwrap(), challenge)
+}
+
 fn seconds(ms: i64) -> i64 {
     ms.div_euclid(1000)
 }
@@ -590,8 +601,14 @@ async fn bad_input_stores_nothing(app: TestApp) {
         if let Some((user, password)) = auth {
             req = req.basic_auth(user, Some(password));
         }
-        let (status, text, _) = raw(&app, req).await;
+        let (status, text, challenge) = challenged(req).await;
         expect(status, &text, StatusCode::UNAUTHORIZED, what);
+        // The app asks for credentials again only when challenged.
+        assert_eq!(
+            challenge.as_deref(),
+            Some(r#"Basic realm="pacer""#),
+            "{what}"
+        );
     }
     let garbled = base64::engine::general_purpose::STANDARD.encode("no colon");
     let req = app
@@ -599,13 +616,14 @@ async fn bad_input_stores_nothing(app: TestApp) {
         .post(app.url("/ingest/owntracks"))
         .header("authorization", format!("Basic {garbled}"))
         .json(&good);
-    let (status, text, _) = raw(&app, req).await;
+    let (status, text, challenge) = challenged(req).await;
     expect(
         status,
         &text,
         StatusCode::UNAUTHORIZED,
         "garbled basic auth",
     );
+    assert_eq!(challenge.as_deref(), Some(r#"Basic realm="pacer""#));
     for (body, what) in [
         ("{\"_type\":".to_string(), "truncated"),
         ("42".to_string(), "a number"),
@@ -632,8 +650,9 @@ async fn bad_input_stores_nothing(app: TestApp) {
             .basic_auth("ann", Some(&owntracks.token))
             .header("content-type", "application/json")
             .body(body);
-        let (status, text, _) = raw(&app, req).await;
+        let (status, text, challenge) = challenged(req).await;
         expect(status, &text, StatusCode::BAD_REQUEST, what);
+        assert_eq!(challenge, None, "{what}");
     }
 
     // Overland: 401 without a valid token; 400 for bad batches.
@@ -653,8 +672,13 @@ async fn bad_input_stores_nothing(app: TestApp) {
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
-        let (status, text, _) = raw(&app, req).await;
+        let (status, text, challenge) = challenged(req).await;
         expect(status, &text, StatusCode::UNAUTHORIZED, what);
+        assert_eq!(
+            challenge.as_deref(),
+            Some(r#"Bearer realm="pacer""#),
+            "{what}"
+        );
     }
     let too_many: Vec<Value> = (0..1001).map(|_| feature(1.0, 2.0)).collect();
     for (body, what) in [

@@ -493,6 +493,127 @@ async fn a_zone_added_later_hides_past_points_within_seconds(app: TestApp) {
 }
 both_backends!(a_zone_added_later_hides_past_points_within_seconds);
 
+async fn moving_a_zone_hides_the_new_area_and_shows_the_old(app: TestApp) {
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    app.befriend(&ann, &bob).await;
+    let home = (51.5, -0.12);
+    // About 11 km north: the two rides never come near each other's start.
+    let work = (51.6, -0.12);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let from_home = record(
+        &app,
+        &ann,
+        &ride(&mut rng, home, 400.0, now_ms() - 8 * 3_600_000),
+    )
+    .await;
+    let from_work = record(
+        &app,
+        &ann,
+        &ride(&mut rng, work, 400.0, now_ms() - 5 * 3_600_000),
+    )
+    .await;
+    let near = |centre: Point, paths: &[(&str, Vec<Point>)]| {
+        paths
+            .iter()
+            .flat_map(|(_, ps)| ps)
+            .filter(|p| distance_m(centre, **p) <= 400.0)
+            .count()
+    };
+
+    let zone = add_zone(&app, &ann, home, 400.0).await;
+    assert_eq!(
+        near(
+            home,
+            &shown(&app, from_home, Viewer::Token(&bob.token)).await
+        ),
+        0
+    );
+    assert!(
+        near(
+            work,
+            &shown(&app, from_work, Viewer::Token(&bob.token)).await
+        ) > 0
+    );
+    let hidden_before = app
+        .state
+        .store
+        .privacy_zones(pacer::domain::AthleteId(ann.id))
+        .await
+        .unwrap()[0]
+        .hidden;
+    let privacy_events = |changes: &[pacer::changes::event::ChangeEvent], id: i64| {
+        changes
+            .iter()
+            .filter(|c| {
+                c.activity_id.0 == id && c.changed.contains(pacer::changes::event::Changed::PRIVACY)
+            })
+            .count()
+    };
+    let changes = app.state.store.changes_after(0, 1_000).await.unwrap();
+    let events_before = (
+        privacy_events(&changes, from_home),
+        privacy_events(&changes, from_work),
+    );
+
+    let (status, moved) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/athlete/privacy_zones/{zone}"),
+            Some(&ann.token),
+            Some(json!({"lat": work.0, "lng": work.1, "radius_m": 400})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert_eq!(moved["id"], zone);
+    assert_eq!(
+        (moved["lat"].as_f64(), moved["lng"].as_f64()),
+        (Some(work.0), Some(work.1))
+    );
+    assert_eq!(moved["radius_m"], 400.0);
+    let (_, zones) = app.get("/api/v1/athlete/privacy_zones", &ann.token).await;
+    assert_eq!(zones.as_array().unwrap().len(), 1);
+    assert_eq!(zones[0]["lat"].as_f64(), Some(work.0));
+
+    // Right away on this node: the new area hidden, the old one shown.
+    assert_eq!(
+        near(
+            work,
+            &shown(&app, from_work, Viewer::Token(&bob.token)).await
+        ),
+        0
+    );
+    assert!(
+        near(
+            home,
+            &shown(&app, from_home, Viewer::Token(&bob.token)).await
+        ) > 0
+    );
+    // The owner sees both whole.
+    assert!(
+        near(
+            work,
+            &shown(&app, from_work, Viewer::Token(&ann.token)).await
+        ) > 0
+    );
+
+    // A new random hidden circle, not the old one shifted.
+    let hidden_after = app
+        .state
+        .store
+        .privacy_zones(pacer::domain::AthleteId(ann.id))
+        .await
+        .unwrap()[0]
+        .hidden;
+    assert_ne!(hidden_after, hidden_before);
+    assert!(distance_m(work, (hidden_after.lat, hidden_after.lng)) < 400.0);
+    // Each of the athlete's activities got its privacy event.
+    let changes = app.state.store.changes_after(0, 1_000).await.unwrap();
+    assert!(privacy_events(&changes, from_home) > events_before.0);
+    assert!(privacy_events(&changes, from_work) > events_before.1);
+}
+both_backends!(moving_a_zone_hides_the_new_area_and_shows_the_old);
+
 async fn zone_input_is_checked(app: TestApp) {
     let ann = app.signup("ann").await;
     let bob = app.signup("bob").await;
@@ -553,6 +674,66 @@ async fn zone_input_is_checked(app: TestApp) {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error_shape(&err);
+    // Moving: the same checks as adding; someone else's or an unknown zone
+    // is not found; nothing changes.
+    let put = |id: i64, token: String, body: Value| {
+        let app = &app;
+        async move {
+            app.call(
+                Method::PUT,
+                &format!("/api/v1/athlete/privacy_zones/{id}"),
+                Some(&token),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let stored = app
+        .state
+        .store
+        .privacy_zones(pacer::domain::AthleteId(ann.id))
+        .await
+        .unwrap();
+    for (body, field) in [
+        (json!({"lat": 1.0, "lng": 1.0, "radius_m": 199}), "radius_m"),
+        (
+            json!({"lat": 1.0, "lng": 1.0, "radius_m": 1601}),
+            "radius_m",
+        ),
+        (json!({"lat": 86.0, "lng": 1.0, "radius_m": 300}), "lat"),
+        (json!({"lat": 1.0, "radius_m": 300}), "lng"),
+    ] {
+        let (status, err) = put(first, ann.token.clone(), body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(assert_error_shape(&err), field);
+    }
+    let fine = json!({"lat": 1.0, "lng": 1.0, "radius_m": 300});
+    let (status, err) = put(first, bob.token.clone(), fine.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{err}");
+    assert_eq!(assert_error_shape(&err), "id");
+    let (status, err) = put(first + 1_000_000, ann.token.clone(), fine.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{err}");
+    assert_error_shape(&err);
+    let (status, err) = put(first, ann.token.clone(), json!({"lat": "x"})).await;
+    assert!(status.is_client_error());
+    assert_error_shape(&err);
+    assert_eq!(
+        app.state
+            .store
+            .privacy_zones(pacer::domain::AthleteId(ann.id))
+            .await
+            .unwrap(),
+        stored
+    );
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/api/v1/athlete/privacy_zones/{first}"),
+            None,
+            Some(fine),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = app
         .call(Method::GET, "/api/v1/athlete/privacy_zones", None, None)
         .await;
