@@ -35,6 +35,10 @@ const SESSION_WAIT: Duration = Duration::from_secs(5);
 const FORGET_AFTER_MS: i64 = 3_600_000;
 /// Devices with an open activity resumed at start-up, at most.
 const RESUME_LIMIT: u32 = 100_000;
+/// How long a token found valid is trusted before the database is asked
+/// again: a device deleted through another node stops working here within
+/// this time (on this node, deleting stops it at once).
+const TOKEN_RECHECK_MS: i64 = 5_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
@@ -66,7 +70,8 @@ pub struct Ingested {
 }
 
 pub struct DeviceTracker {
-    by_token: DashMap<String, Arc<TrackedDevice>>,
+    /// Token hash → the device and when the database last confirmed it.
+    by_token: DashMap<String, (Arc<TrackedDevice>, i64)>,
     by_id: DashMap<DeviceId, Arc<TrackedDevice>>,
     hub: Arc<LiveHub>,
     store: DynStore,
@@ -84,18 +89,27 @@ impl DeviceTracker {
 
     /// The device a token (its SHA-256, hex) belongs to.
     pub async fn authenticate(&self, token_hash: &str) -> Result<Arc<TrackedDevice>, DeviceError> {
-        if let Some(device) = self.by_token.get(token_hash).map(|e| e.value().clone()) {
-            device.last_used_ms.store(now_ms(), Ordering::Relaxed);
-            return Ok(device);
+        let now = now_ms();
+        let cached = self.by_token.get(token_hash).map(|e| e.value().clone());
+        if let Some((device, checked_ms)) = &cached {
+            if now - checked_ms < TOKEN_RECHECK_MS {
+                device.last_used_ms.store(now, Ordering::Relaxed);
+                return Ok(device.clone());
+            }
         }
-        let row = self
-            .store
-            .device_by_token(token_hash)
-            .await?
-            .ok_or(DeviceError::UnknownToken)?;
+        let Some(row) = self.store.device_by_token(token_hash).await? else {
+            if let Some((device, _)) = cached {
+                // Deleted through another node. Its session stays for the
+                // sweep, which completes an open activity after silence.
+                self.by_token.remove(token_hash);
+                device.revoked.store(true, Ordering::Release);
+            }
+            return Err(DeviceError::UnknownToken);
+        };
         let device = self.adopt(row);
-        self.by_token.insert(token_hash.to_string(), device.clone());
-        device.last_used_ms.store(now_ms(), Ordering::Relaxed);
+        self.by_token
+            .insert(token_hash.to_string(), (device.clone(), now));
+        device.last_used_ms.store(now, Ordering::Relaxed);
         Ok(device)
     }
 
@@ -336,7 +350,7 @@ impl DeviceTracker {
                 && now - device.last_used_ms.load(Ordering::Relaxed) > FORGET_AFTER_MS
             {
                 self.by_id.remove(&device.row.id);
-                self.by_token.retain(|_, d| d.row.id != device.row.id);
+                self.by_token.retain(|_, (d, _)| d.row.id != device.row.id);
             }
         }
     }

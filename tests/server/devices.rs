@@ -872,3 +872,62 @@ async fn inaccurate_fixes_are_stored_but_not_counted(app: TestApp) {
     );
 }
 both_backends!(inaccurate_fixes_are_stored_but_not_counted, quick_scan);
+
+/// Two nodes on one database: a device deleted through one stops working
+/// on the other, which had its token cached, within seconds.
+#[actix_web::test]
+async fn a_device_deleted_on_another_node_stops_within_seconds() {
+    use crate::common::{fresh_database, spawn_with, Backend, DbGuard};
+    let Some((url, db)) = fresh_database(Backend::Postgres).await else {
+        return;
+    };
+    let one = spawn_with(Config::for_tests(&url), Backend::Postgres, db).await;
+    let other = spawn_with(
+        Config::for_tests(&url),
+        Backend::Postgres,
+        DbGuard::Sqlite(tempfile::tempdir().unwrap()),
+    )
+    .await;
+    let ann = one.signup("ann").await;
+    let device = create_device(&one, &ann, "overland", "Run").await;
+    let t = now_ms() - 60_000;
+    let post = |t_ms: i64| {
+        other
+            .client
+            .post(other.url("/ingest/overland"))
+            .bearer_auth(&device.token)
+            .json(&json!({"locations": [{"type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [10.75, 59.9]},
+                "properties": {"timestamp": rfc3339(t_ms)}}]}))
+    };
+    // The other node knows the token (and caches it).
+    let (status, text, _) = raw(&other, post(t)).await;
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::OK, r#"{"result":"ok"}"#)
+    );
+    let (status, _) = one
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/athlete/devices/{}", device.id),
+            Some(&ann.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let deleted = std::time::Instant::now();
+    let mut i = 1;
+    loop {
+        let (status, text, _) = raw(&other, post(t + i * 1_000)).await;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert!(
+            deleted.elapsed() < Duration::from_secs(15),
+            "the deleted device's token still works on the other node"
+        );
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
