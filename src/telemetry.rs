@@ -22,6 +22,9 @@ pub fn init(filter: &str) {
         .try_init();
 }
 
+/// The share link page, `/share/{token}`.
+const SHARE_PAGE: &str = "/share/";
+
 /// Query parameters whose values are secrets (compared case-insensitively;
 /// a name containing `token`, `secret` or `password` counts too).
 const SECRET_PARAMS: &[&str] = &["code", "share", "key", "api_key", "sig", "signature"];
@@ -38,6 +41,11 @@ fn is_secret_param(name: &str) -> bool {
 /// `REDACTED`. Works on the raw query, so odd encodings cannot smuggle a
 /// value past it: a parameter is judged by its decoded name.
 pub fn redact_target<'a>(path: &'a str, query: Option<&str>) -> Cow<'a, str> {
+    // A share link's page carries its token in the path.
+    let path = match path.strip_prefix(SHARE_PAGE) {
+        Some(token) if !token.is_empty() => "/share/REDACTED",
+        _ => path,
+    };
     let Some(query) = query else {
         return Cow::Borrowed(path);
     };
@@ -129,5 +137,11 @@ mod tests {
             "/ingest/osmand?id=REDACTED&lat=1&deviceid=REDACTED"
         );
         assert_eq!(redact_target("/a", Some("id=7")), "/a?id=7");
+        assert_eq!(redact_target("/share/SECRET", None), "/share/REDACTED");
+        assert_eq!(
+            redact_target("/share/SECRET", Some("x=1")),
+            "/share/REDACTED?x=1"
+        );
+        assert_eq!(redact_target("/shared", None), "/shared");
     }
 }

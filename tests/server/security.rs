@@ -100,6 +100,12 @@ async fn credentials_stay_out_of_logs(backend: Backend) {
         format!("/api/v1/nowhere?access_token={SECRET}&refresh_token={SECRET}"),
         format!("/api/v1/activities?per_page=zz&access_token={SECRET}"),
         format!("/?access_token={SECRET}&client_secret={SECRET}&code={SECRET}"),
+        // Share links and the tracker apps' device tokens.
+        format!("/share/{SECRET}"),
+        format!("/api/v1/share?share={SECRET}"),
+        format!("/api/v1/activities/1/live?share={SECRET}"),
+        format!("/ingest/osmand?id={SECRET}&lat=91&lon=0"),
+        format!("/ingest/overland?token={SECRET}"),
     ];
     let mut statuses = Vec::new();
     for path in &paths {
