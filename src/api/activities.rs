@@ -1,11 +1,11 @@
 use actix_web::{web, HttpResponse};
-use chrono::Timelike;
 use serde::Deserialize;
 
 use crate::api::live::{live_snapshot, refusal, with_actor};
 use crate::api::privacy::{views_for, Privacy};
 use crate::api::views::ActivityView;
 use crate::auth::Caller;
+use crate::domain::activity::default_name;
 use crate::domain::activity::{ActivityState, Applied, Relation, StatusLog, Visibility};
 use crate::domain::completion::complete;
 use crate::domain::feed::{parse_per_page, FeedCursor, FeedMode};
@@ -75,19 +75,6 @@ pub struct CreateActivity {
     external_id: Option<String>,
     visibility: Option<String>,
     start_date: Option<RawTime>,
-}
-
-pub fn default_name(sport: Sport, start_ms: i64) -> String {
-    let hour = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(start_ms)
-        .map(|d| d.hour())
-        .unwrap_or(12);
-    let part = match hour {
-        5..=11 => "Morning",
-        12..=16 => "Afternoon",
-        17..=20 => "Evening",
-        _ => "Night",
-    };
-    format!("{part} {}", sport.as_str())
 }
 
 fn parse_name(name: Option<String>) -> Result<Option<String>, DomainError> {

@@ -12,8 +12,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::api::activities::default_name;
 use crate::auth;
+use crate::domain::activity::default_name;
 use crate::domain::activity::{StatusLog, Visibility};
 use crate::domain::athlete::{Username, MAX_PASSWORD_LEN, MIN_PASSWORD_LEN};
 use crate::domain::{now_ms, AthleteId, DomainError, Sport};

@@ -11,8 +11,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use crate::api::activities::default_name;
 use crate::auth::Caller;
+use crate::domain::activity::default_name;
 use crate::domain::activity::{ActivityState, StatusLog, Visibility};
 use crate::domain::completion::complete;
 use crate::domain::{now_ms, text, AthleteId, DomainError, Sport};

@@ -337,6 +337,22 @@ impl StatusLog {
     }
 }
 
+/// The name an activity gets when none is given: the part of the day
+/// (UTC) and the sport, as Strava names them ("Morning Run").
+pub fn default_name(sport: super::Sport, start_ms: i64) -> String {
+    use chrono::Timelike;
+    let hour = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(start_ms)
+        .map(|d| d.hour())
+        .unwrap_or(12);
+    let part = match hour {
+        5..=11 => "Morning",
+        12..=16 => "Afternoon",
+        17..=20 => "Evening",
+        _ => "Night",
+    };
+    format!("{part} {}", sport.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -247,7 +247,7 @@ impl DeviceTracker {
             athlete_id: row.athlete,
             // A retried start finds the same activity.
             external_id: Some(format!("device-{}-{start_ms}", row.id.0)),
-            name: crate::api::activities::default_name(row.sport, start_ms),
+            name: crate::domain::activity::default_name(row.sport, start_ms),
             sport_type: row.sport,
             // The API's default for new activities (athletes have no setting).
             visibility: Visibility::FollowersOnly,
