@@ -48,6 +48,8 @@ make_error_codes! {
     AthleteNotFound => NOT_FOUND, "athlete_not_found", "Resource Not Found";
     UploadNotFound => NOT_FOUND, "upload_not_found", "Resource Not Found";
     FriendNotFound => NOT_FOUND, "friend_not_found", "Resource Not Found";
+    SegmentNotFound => NOT_FOUND, "segment_not_found", "Resource Not Found";
+    ClubNotFound => NOT_FOUND, "club_not_found", "Resource Not Found";
     RequestTimeout => REQUEST_TIMEOUT, "request_timeout", "Request Timeout";
     Conflict => CONFLICT, "conflict", "Conflict";
     AlreadyExists => CONFLICT, "already_exists", "Conflict";

@@ -156,6 +156,14 @@ impl Application {
         // The change log: events stream, consumers, pruning, NATS relay.
         let changes =
             Arc::new(crate::changes::Changes::start(store.clone(), config.changes()).await?);
+        // Segment leaderboards: built from the database in the background.
+        let segment_boards =
+            Arc::new(crate::leaderboards::segment_service::SegmentLeaderboards::new());
+        let segment_updates = Arc::new(crate::leaderboards::segment_updates::start(
+            store.clone(),
+            segment_boards.clone(),
+            Default::default(),
+        ));
         let state = web::Data::new(AppState {
             store,
             tokens: TokenCache::default(),
@@ -168,6 +176,8 @@ impl Application {
             changes,
             privacy: Default::default(),
             devices,
+            segment_boards,
+            segment_updates,
         });
         let app_state = state.clone();
         let json_limit = config.json_limit;
@@ -253,6 +263,7 @@ impl Application {
         );
         live.shutdown().await;
         self.state.changes.stop();
+        self.state.segment_updates.stop();
         for arbiter in &self.arbiters {
             arbiter.stop();
         }

@@ -29,4 +29,7 @@ pub struct AppState {
     pub privacy: crate::api::privacy::ZoneCache,
     /// Tracker apps' devices and their live activities.
     pub devices: Arc<crate::live::devices::DeviceTracker>,
+    /// Segment leaderboards served from memory, and their updaters.
+    pub segment_boards: Arc<crate::leaderboards::segment_service::SegmentLeaderboards>,
+    pub segment_updates: Arc<crate::leaderboards::segment_updates::Updates>,
 }

@@ -15,6 +15,7 @@ pub mod friends;
 pub mod health;
 pub mod live;
 pub mod privacy;
+pub mod segment_leaderboard;
 pub mod sessions;
 pub mod shares;
 pub mod sse;
@@ -134,6 +135,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::get().to(export::geojson),
             )
             .route("/activities/{id}/streams", web::get().to(export::streams))
+            .route(
+                "/segments/{id}/leaderboard",
+                web::get().to(segment_leaderboard::show),
+            )
             .default_service(web::to(not_found)),
     )
     .route("/share/{token}", web::get().to(shares::page))

@@ -8,6 +8,7 @@ mod error;
 pub mod feed;
 pub mod fix;
 pub mod ids;
+pub mod leaderboard_filters;
 pub mod privacy;
 pub mod recording;
 pub mod search;

@@ -291,3 +291,57 @@ impl devices::DeviceStore for Deadline {
         within(CALL_DEADLINE, self.0.devices_with_open_activity(limit)).await
     }
 }
+
+#[async_trait]
+impl segment_boards::SegmentBoardStore for Deadline {
+    async fn slot_change_head(&self) -> StoreResult<i64> {
+        within(CALL_DEADLINE, self.0.slot_change_head()).await
+    }
+    async fn slot_changes_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<segment_boards::SlotChange>> {
+        within(CALL_DEADLINE, self.0.slot_changes_after(after, limit)).await
+    }
+    async fn prune_slot_changes(&self, up_to: i64, before_ms: i64) -> StoreResult<u64> {
+        within(BULK_DEADLINE, self.0.prune_slot_changes(up_to, before_ms)).await
+    }
+    async fn board_efforts_after(
+        &self,
+        after_id: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<segment_boards::BoardEffort>> {
+        within(CALL_DEADLINE, self.0.board_efforts_after(after_id, limit)).await
+    }
+    async fn slot_efforts(
+        &self,
+        segment_id: i64,
+        athletes: &[AthleteId],
+    ) -> StoreResult<Vec<segment_boards::BoardEffort>> {
+        within(CALL_DEADLINE, self.0.slot_efforts(segment_id, athletes)).await
+    }
+    async fn board_athletes(
+        &self,
+        ids: &[AthleteId],
+    ) -> StoreResult<Vec<segment_boards::BoardAthlete>> {
+        within(CALL_DEADLINE, self.0.board_athletes(ids)).await
+    }
+    async fn athletes_changed_since(
+        &self,
+        since_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<segment_boards::BoardAthlete>> {
+        within(
+            CALL_DEADLINE,
+            self.0.athletes_changed_since(since_ms, limit),
+        )
+        .await
+    }
+    async fn segment_exists(&self, segment_id: i64) -> StoreResult<bool> {
+        within(CALL_DEADLINE, self.0.segment_exists(segment_id)).await
+    }
+    async fn club_member_ids(&self, club_id: i64) -> StoreResult<Option<Vec<AthleteId>>> {
+        within(CALL_DEADLINE, self.0.club_member_ids(club_id)).await
+    }
+}

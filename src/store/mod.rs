@@ -17,6 +17,7 @@ pub mod devices;
 pub mod postgres;
 pub mod privacy;
 pub mod route_codec;
+pub mod segment_boards;
 pub mod sqlite;
 
 #[derive(Debug, thiserror::Error)]
@@ -421,7 +422,13 @@ pub struct Provisioned {
 /// the privacy zones and share links (`privacy::PrivacyStore`) and the
 /// tracker devices (`devices::DeviceStore`).
 pub trait Store:
-    changes::ChangeLog + privacy::PrivacyStore + devices::DeviceStore + Send + Sync + 'static
+    changes::ChangeLog
+    + privacy::PrivacyStore
+    + devices::DeviceStore
+    + segment_boards::SegmentBoardStore
+    + Send
+    + Sync
+    + 'static
 {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;

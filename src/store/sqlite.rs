@@ -27,6 +27,10 @@ mod privacy_sql;
 #[allow(clippy::duplicate_mod)]
 #[path = "devices_sql.rs"]
 mod devices_sql;
+// The segment leaderboards' SQL, compiled for this backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "segment_boards_sql.rs"]
+mod segment_boards_sql;
 
 pub use sql::SqlStore as SqliteStore;
 
