@@ -11,6 +11,7 @@ pub mod ids;
 pub mod privacy;
 pub mod recording;
 pub mod search;
+pub mod segments;
 pub mod smoothing;
 pub mod sport;
 pub mod stats;

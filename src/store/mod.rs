@@ -17,6 +17,7 @@ pub mod devices;
 pub mod postgres;
 pub mod privacy;
 pub mod route_codec;
+pub mod segments;
 pub mod sqlite;
 
 #[derive(Debug, thiserror::Error)]
@@ -418,10 +419,17 @@ pub struct Provisioned {
 
 #[async_trait]
 /// Every store also keeps the activity change log (`changes::ChangeLog`),
-/// the privacy zones and share links (`privacy::PrivacyStore`) and the
-/// tracker devices (`devices::DeviceStore`).
+/// the privacy zones and share links (`privacy::PrivacyStore`), the
+/// tracker devices (`devices::DeviceStore`) and the segments and their
+/// efforts (`segments::SegmentStore`).
 pub trait Store:
-    changes::ChangeLog + privacy::PrivacyStore + devices::DeviceStore + Send + Sync + 'static
+    changes::ChangeLog
+    + privacy::PrivacyStore
+    + devices::DeviceStore
+    + segments::SegmentStore
+    + Send
+    + Sync
+    + 'static
 {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;

@@ -27,6 +27,10 @@ mod privacy_sql;
 #[allow(clippy::duplicate_mod)]
 #[path = "devices_sql.rs"]
 mod devices_sql;
+// The segments' SQL (segments, efforts, stars, backfill), compiled for this backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "segments_sql.rs"]
+mod segments_sql;
 
 pub use sql::SqlStore as SqliteStore;
 
