@@ -58,7 +58,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/friends/{athlete_id}", web::post().to(friends::add))
             .route("/friends/{athlete_id}", web::delete().to(friends::remove))
-            .route("/segments", web::post().to(segments::create))
+            .service(
+                web::resource("/segments")
+                    // 10,000 points with altitudes.
+                    .app_data(
+                        web::JsonConfig::default()
+                            .limit(segments::BODY_LIMIT)
+                            .error_handler(crate::error::extractors::json),
+                    )
+                    .route(web::post().to(segments::create)),
+            )
             .route("/segments/explore", web::get().to(segments::explore))
             .route("/segments/starred", web::get().to(segments::starred))
             .route("/segments/{id}", web::get().to(segments::show))

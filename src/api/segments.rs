@@ -16,6 +16,8 @@ use crate::error::{ApiError, Code};
 use crate::state::AppState;
 use crate::store::segments::{NewSegment, SegmentRow};
 
+/// Largest `POST /segments` body: 10,000 points with altitudes, as JSON.
+pub const BODY_LIMIT: usize = 1024 * 1024;
 /// At most this many segments answer an explore (Strava's explorer).
 pub const EXPLORE_LIMIT: u32 = 10;
 const DEFAULT_PER_PAGE: u32 = 30;
