@@ -48,7 +48,6 @@ make_error_codes! {
     AthleteNotFound => NOT_FOUND, "athlete_not_found", "Resource Not Found";
     UploadNotFound => NOT_FOUND, "upload_not_found", "Resource Not Found";
     FriendNotFound => NOT_FOUND, "friend_not_found", "Resource Not Found";
-    SegmentNotFound => NOT_FOUND, "segment_not_found", "Resource Not Found";
     ClubNotFound => NOT_FOUND, "club_not_found", "Resource Not Found";
     RequestTimeout => REQUEST_TIMEOUT, "request_timeout", "Request Timeout";
     Conflict => CONFLICT, "conflict", "Conflict";
@@ -62,6 +61,13 @@ make_error_codes! {
     InvalidFix => UNPROCESSABLE_ENTITY, "invalid_fix", "Validation Error";
     InvalidFile => UNPROCESSABLE_ENTITY, "invalid_file", "Validation Error";
     TooManyRequests => TOO_MANY_REQUESTS, "rate_limited", "Rate Limit Exceeded";
+    SegmentNotFound => NOT_FOUND, "segment_not_found", "Resource Not Found";
+    SegmentEffortNotFound => NOT_FOUND, "segment_effort_not_found", "Resource Not Found";
+    NotSegmentCreator => FORBIDDEN, "not_segment_creator", "Forbidden";
+    SegmentTooShort => UNPROCESSABLE_ENTITY, "segment_too_short", "Validation Error";
+    SegmentTooLong => UNPROCESSABLE_ENTITY, "segment_too_long", "Validation Error";
+    SegmentPointsInvalid => UNPROCESSABLE_ENTITY, "segment_points_invalid", "Validation Error";
+    SegmentIndexOutOfRange => UNPROCESSABLE_ENTITY, "segment_index_out_of_range", "Validation Error";
     Unavailable => SERVICE_UNAVAILABLE, "service_unavailable", "Service Unavailable";
     Internal => INTERNAL_SERVER_ERROR, "internal", "Internal Server Error";
 }

@@ -15,7 +15,9 @@ pub mod friends;
 pub mod health;
 pub mod live;
 pub mod privacy;
+pub mod segment_efforts;
 pub mod segment_leaderboard;
+pub mod segments;
 pub mod sessions;
 pub mod shares;
 pub mod sse;
@@ -57,6 +59,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/friends/{athlete_id}", web::post().to(friends::add))
             .route("/friends/{athlete_id}", web::delete().to(friends::remove))
+            .service(
+                web::resource("/segments")
+                    // 10,000 points with altitudes.
+                    .app_data(
+                        web::JsonConfig::default()
+                            .limit(segments::BODY_LIMIT)
+                            .error_handler(crate::error::extractors::json),
+                    )
+                    .route(web::post().to(segments::create)),
+            )
+            .route("/segments/explore", web::get().to(segments::explore))
+            .route("/segments/starred", web::get().to(segments::starred))
+            .route("/segments/{id}", web::get().to(segments::show))
+            .route("/segments/{id}", web::put().to(segments::update))
+            .route("/segments/{id}", web::delete().to(segments::delete))
+            .route("/segments/{id}/starred", web::put().to(segments::star))
+            .route("/segment_efforts", web::get().to(segment_efforts::list))
+            .route(
+                "/segment_efforts/{id}",
+                web::get().to(segment_efforts::show),
+            )
             .route("/activities", web::post().to(activities::create))
             .route("/activities", web::get().to(activities::list))
             .route("/activities/{id}", web::get().to(activities::show))

@@ -39,10 +39,6 @@ pub struct LeaderboardView {
     pub entries: Vec<EntryView>,
 }
 
-pub fn segment_not_found() -> ApiError {
-    ApiError::with(Code::SegmentNotFound, "Segment", "id", "not_found")
-}
-
 fn club_not_found() -> ApiError {
     ApiError::with(Code::ClubNotFound, "Club", "id", "not_found")
 }
@@ -59,7 +55,7 @@ pub async fn show(
         .parse()
         .map_err(|errors| ApiError::invalid("Leaderboard", errors))?;
     if !state.store.segment_exists(segment).await? {
-        return Err(segment_not_found());
+        return Err(crate::api::segments::segment_not_found());
     }
     let boards = &state.segment_boards;
     if !boards.is_ready() {
@@ -117,4 +113,18 @@ pub async fn show(
         entry_count: answer.entry_count,
         entries,
     }))
+}
+
+impl crate::api::segment_efforts::EffortView {
+    /// Fills `kom_rank` from the boards: the effort's overall rank when it
+    /// is its athlete's entry and in the top 10.
+    pub fn ranked(
+        mut self,
+        boards: &crate::leaderboards::segment_service::SegmentLeaderboards,
+    ) -> Self {
+        self.kom_rank = boards
+            .kom_rank(self.segment.id, AthleteId(self.athlete_id), self.id)
+            .and_then(|r| i64::try_from(r).ok());
+        self
+    }
 }

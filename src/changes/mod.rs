@@ -18,6 +18,7 @@ pub mod consumer;
 pub mod event;
 pub mod fanout;
 pub mod nats;
+pub mod segment_matcher;
 
 pub use consumer::{Consumer, ConsumerError, RunnerSettings, RunningConsumer};
 pub use event::{ChangeEvent, ChangeKind, Changed};
@@ -54,6 +55,8 @@ pub struct Changes {
     nats: Option<nats::Nats>,
     consumers: std::sync::Mutex<Vec<RunningConsumer>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The segment index the matcher and the segments API share.
+    pub segments: Arc<segment_matcher::SegmentMatching>,
 }
 
 impl Changes {
@@ -70,6 +73,12 @@ impl Changes {
         if let Some(n) = &nats {
             tasks.push(n.start_relay());
         }
+        let segments = segment_matcher::SegmentMatching::new();
+        segments.refresh(&store).await?;
+        tasks.extend(segment_matcher::start_background(
+            store.clone(),
+            segments.clone(),
+        ));
         let changes = Changes {
             events,
             config,
@@ -77,10 +86,17 @@ impl Changes {
             nats,
             consumers: std::sync::Mutex::new(Vec::new()),
             tasks,
+            segments: segments.clone(),
         };
         changes
             .register(Arc::new(athlete_totals::AthleteTotals {
                 partitions: PARTITIONS,
+            }))
+            .await?;
+        changes
+            .register(Arc::new(segment_matcher::SegmentMatcher {
+                partitions: PARTITIONS,
+                matching: segments,
             }))
             .await?;
         Ok(changes)

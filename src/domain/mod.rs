@@ -12,6 +12,7 @@ pub mod leaderboard_filters;
 pub mod privacy;
 pub mod recording;
 pub mod search;
+pub mod segments;
 pub mod smoothing;
 pub mod sport;
 pub mod stats;

@@ -345,3 +345,142 @@ impl segment_boards::SegmentBoardStore for Deadline {
         within(CALL_DEADLINE, self.0.club_member_ids(club_id)).await
     }
 }
+
+#[async_trait]
+impl segments::SegmentStore for Deadline {
+    async fn create_segment(
+        &self,
+        new: &segments::NewSegment,
+    ) -> StoreResult<segments::SegmentRow> {
+        within(CALL_DEADLINE, self.0.create_segment(new)).await
+    }
+    async fn segment(
+        &self,
+        id: crate::domain::segments::SegmentId,
+    ) -> StoreResult<Option<segments::SegmentRow>> {
+        within(CALL_DEADLINE, self.0.segment(id)).await
+    }
+    async fn segments_by_id(
+        &self,
+        ids: &[crate::domain::segments::SegmentId],
+    ) -> StoreResult<Vec<segments::SegmentRow>> {
+        within(CALL_DEADLINE, self.0.segments_by_id(ids)).await
+    }
+    async fn segment_index_entries(
+        &self,
+        after: crate::domain::segments::SegmentId,
+        limit: u32,
+    ) -> StoreResult<Vec<crate::domain::segments::index::IndexedSegment>> {
+        within(CALL_DEADLINE, self.0.segment_index_entries(after, limit)).await
+    }
+    async fn rename_segment(
+        &self,
+        id: crate::domain::segments::SegmentId,
+        name: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<segments::SegmentRow>> {
+        within(CALL_DEADLINE, self.0.rename_segment(id, name, now_ms)).await
+    }
+    async fn delete_segment(
+        &self,
+        id: crate::domain::segments::SegmentId,
+        now_ms: i64,
+    ) -> StoreResult<bool> {
+        // Every effort of the segment goes, with a queue row per slot.
+        within(BULK_DEADLINE, self.0.delete_segment(id, now_ms)).await
+    }
+    async fn explore_segments(
+        &self,
+        bounds: &crate::domain::segments::BBox,
+        sport: Sport,
+        limit: u32,
+    ) -> StoreResult<Vec<segments::SegmentRow>> {
+        within(CALL_DEADLINE, self.0.explore_segments(bounds, sport, limit)).await
+    }
+    async fn star_segment(
+        &self,
+        athlete: AthleteId,
+        id: crate::domain::segments::SegmentId,
+        starred: bool,
+        now_ms: i64,
+    ) -> StoreResult<bool> {
+        within(
+            CALL_DEADLINE,
+            self.0.star_segment(athlete, id, starred, now_ms),
+        )
+        .await
+    }
+    async fn is_starred(
+        &self,
+        athlete: AthleteId,
+        id: crate::domain::segments::SegmentId,
+    ) -> StoreResult<bool> {
+        within(CALL_DEADLINE, self.0.is_starred(athlete, id)).await
+    }
+    async fn starred_segments(
+        &self,
+        athlete: AthleteId,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<Vec<segments::SegmentRow>> {
+        within(
+            CALL_DEADLINE,
+            self.0.starred_segments(athlete, limit, offset),
+        )
+        .await
+    }
+    async fn effort(
+        &self,
+        id: crate::domain::segments::EffortId,
+    ) -> StoreResult<Option<segments::EffortRow>> {
+        within(CALL_DEADLINE, self.0.effort(id)).await
+    }
+    async fn activity_efforts(
+        &self,
+        activity: ActivityId,
+    ) -> StoreResult<Vec<segments::EffortRow>> {
+        within(CALL_DEADLINE, self.0.activity_efforts(activity)).await
+    }
+    async fn efforts(
+        &self,
+        query: &segments::EffortQuery,
+    ) -> StoreResult<Vec<segments::EffortRow>> {
+        within(CALL_DEADLINE, self.0.efforts(query)).await
+    }
+    async fn activity_version(&self, id: ActivityId) -> StoreResult<Option<i64>> {
+        within(CALL_DEADLINE, self.0.activity_version(id)).await
+    }
+    async fn pending_backfills(
+        &self,
+        limit: u32,
+    ) -> StoreResult<Vec<(crate::domain::segments::SegmentId, ActivityId)>> {
+        within(CALL_DEADLINE, self.0.pending_backfills(limit)).await
+    }
+    async fn backfill_candidates(
+        &self,
+        sport: Sport,
+        bounds: &crate::domain::segments::BBox,
+        after: ActivityId,
+        limit: u32,
+    ) -> StoreResult<(Vec<segments::BackfillCandidate>, Option<ActivityId>)> {
+        within(
+            CALL_DEADLINE,
+            self.0.backfill_candidates(sport, bounds, after, limit),
+        )
+        .await
+    }
+    async fn commit_backfill(
+        &self,
+        segment: crate::domain::segments::SegmentId,
+        to: ActivityId,
+        done: bool,
+        results: &[segments::BackfillResult],
+        now_ms: i64,
+    ) -> StoreResult<ActivityId> {
+        within(
+            BULK_DEADLINE,
+            self.0.commit_backfill(segment, to, done, results, now_ms),
+        )
+        .await
+    }
+}

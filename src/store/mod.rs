@@ -18,6 +18,7 @@ pub mod postgres;
 pub mod privacy;
 pub mod route_codec;
 pub mod segment_boards;
+pub mod segments;
 pub mod sqlite;
 
 #[derive(Debug, thiserror::Error)]
@@ -419,13 +420,15 @@ pub struct Provisioned {
 
 #[async_trait]
 /// Every store also keeps the activity change log (`changes::ChangeLog`),
-/// the privacy zones and share links (`privacy::PrivacyStore`) and the
-/// tracker devices (`devices::DeviceStore`).
+/// the privacy zones and share links (`privacy::PrivacyStore`), the
+/// tracker devices (`devices::DeviceStore`) and the segments and their
+/// efforts (`segments::SegmentStore`).
 pub trait Store:
     changes::ChangeLog
     + privacy::PrivacyStore
     + devices::DeviceStore
     + segment_boards::SegmentBoardStore
+    + segments::SegmentStore
     + Send
     + Sync
     + 'static

@@ -31,6 +31,10 @@ mod devices_sql;
 #[allow(clippy::duplicate_mod)]
 #[path = "segment_boards_sql.rs"]
 mod segment_boards_sql;
+// The segments' SQL (segments, efforts, stars, backfill), compiled for this backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "segments_sql.rs"]
+mod segments_sql;
 
 pub use sql::SqlStore as PgStore;
 

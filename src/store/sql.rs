@@ -620,6 +620,10 @@ impl Store for SqlStore {
         .bind(edit.now_ms)
         .execute(&mut *tx)
         .await?;
+        if changed.contains(Changed::VISIBILITY) {
+            // Whether its segment efforts show on boards changed.
+            super::segments_sql::slots_changed(&mut tx, id, edit.now_ms).await?;
+        }
         if let Some(again) = &edit.recomputed {
             let progress = ActivityProgress {
                 id,
@@ -649,6 +653,8 @@ impl Store for SqlStore {
         let mut tx = super::begin_write(&self.pool).await?;
         let now = crate::domain::now_ms();
         let change = next_version(&mut tx, id, ChangeKind::Deleted, Changed::empty(), now).await?;
+        // Its segment efforts leave the boards in this transaction.
+        super::segments_sql::activity_leaving(&mut tx, id, now).await?;
         sqlx::query("DELETE FROM route_chunks WHERE activity_id = $1")
             .bind(id.0)
             .execute(&mut *tx)

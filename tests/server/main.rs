@@ -20,6 +20,7 @@ mod live;
 mod privacy;
 mod search;
 mod security;
+mod segments;
 mod shares;
 mod startup;
 mod sync;
