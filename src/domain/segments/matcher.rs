@@ -528,4 +528,81 @@ mod tests {
         assert!((e[0].elapsed_ms - 160_000).abs() <= 1_100, "{e:?}");
         assert!((e[0].moving_ms - 100_000).abs() <= 2_100, "{e:?}");
     }
+
+    /// Real recordings (tests/fixtures/recordings, SOURCES.md).
+    mod recordings {
+        use super::*;
+
+        fn load(name: &str) -> Vec<Fix> {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/recordings")
+                .join(name);
+            let bytes = std::fs::read(&path).unwrap();
+            let kind = crate::formats::DataType::from_file_name(name).unwrap();
+            crate::formats::parse(kind, &bytes).unwrap().fixes
+        }
+
+        fn cut(fixes: &[Fix], from: usize, to: usize) -> Vec<SegmentPoint> {
+            fixes[from..=to]
+                .iter()
+                .map(|f| SegmentPoint::new(f.lat, f.lng, f.alt))
+                .collect()
+        }
+
+        fn efforts(points: &[SegmentPoint], fixes: &[Fix], sport: Sport) -> Vec<Effort> {
+            let t = PreparedTrack::new(sport, fixes, &[]);
+            match_segment(SegmentId(1), points, geometry::stats(points).distance, &t)
+        }
+
+        const RIDE_A: &str = "corpus/sportslib_20190721_ride_2551623996_strava.gpx.gz";
+        const RIDE_B: &str = "corpus/sportslib_20190622_ride_1655245835_strava.tcx.gz";
+
+        #[test]
+        fn a_stretch_of_one_ride_matches_it_and_another_ride() {
+            let a = load(RIDE_A);
+            let b = load(RIDE_B);
+            // About 1.3 km of road both rides took, in the same direction
+            // (ride A turns back after it; B goes on).
+            let seg = cut(&a, 265, 337);
+            let own = efforts(&seg, &a, Sport::Ride);
+            assert_eq!(own.len(), 1, "{own:?}");
+            assert!(own[0].start_index.abs_diff(265) <= 1, "{own:?}");
+            assert!(own[0].end_index.abs_diff(337) <= 1, "{own:?}");
+            let other = efforts(&seg, &b, Sport::Ride);
+            assert_eq!(other.len(), 1, "{other:?}");
+            let len = geometry::stats(&seg).distance;
+            assert!(
+                (other[0].distance / len - 1.0).abs() < 0.05,
+                "{other:?} {len}"
+            );
+            // Reversed, it matches neither.
+            let mut reversed = seg.clone();
+            reversed.reverse();
+            assert!(efforts(&reversed, &a, Sport::Ride).is_empty());
+            assert!(efforts(&reversed, &b, Sport::Ride).is_empty());
+        }
+
+        #[test]
+        fn laps_of_a_real_run_are_separate_efforts() {
+            // Three laps pass fixes 94..112 (about 300 m) in the same direction.
+            let run = load("corpus/tcxparser_forerunner410_run.tcx");
+            let seg = cut(&run, 94, 112);
+            let laps = efforts(&seg, &run, Sport::Run);
+            assert_eq!(laps.len(), 3, "{laps:?}");
+            assert!(laps
+                .windows(2)
+                .all(|w| w[1].start_ms > w[0].start_ms + w[0].elapsed_ms - 1));
+        }
+
+        #[test]
+        fn an_out_and_back_run_passes_once_each_way() {
+            // Out past fixes 305..387, back the other way later.
+            let run = load("20210119_run_garmin_fenix6.tcx");
+            let seg = cut(&run, 305, 387);
+            assert_eq!(efforts(&seg, &run, Sport::Run).len(), 1);
+            let mut back = seg.clone();
+            back.reverse();
+            assert_eq!(efforts(&back, &run, Sport::Run).len(), 1);
+        }
+    }
 }
