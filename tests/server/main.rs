@@ -20,6 +20,7 @@ mod live;
 mod privacy;
 mod search;
 mod security;
+mod segment_leaderboards;
 mod segments;
 mod shares;
 mod startup;
