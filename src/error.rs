@@ -62,6 +62,12 @@ make_error_codes! {
     TooManyRequests => TOO_MANY_REQUESTS, "rate_limited", "Rate Limit Exceeded";
     Unavailable => SERVICE_UNAVAILABLE, "service_unavailable", "Service Unavailable";
     Internal => INTERNAL_SERVER_ERROR, "internal", "Internal Server Error";
+    ClubNotFound => NOT_FOUND, "club_not_found", "Resource Not Found";
+    ClubMemberNotFound => NOT_FOUND, "club_member_not_found", "Resource Not Found";
+    JoinRequestNotFound => NOT_FOUND, "join_request_not_found", "Resource Not Found";
+    NotClubAdmin => FORBIDDEN, "not_club_admin", "Forbidden";
+    OwnerCannotLeave => CONFLICT, "owner_cannot_leave", "Conflict";
+    InvalidTimeZone => UNPROCESSABLE_ENTITY, "invalid_time_zone", "Validation Error";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -29,4 +29,6 @@ pub struct AppState {
     pub privacy: crate::api::privacy::ZoneCache,
     /// Tracker apps' devices and their live activities.
     pub devices: Arc<crate::live::devices::DeviceTracker>,
+    /// Club weekly leaderboards (in process or on Redis).
+    pub club_boards: Arc<crate::leaderboards::club_boards::ClubBoards>,
 }

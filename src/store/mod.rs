@@ -12,6 +12,7 @@ use crate::domain::stats::Split;
 use crate::domain::{ActivityId, AthleteId, Fix, Sport};
 
 pub mod changes;
+pub mod clubs;
 pub mod deadline;
 pub mod devices;
 pub mod postgres;
@@ -421,7 +422,13 @@ pub struct Provisioned {
 /// the privacy zones and share links (`privacy::PrivacyStore`) and the
 /// tracker devices (`devices::DeviceStore`).
 pub trait Store:
-    changes::ChangeLog + privacy::PrivacyStore + devices::DeviceStore + Send + Sync + 'static
+    changes::ChangeLog
+    + privacy::PrivacyStore
+    + devices::DeviceStore
+    + clubs::ClubStore
+    + Send
+    + Sync
+    + 'static
 {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;

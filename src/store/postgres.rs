@@ -27,6 +27,10 @@ mod privacy_sql;
 #[allow(clippy::duplicate_mod)]
 #[path = "devices_sql.rs"]
 mod devices_sql;
+// The clubs' SQL, compiled for this backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "clubs_sql.rs"]
+mod clubs_sql;
 
 pub use sql::SqlStore as PgStore;
 
