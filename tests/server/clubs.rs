@@ -791,6 +791,8 @@ async fn club_activities_respect_visibility(app: TestApp) {
             assert_eq!(status, StatusCode::OK);
         }
     };
+    // New activities are followers_only by default.
+    set(&public, "everyone").await;
     set(&followers, "followers_only").await;
     set(&private, "only_me").await;
     let seen = |who: &Athlete| {
@@ -842,7 +844,7 @@ async fn members_page_by_keyset(app: TestApp) {
     let id = club["id"].as_i64().unwrap();
     let mut all = vec![owner.id];
     for i in 0..7 {
-        let who = app.signup(&format!("m{i}")).await;
+        let who = app.signup(&format!("member{i}")).await;
         join(&app, &who, id).await;
         all.push(who.id);
     }
