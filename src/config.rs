@@ -201,6 +201,17 @@ pub struct Config {
     #[arg(long, env = "PACER_NATS_URL")]
     pub nats_url: Option<String>,
 
+    /// Redis (`redis://host:6379/0`) for the club weekly leaderboards, so
+    /// that several nodes share them. Unset: held in process and rebuilt
+    /// from the database after a restart.
+    #[arg(long, env = "PACER_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key Pacer writes (several installations or
+    /// test runs can share one Redis).
+    #[arg(long, env = "PACER_REDIS_PREFIX", default_value = "pacer:")]
+    pub redis_prefix: String,
+
     /// Demo mode, for `pacer-tools simulate`: `POST /api/v1/admin/demo`
     /// creates the `demo` athlete (password `demo`) and simulated friends,
     /// and passwords shorter than 8 characters sign in. Only on a loopback
@@ -289,6 +300,8 @@ impl Config {
             change_log_retention: Duration::from_secs(7 * 86_400),
             change_poll_ms: 250,
             nats_url: None,
+            redis_url: None,
+            redis_prefix: "pacer:".to_string(),
             heavy_responses: 4,
             public_url: None,
             device_scan_ms: 200,

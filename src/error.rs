@@ -48,7 +48,6 @@ make_error_codes! {
     AthleteNotFound => NOT_FOUND, "athlete_not_found", "Resource Not Found";
     UploadNotFound => NOT_FOUND, "upload_not_found", "Resource Not Found";
     FriendNotFound => NOT_FOUND, "friend_not_found", "Resource Not Found";
-    ClubNotFound => NOT_FOUND, "club_not_found", "Resource Not Found";
     RequestTimeout => REQUEST_TIMEOUT, "request_timeout", "Request Timeout";
     Conflict => CONFLICT, "conflict", "Conflict";
     AlreadyExists => CONFLICT, "already_exists", "Conflict";
@@ -70,6 +69,12 @@ make_error_codes! {
     SegmentIndexOutOfRange => UNPROCESSABLE_ENTITY, "segment_index_out_of_range", "Validation Error";
     Unavailable => SERVICE_UNAVAILABLE, "service_unavailable", "Service Unavailable";
     Internal => INTERNAL_SERVER_ERROR, "internal", "Internal Server Error";
+    ClubNotFound => NOT_FOUND, "club_not_found", "Resource Not Found";
+    ClubMemberNotFound => NOT_FOUND, "club_member_not_found", "Resource Not Found";
+    JoinRequestNotFound => NOT_FOUND, "join_request_not_found", "Resource Not Found";
+    NotClubAdmin => FORBIDDEN, "not_club_admin", "Forbidden";
+    OwnerCannotLeave => CONFLICT, "owner_cannot_leave", "Conflict";
+    InvalidTimeZone => UNPROCESSABLE_ENTITY, "invalid_time_zone", "Validation Error";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -39,6 +39,8 @@ pub enum StartupError {
     Spill(#[from] crate::live::spill::SpillError),
     #[error("cannot start the change log: {0}")]
     Changes(#[from] crate::changes::ChangesError),
+    #[error("cannot start the club leaderboards: {0}")]
+    ClubBoards(#[from] crate::leaderboards::club_boards::BoardError),
     #[error(
         "PACER_DEMO is on but the server would listen on {0}, a public address: the demo \
          account's password is `demo`. Bind to 127.0.0.1 (PACER_BIND=127.0.0.1:8080) or \
@@ -164,6 +166,8 @@ impl Application {
             segment_boards.clone(),
             Default::default(),
         ));
+        let club_boards =
+            crate::leaderboards::club_boards::start(&config, &store, &changes).await?;
         let state = web::Data::new(AppState {
             store,
             tokens: TokenCache::default(),
@@ -178,6 +182,7 @@ impl Application {
             devices,
             segment_boards,
             segment_updates,
+            club_boards,
         });
         let app_state = state.clone();
         let json_limit = config.json_limit;

@@ -32,4 +32,6 @@ pub struct AppState {
     /// Segment leaderboards served from memory, and their updaters.
     pub segment_boards: Arc<crate::leaderboards::segment_service::SegmentLeaderboards>,
     pub segment_updates: Arc<crate::leaderboards::segment_updates::Updates>,
+    /// Club weekly leaderboards (in process or on Redis).
+    pub club_boards: Arc<crate::leaderboards::club_boards::ClubBoards>,
 }

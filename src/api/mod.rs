@@ -8,6 +8,7 @@ use crate::error::ApiError;
 pub mod activities;
 pub mod admin;
 pub mod athletes;
+pub mod clubs;
 pub mod devices;
 pub mod events;
 pub mod export;
@@ -162,6 +163,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 "/segments/{id}/leaderboard",
                 web::get().to(segment_leaderboard::show),
             )
+            .configure(clubs_routes)
             .default_service(web::to(not_found)),
     )
     .route("/share/{token}", web::get().to(shares::page))
@@ -170,6 +172,35 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/readyz", web::get().to(health::readyz))
     .route("/metrics", web::get().to(crate::metrics::render))
     .route("/config.json", web::get().to(health::page_config));
+}
+
+/// Clubs and their weekly leaderboards (`api::clubs`).
+fn clubs_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/clubs", web::post().to(clubs::create))
+        .route("/athlete/clubs", web::get().to(clubs::mine))
+        .route("/clubs/{id}", web::get().to(clubs::show))
+        .route("/clubs/{id}/members", web::get().to(clubs::members))
+        .route(
+            "/clubs/{id}/members/{athlete_id}",
+            web::delete().to(clubs::remove),
+        )
+        .route("/clubs/{id}/activities", web::get().to(clubs::activities))
+        .route("/clubs/{id}/leaderboard", web::get().to(clubs::leaderboard))
+        .route("/clubs/{id}/join", web::post().to(clubs::join))
+        .route("/clubs/{id}/leave", web::post().to(clubs::leave))
+        .route("/clubs/{id}/requests", web::get().to(clubs::requests))
+        .route(
+            "/clubs/{id}/requests/{athlete_id}/decline",
+            web::post().to(clubs::decline),
+        )
+        .route(
+            "/clubs/{id}/requests/{athlete_id}",
+            web::post().to(clubs::approve),
+        )
+        .route(
+            "/clubs/{id}/requests/{athlete_id}",
+            web::delete().to(clubs::decline),
+        );
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {

@@ -69,11 +69,18 @@ pub async fn show(
             f.push(caller.id);
             f
         }
-        Scope::Club(club) => state
-            .store
-            .club_member_ids(club)
-            .await?
-            .ok_or_else(club_not_found)?,
+        Scope::Club(club) => {
+            let club = state
+                .store
+                .club_member_ids(club)
+                .await?
+                .ok_or_else(club_not_found)?;
+            // A private club's board is for its members only.
+            if club.private && !club.members.contains(&caller.id) {
+                return Err(club_not_found());
+            }
+            club.members
+        }
         Scope::Everyone | Scope::Mine => Vec::new(),
     };
     let answer = boards.query(segment, &q, caller.id, &members, now_ms());

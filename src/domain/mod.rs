@@ -2,6 +2,7 @@
 
 pub mod activity;
 pub mod athlete;
+pub mod clubs;
 pub mod completion;
 pub mod devices;
 mod error;

@@ -341,7 +341,10 @@ impl segment_boards::SegmentBoardStore for Deadline {
     async fn segment_exists(&self, segment_id: i64) -> StoreResult<bool> {
         within(CALL_DEADLINE, self.0.segment_exists(segment_id)).await
     }
-    async fn club_member_ids(&self, club_id: i64) -> StoreResult<Option<Vec<AthleteId>>> {
+    async fn club_member_ids(
+        &self,
+        club_id: i64,
+    ) -> StoreResult<Option<segment_boards::ClubMembers>> {
         within(CALL_DEADLINE, self.0.club_member_ids(club_id)).await
     }
 }
@@ -482,5 +485,147 @@ impl segments::SegmentStore for Deadline {
             self.0.commit_backfill(segment, to, done, results, now_ms),
         )
         .await
+    }
+}
+
+#[async_trait]
+impl clubs::ClubStore for Deadline {
+    async fn create_club(
+        &self,
+        owner: AthleteId,
+        new: &crate::domain::clubs::NewClub,
+        now_ms: i64,
+    ) -> StoreResult<clubs::ClubRow> {
+        within(CALL_DEADLINE, self.0.create_club(owner, new, now_ms)).await
+    }
+    async fn club_for(
+        &self,
+        id: crate::domain::clubs::ClubId,
+        viewer: AthleteId,
+    ) -> StoreResult<Option<clubs::ClubFor>> {
+        within(CALL_DEADLINE, self.0.club_for(id, viewer)).await
+    }
+    async fn clubs_of(&self, athlete: AthleteId) -> StoreResult<Vec<clubs::ClubFor>> {
+        within(CALL_DEADLINE, self.0.clubs_of(athlete)).await
+    }
+    async fn club_members(
+        &self,
+        id: crate::domain::clubs::ClubId,
+        after: AthleteId,
+        skip: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<clubs::MemberRow>> {
+        within(CALL_DEADLINE, self.0.club_members(id, after, skip, limit)).await
+    }
+    async fn join_club(
+        &self,
+        id: crate::domain::clubs::ClubId,
+        athlete: AthleteId,
+        now_ms: i64,
+    ) -> StoreResult<clubs::JoinOutcome> {
+        within(CALL_DEADLINE, self.0.join_club(id, athlete, now_ms)).await
+    }
+    async fn leave_club(
+        &self,
+        id: crate::domain::clubs::ClubId,
+        athlete: AthleteId,
+    ) -> StoreResult<clubs::LeaveOutcome> {
+        within(CALL_DEADLINE, self.0.leave_club(id, athlete)).await
+    }
+    async fn join_requests(
+        &self,
+        id: crate::domain::clubs::ClubId,
+        limit: u32,
+    ) -> StoreResult<Vec<clubs::MemberRow>> {
+        within(CALL_DEADLINE, self.0.join_requests(id, limit)).await
+    }
+    async fn approve_request(
+        &self,
+        id: crate::domain::clubs::ClubId,
+        athlete: AthleteId,
+        now_ms: i64,
+    ) -> StoreResult<bool> {
+        within(CALL_DEADLINE, self.0.approve_request(id, athlete, now_ms)).await
+    }
+    async fn decline_request(
+        &self,
+        id: crate::domain::clubs::ClubId,
+        athlete: AthleteId,
+    ) -> StoreResult<bool> {
+        within(CALL_DEADLINE, self.0.decline_request(id, athlete)).await
+    }
+    async fn remove_member(
+        &self,
+        id: crate::domain::clubs::ClubId,
+        athlete: AthleteId,
+    ) -> StoreResult<bool> {
+        within(CALL_DEADLINE, self.0.remove_member(id, athlete)).await
+    }
+    async fn club_activities(
+        &self,
+        id: crate::domain::clubs::ClubId,
+        viewer: AthleteId,
+        before: Option<FeedCursor>,
+        limit: u32,
+    ) -> StoreResult<Vec<ActivityRow>> {
+        within(
+            CALL_DEADLINE,
+            self.0.club_activities(id, viewer, before, limit),
+        )
+        .await
+    }
+    async fn add_club_members(
+        &self,
+        id: crate::domain::clubs::ClubId,
+        athletes: &[AthleteId],
+        now_ms: i64,
+    ) -> StoreResult<u64> {
+        within(BULK_DEADLINE, self.0.add_club_members(id, athletes, now_ms)).await
+    }
+    async fn board_club(
+        &self,
+        id: crate::domain::clubs::ClubId,
+    ) -> StoreResult<Option<clubs::BoardClub>> {
+        within(CALL_DEADLINE, self.0.board_club(id)).await
+    }
+    async fn board_clubs_of(
+        &self,
+        athletes: &[AthleteId],
+    ) -> StoreResult<Vec<(AthleteId, clubs::BoardClub)>> {
+        within(CALL_DEADLINE, self.0.board_clubs_of(athletes)).await
+    }
+    async fn counted_activities(
+        &self,
+        athletes: &[AthleteId],
+        since_ms: i64,
+    ) -> StoreResult<Vec<(AthleteId, crate::domain::clubs::CountedActivity)>> {
+        within(CALL_DEADLINE, self.0.counted_activities(athletes, since_ms)).await
+    }
+    async fn club_week_totals(
+        &self,
+        id: crate::domain::clubs::ClubId,
+        sport: crate::domain::clubs::ClubSport,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> StoreResult<Vec<(AthleteId, crate::domain::clubs::WeekTotals)>> {
+        // A board's rebuild reads a whole club's week.
+        within(
+            BULK_DEADLINE,
+            self.0.club_week_totals(id, sport, from_ms, to_ms),
+        )
+        .await
+    }
+    async fn athlete_names(
+        &self,
+        ids: &[AthleteId],
+    ) -> StoreResult<Vec<(AthleteId, String, String)>> {
+        within(CALL_DEADLINE, self.0.athlete_names(ids)).await
+    }
+    async fn members_among(
+        &self,
+        id: crate::domain::clubs::ClubId,
+        athletes: &[AthleteId],
+    ) -> StoreResult<Vec<AthleteId>> {
+        within(CALL_DEADLINE, self.0.members_among(id, athletes)).await
     }
 }

@@ -12,6 +12,7 @@ use crate::domain::stats::Split;
 use crate::domain::{ActivityId, AthleteId, Fix, Sport};
 
 pub mod changes;
+pub mod clubs;
 pub mod deadline;
 pub mod devices;
 pub mod postgres;
@@ -429,6 +430,7 @@ pub trait Store:
     + devices::DeviceStore
     + segment_boards::SegmentBoardStore
     + segments::SegmentStore
+    + clubs::ClubStore
     + Send
     + Sync
     + 'static

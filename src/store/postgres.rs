@@ -35,6 +35,10 @@ mod segment_boards_sql;
 #[allow(clippy::duplicate_mod)]
 #[path = "segments_sql.rs"]
 mod segments_sql;
+// The clubs' SQL, compiled for this backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "clubs_sql.rs"]
+mod clubs_sql;
 
 pub use sql::SqlStore as PgStore;
 

@@ -45,6 +45,13 @@ pub struct BoardAthlete {
     pub updated_ms: i64,
 }
 
+/// A club's approved members, and whether only they may see the club.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClubMembers {
+    pub private: bool,
+    pub members: Vec<AthleteId>,
+}
+
 #[async_trait]
 pub trait SegmentBoardStore: Send + Sync {
     /// The highest queued seq (0 when the queue is empty).
@@ -71,5 +78,5 @@ pub trait SegmentBoardStore: Send + Sync {
     ) -> StoreResult<Vec<BoardAthlete>>;
     async fn segment_exists(&self, segment_id: i64) -> StoreResult<bool>;
     /// A club's approved members; None when there is no such club.
-    async fn club_member_ids(&self, club_id: i64) -> StoreResult<Option<Vec<AthleteId>>>;
+    async fn club_member_ids(&self, club_id: i64) -> StoreResult<Option<ClubMembers>>;
 }

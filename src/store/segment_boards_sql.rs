@@ -9,7 +9,9 @@ use super::Db;
 use crate::domain::activity::Visibility;
 use crate::domain::athlete::Sex;
 use crate::domain::{ActivityId, AthleteId};
-use crate::store::segment_boards::{BoardAthlete, BoardEffort, SegmentBoardStore, SlotChange};
+use crate::store::segment_boards::{
+    BoardAthlete, BoardEffort, ClubMembers, SegmentBoardStore, SlotChange,
+};
 use crate::store::{StoreError, StoreResult};
 
 const EFFORT_COLUMNS: &str = "e.id, e.segment_id, e.athlete_id, e.activity_id, e.start_ms, \
@@ -180,8 +182,22 @@ impl SegmentBoardStore for SqlStore {
         Ok(found.is_some())
     }
 
-    async fn club_member_ids(&self, _club_id: i64) -> StoreResult<Option<Vec<AthleteId>>> {
-        // No clubs on this server yet (issue 15): every club is unknown.
-        Ok(None)
+    async fn club_member_ids(&self, club_id: i64) -> StoreResult<Option<ClubMembers>> {
+        let private: Option<bool> = sqlx::query_scalar("SELECT private FROM clubs WHERE id = $1")
+            .bind(club_id)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(private) = private else {
+            return Ok(None);
+        };
+        let ids: Vec<i64> =
+            sqlx::query_scalar("SELECT athlete_id FROM club_members WHERE club_id = $1")
+                .bind(club_id)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(Some(ClubMembers {
+            private,
+            members: ids.into_iter().map(AthleteId).collect(),
+        }))
     }
 }

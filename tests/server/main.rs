@@ -10,6 +10,7 @@ mod activities;
 mod admin;
 mod bad_input;
 mod changes;
+mod clubs;
 mod devices;
 mod durability;
 mod export;

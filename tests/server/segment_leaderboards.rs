@@ -306,15 +306,46 @@ async fn filters_paging_ties_visibility(app: TestApp) {
     // Her best still counts once on the overall board.
     assert_eq!(board(&app, &ann, seg, "").await["entry_count"], 5);
 
-    // Clubs do not exist on this server yet.
-    let (status, body) = app
-        .get(
-            &format!("/api/v1/segments/{seg}/leaderboard?club_id=1"),
-            &ann.token,
+    // Clubs: a public club's members (cat owns it, dan joins); a private
+    // club's board only for its members; an unknown club.
+    let (status, club) = app
+        .post(
+            "/api/v1/clubs",
+            &cat.token,
+            json!({"name": "Open", "timezone": "UTC"}),
         )
         .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(body["code"], "club_not_found");
+    assert_eq!(status, StatusCode::CREATED, "{club}");
+    let club = club["id"].as_i64().unwrap();
+    let (status, _) = app
+        .post(&format!("/api/v1/clubs/{club}/join"), &dan.token, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let body = board(&app, &ann, seg, &format!("club_id={club}")).await;
+    assert_eq!(ranks(&body), [(1, c), (2, d)], "{body}");
+    let body = board(&app, &ann, seg, &format!("club_id={club}&gender=M")).await;
+    assert_eq!(ranks(&body), [(1, d)], "{body}");
+    let (status, private) = app
+        .post(
+            "/api/v1/clubs",
+            &bob.token,
+            json!({"name": "Closed", "timezone": "UTC", "private": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{private}");
+    let private = private["id"].as_i64().unwrap();
+    let body = board(&app, &bob, seg, &format!("club_id={private}")).await;
+    assert_eq!(ranks(&body), [(1, b)], "{body}");
+    for id in [private, 999_999] {
+        let (status, body) = app
+            .get(
+                &format!("/api/v1/segments/{seg}/leaderboard?club_id={id}"),
+                &ann.token,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert_eq!(body["code"], "club_not_found");
+    }
 }
 both_backends!(filters_paging_ties_visibility);
 
