@@ -57,7 +57,16 @@ fn query(scope: Scope) -> LeaderboardQuery {
     }
 }
 
-fn main() {
+#[tokio::main]
+async fn main() {
+    if std::env::args().any(|a| a == "--mutations") {
+        mutations().await;
+        return;
+    }
+    reads();
+}
+
+fn reads() {
     let now = pacer::domain::now_ms();
     let mut rng = rand::rngs::StdRng::seed_from_u64(14);
     let service = SegmentLeaderboards::new();
@@ -181,4 +190,211 @@ fn main() {
             times[times.len() - 1].as_secs_f64() * 1e6
         );
     }
+}
+
+/// Sustained durable mutations on SQLite (WAL, synchronous FULL, as the
+/// server): transactions of `PER_TX` effort inserts or deletes, each with
+/// its queue rows, as the matcher writes them; the real tailer and
+/// workers apply them to the boards. Reports the write rate, the apply
+/// rate and the commit-to-visible time of one sampled effort per
+/// transaction.
+async fn mutations() {
+    use pacer::leaderboards::segment_updates::{self, UpdateSettings};
+    use pacer::store::{NewActivityRow, NewAthleteRow, ProvisionBatch};
+    use std::sync::Arc;
+
+    const ATHLETES: usize = 10_000;
+    const PER_TX: usize = 100;
+    const SECONDS: u64 = 10;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let store = pacer::store::connect(&url, 8).await.unwrap();
+    let now = pacer::domain::now_ms();
+    let athletes: Vec<_> = (0..ATHLETES)
+        .map(|i| {
+            (
+                NewAthleteRow::named(&format!("b{i}"), "x".into(), "B", "R", now),
+                format!("{i:064x}"),
+            )
+        })
+        .collect();
+    let provisioned = store
+        .provision(&ProvisionBatch {
+            athletes,
+            activity: Some(NewActivityRow {
+                athlete_id: AthleteId(0),
+                external_id: None,
+                name: "bench".into(),
+                sport_type: pacer::domain::Sport::Ride,
+                visibility: Visibility::Everyone,
+                start_ms: now,
+                status_log: pacer::domain::activity::StatusLog::start(now),
+                now_ms: now,
+            }),
+            friendships: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let pairs: Vec<(i64, i64)> = provisioned
+        .iter()
+        .map(|p| (p.athlete.0, p.activity.unwrap().0))
+        .collect();
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            url.parse::<sqlx::sqlite::SqliteConnectOptions>()
+                .unwrap()
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(5)),
+        )
+        .await
+        .unwrap();
+    let segment: i64 = sqlx::query_scalar(
+        "INSERT INTO segments (athlete_id, name, sport_type, points, point_count, distance, \
+         average_grade, maximum_grade, total_elevation_gain, climb_category, start_lat, start_lng, \
+         end_lat, end_lng, min_lat, min_lng, max_lat, max_lng, created_ms, updated_ms) \
+         VALUES ($1, 'bench', 'Ride', x'00', 2, 1000, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, $2, $2) \
+         RETURNING id",
+    )
+    .bind(pairs[0].0)
+    .bind(now)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let service = Arc::new(SegmentLeaderboards::new());
+    let updates = segment_updates::start(store.clone(), service.clone(), UpdateSettings::default());
+    while !service.is_ready() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut rng = rand::rngs::StdRng::seed_from_u64(25);
+    let mut live: Vec<(i64, i64)> = Vec::new(); // (effort id, athlete)
+    let (sample_tx, mut sample_rx) =
+        tokio::sync::mpsc::channel::<(i64, i64, bool, Instant)>(100_000);
+    let watcher = {
+        let service = service.clone();
+        tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while let Some((athlete, effort, added, at)) = sample_rx.recv().await {
+                loop {
+                    let present = service
+                        .query(
+                            segment,
+                            &LeaderboardQuery {
+                                per_page: 200,
+                                ..query(Scope::Mine)
+                            },
+                            AthleteId(athlete),
+                            &[],
+                            pacer::domain::now_ms(),
+                        )
+                        .entries
+                        .iter()
+                        .any(|r| r.effort.id == effort);
+                    if present == added {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_micros(500)).await;
+                }
+                lat.push(at.elapsed());
+            }
+            lat
+        })
+    };
+    let started = Instant::now();
+    let mut mutations = 0usize;
+    let mut txs = 0usize;
+    while started.elapsed() < Duration::from_secs(SECONDS) {
+        let add = live.len() < 5_000 || rng.gen_bool(0.5);
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        let at = pacer::domain::now_ms();
+        let mut slots = Vec::with_capacity(PER_TX);
+        let sample = if add {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO segment_efforts (segment_id, activity_id, athlete_id, start_ms, \
+                 elapsed_ms, moving_ms, created_ms) ",
+            );
+            let rows: Vec<(i64, i64, i64)> = (0..PER_TX)
+                .map(|_| {
+                    let (a, act) = pairs[rng.gen_range(0..pairs.len())];
+                    (a, act, rng.gen_range(300_000..1_500_000))
+                })
+                .collect();
+            q.push_values(&rows, |mut b, (a, act, el)| {
+                b.push_bind(segment)
+                    .push_bind(*act)
+                    .push_bind(*a)
+                    .push_bind(at)
+                    .push_bind(*el)
+                    .push_bind(*el)
+                    .push_bind(at);
+            });
+            q.push(" RETURNING id, athlete_id");
+            let ids: Vec<(i64, i64)> = q.build_query_as().fetch_all(&mut *tx).await.unwrap();
+            for (id, a) in &ids {
+                slots.push(*a);
+                live.push((*id, *a));
+            }
+            ids.last().map(|(id, a)| (*a, *id, true))
+        } else {
+            let mut gone = Vec::with_capacity(PER_TX);
+            for _ in 0..PER_TX {
+                let i = rng.gen_range(0..live.len());
+                gone.push(live.swap_remove(i));
+            }
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "DELETE FROM segment_efforts WHERE id IN (",
+            );
+            let mut list = q.separated(", ");
+            for (id, _) in &gone {
+                list.push_bind(*id);
+            }
+            list.push_unseparated(")");
+            q.build().execute(&mut *tx).await.unwrap();
+            slots.extend(gone.iter().map(|(_, a)| *a));
+            gone.last().map(|(id, a)| (*a, *id, false))
+        };
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO segment_effort_changes (segment_id, athlete_id, at_ms) ",
+        );
+        q.push_values(&slots, |mut b, a| {
+            b.push_bind(segment).push_bind(*a).push_bind(at);
+        });
+        q.build().execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        let committed = Instant::now();
+        mutations += PER_TX;
+        txs += 1;
+        if let Some((a, e, added)) = sample {
+            let _ = sample_tx.try_send((a, e, added, committed));
+        }
+    }
+    let wrote = started.elapsed();
+    let head: i64 = sqlx::query_scalar("SELECT MAX(seq) FROM segment_effort_changes")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    while updates.applied() < head {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let applied = started.elapsed();
+    drop(sample_tx);
+    let mut lat = watcher.await.unwrap();
+    lat.sort();
+    println!(
+        "{mutations} durable effort mutations in {txs} transactions of {PER_TX} over {:.1} s: \
+         {:.0} mutations/s written; all applied to the boards after {:.2} s ({:.0} mutations/s)",
+        wrote.as_secs_f64(),
+        mutations as f64 / wrote.as_secs_f64(),
+        applied.as_secs_f64(),
+        mutations as f64 / applied.as_secs_f64()
+    );
+    println!(
+        "commit to visible on the board ({} samples): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        lat.len(),
+        p(&lat, 0.5).as_secs_f64() * 1e3,
+        p(&lat, 0.99).as_secs_f64() * 1e3,
+        lat[lat.len() - 1].as_secs_f64() * 1e3
+    );
+    updates.stop();
 }
