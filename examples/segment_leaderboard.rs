@@ -262,11 +262,13 @@ async fn mutations() {
     .fetch_one(&pool)
     .await
     .unwrap();
+    eprintln!("provisioned {} athletes; segment {segment}", pairs.len());
     let service = Arc::new(SegmentLeaderboards::new());
     let updates = segment_updates::start(store.clone(), service.clone(), UpdateSettings::default());
     while !service.is_ready() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    eprintln!("boards ready");
     let mut rng = rand::rngs::StdRng::seed_from_u64(25);
     let mut live: Vec<(i64, i64)> = Vec::new(); // (effort id, athlete)
     let (sample_tx, mut sample_rx) =
@@ -370,6 +372,7 @@ async fn mutations() {
         }
     }
     let wrote = started.elapsed();
+    eprintln!("wrote {mutations} mutations");
     let head: i64 = sqlx::query_scalar("SELECT MAX(seq) FROM segment_effort_changes")
         .fetch_one(&pool)
         .await
