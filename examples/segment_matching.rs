@@ -40,7 +40,11 @@ fn main() {
         heading += rng.gen_range(-0.05..0.05);
         x += 8.0 * heading.cos();
         y += 8.0 * heading.sin();
-        let mut f = Fix::new(1_700_000_000_000 + i as i64 * 1_000, LAT0 + y / M, LNG0 + x / kx);
+        let mut f = Fix::new(
+            1_700_000_000_000 + i as i64 * 1_000,
+            LAT0 + y / M,
+            LNG0 + x / kx,
+        );
         f.alt = Some(200.0 + (i as f32 / 300.0).sin() * 30.0);
         fixes.push(f);
     }
@@ -77,12 +81,19 @@ fn main() {
     }
     // The rest anywhere in a 100 km square around the route's start.
     for id in NEAR..SEGMENTS {
-        let (sx, sy) = (rng.gen_range(-50_000.0..50_000.0), rng.gen_range(-50_000.0..50_000.0));
+        let (sx, sy) = (
+            rng.gen_range(-50_000.0..50_000.0),
+            rng.gen_range(-50_000.0..50_000.0),
+        );
         let dir: f64 = rng.gen_range(0.0..std::f64::consts::TAU);
         let points = (0..50)
             .map(|k| {
                 let d = k as f64 * 20.0;
-                SegmentPoint::new(LAT0 + (sy + d * dir.sin()) / M, LNG0 + (sx + d * dir.cos()) / kx, None)
+                SegmentPoint::new(
+                    LAT0 + (sy + d * dir.sin()) / M,
+                    LNG0 + (sx + d * dir.cos()) / kx,
+                    None,
+                )
             })
             .collect();
         add(id as i64 + 1, points);
@@ -129,6 +140,8 @@ fn main() {
         pct(0.99),
         pct(1.0)
     );
-    println!("without the index (every segment's box and stats): {scan_ms:.1} ms, efforts {scanned}");
+    println!(
+        "without the index (every segment's box and stats): {scan_ms:.1} ms, efforts {scanned}"
+    );
     assert!(found >= NEAR, "every segment cut from the route is found");
 }
