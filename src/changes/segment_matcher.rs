@@ -306,8 +306,9 @@ pub fn start_background(
     vec![refresher, backfiller]
 }
 
-/// One step of every pending backfill; true while work remains.
-async fn backfill_round(store: &DynStore) -> Result<bool, ConsumerError> {
+/// One step of every pending backfill; true while work remains (the
+/// background task's loop, public for the backfill benchmark).
+pub async fn backfill_round(store: &DynStore) -> Result<bool, ConsumerError> {
     let pending = store.pending_backfills(BACKFILL_SEGMENTS).await?;
     if pending.is_empty() {
         return Ok(false);
