@@ -94,6 +94,14 @@ async fn main() {
     let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
     let mut tx = pool.begin().await.unwrap();
     for i in 0..ACTIVITIES - PASSING {
+        let start = 1_500_000_000_000i64 + i as i64 * 60_000;
+        let mut log = StatusLog::start(start);
+        log.apply(
+            pacer::domain::activity::ActivityState::Complete,
+            Some(start + 3_600_000),
+            i64::MAX / 2,
+        )
+        .unwrap();
         let (x, y) = (
             rng.gen_range(-50_000.0..50_000.0),
             rng.gen_range(-50_000.0..50_000.0),
@@ -105,10 +113,12 @@ async fn main() {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO activities (athlete_id, name, sport_type, visibility, state, start_ms, \
              completed_ms, status_log, created_ms, updated_ms) VALUES ($1, 'Ride', 'Ride', \
-             'everyone', 'COMPLETE', $2, $2, '[]', 0, 0) RETURNING id",
+             'everyone', 'COMPLETE', $2, $3, $4, 0, 0) RETURNING id",
         )
         .bind(athlete.id)
-        .bind(1_500_000_000_000i64 + i as i64 * 60_000)
+        .bind(start)
+        .bind(start + 3_600_000)
+        .bind(log.to_json())
         .fetch_one(&mut *tx)
         .await
         .unwrap();
