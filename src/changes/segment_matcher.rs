@@ -306,8 +306,9 @@ pub fn start_background(
     vec![refresher, backfiller]
 }
 
-/// One step of every pending backfill; true while work remains.
-async fn backfill_round(store: &DynStore) -> Result<bool, ConsumerError> {
+/// One step of every pending backfill; true while work remains (the
+/// background task's loop, public for the backfill benchmark).
+pub async fn backfill_round(store: &DynStore) -> Result<bool, ConsumerError> {
     let pending = store.pending_backfills(BACKFILL_SEGMENTS).await?;
     if pending.is_empty() {
         return Ok(false);
@@ -341,33 +342,17 @@ async fn backfill_step(
         .map(|c| {
             let store = store.clone();
             let segment = segment.clone();
+            let activity = c.activity_id;
             async move {
-                let Some(version) = store.activity_version(c.activity_id).await? else {
-                    return Ok(None);
-                };
-                let Some(row) = store.activity(c.activity_id).await? else {
-                    return Ok(None);
-                };
-                let route = Arc::new(store.route(c.activity_id).await?);
-                let bounds = if c.has_bounds {
-                    None
-                } else {
-                    route_box(row.sport_type, &route)
-                };
-                let efforts = match_route(
-                    vec![(*segment).clone()],
-                    row.sport_type,
-                    route,
-                    row.status_log.timer_off(),
-                )
-                .await?;
-                Ok(Some(BackfillResult {
-                    activity_id: c.activity_id,
-                    athlete_id: AthleteId(row.athlete_id),
-                    version,
-                    bounds,
-                    efforts,
-                }))
+                match backfill_one(&store, &segment, c).await {
+                    // A row that does not decode is skipped, not retried
+                    // for ever (the store logs it as corrupt).
+                    Err(ConsumerError::Store(e @ StoreError::Decode { .. })) => {
+                        tracing::warn!(activity = activity.0, error = %e, "backfill skips an activity");
+                        Ok(None)
+                    }
+                    other => other,
+                }
             }
         })
         .buffered(BACKFILL_CONCURRENCY)
@@ -383,4 +368,42 @@ async fn backfill_step(
         .commit_backfill(id, last, false, &done, now_ms())
         .await?;
     Ok(())
+}
+
+/// One activity of a backfill step: its efforts on the segment.
+async fn backfill_one(
+    store: &DynStore,
+    segment: &Arc<SegmentRow>,
+    c: crate::store::segments::BackfillCandidate,
+) -> Result<Option<BackfillResult>, ConsumerError> {
+    {
+        {
+            let Some(version) = store.activity_version(c.activity_id).await? else {
+                return Ok(None);
+            };
+            let Some(row) = store.activity(c.activity_id).await? else {
+                return Ok(None);
+            };
+            let route = Arc::new(store.route(c.activity_id).await?);
+            let bounds = if c.has_bounds {
+                None
+            } else {
+                route_box(row.sport_type, &route)
+            };
+            let efforts = match_route(
+                vec![(**segment).clone()],
+                row.sport_type,
+                route,
+                row.status_log.timer_off(),
+            )
+            .await?;
+            Ok(Some(BackfillResult {
+                activity_id: c.activity_id,
+                athlete_id: AthleteId(row.athlete_id),
+                version,
+                bounds,
+                efforts,
+            }))
+        }
+    }
 }

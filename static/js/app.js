@@ -11,6 +11,7 @@ import { friendsView } from "./views/friends.js";
 import { liveFollow, liveOverview } from "./views/live.js";
 import { uploadView } from "./views/upload.js";
 import { ownSharePanel, sharePanel, shareView } from "./views/share.js";
+import { segmentView } from "./views/segment.js";
 
 const root = document.getElementById("view");
 const nav = document.getElementById("nav");
@@ -122,6 +123,15 @@ function route() {
     case "devices":
       document.title = "Connect an app · Pacer";
       dispose = devicesView(root);
+      return;
+    case "segments":
+      if (id) {
+        document.title = "Segment · Pacer";
+        dispose = segmentView(root, id);
+        return;
+      }
+      document.title = "Not found · Pacer";
+      root.replaceChildren(h("div.not-found", { dataset: { testid: "not-found" } }, h("h1", "Page not found"), h("p", h("a", { href: "#/live" }, "Go to the live map"))));
       return;
     case "activities":
       if (id) {

@@ -749,3 +749,111 @@ async fn bad_input(app: TestApp) {
     assert_eq!(found["segments"].as_array().unwrap().len(), 0, "{found}");
 }
 both_backends!(bad_input);
+
+/// Rows of the leaderboards' work queue for one segment.
+async fn queue_rows(app: &TestApp, segment: i64) -> i64 {
+    let sql = "SELECT COUNT(*) FROM segment_effort_changes WHERE segment_id = $1";
+    match app.backend {
+        crate::common::Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&app.database_url).await.unwrap();
+            let n = sqlx::query_scalar(sql)
+                .bind(segment)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            n
+        }
+        crate::common::Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&app.database_url).await.unwrap();
+            let n = sqlx::query_scalar(sql)
+                .bind(segment)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            n
+        }
+    }
+}
+
+async fn segment_count(app: &TestApp, token: &str, id: i64) -> usize {
+    let (_, a) = app.get(&format!("/api/v1/activities/{id}"), token).await;
+    a["segment_efforts"].as_array().map_or(0, Vec::len)
+}
+
+/// An edit that changes the route or the sport matches the activity again;
+/// each change of its efforts (and of their visibility) queues its slot.
+async fn edits_rematch(app: TestApp) {
+    let ann = app.signup("ann").await;
+    let b = upload(&app, &ann, fixture(RIDE_B), "tcx.gz", "Ride").await;
+    let (status, seg) = app
+        .post(
+            "/api/v1/segments",
+            &ann.token,
+            json!({"name": "Stretch", "activity_id": b, "start_index": 289, "end_index": 363}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{seg}");
+    let seg_id = seg["id"].as_i64().unwrap();
+    efforts_of(&app, &ann.token, b, 1).await;
+    let queued = queue_rows(&app, seg_id).await;
+    assert!(queued >= 1);
+
+    let put = |body: Value| {
+        let app = &app;
+        let token = ann.token.clone();
+        async move {
+            let (status, body) = app
+                .call(
+                    Method::PUT,
+                    &format!("/api/v1/activities/{b}"),
+                    Some(&token),
+                    Some(body),
+                )
+                .await;
+            assert!(status.is_success(), "{body}");
+        }
+    };
+    // A visibility change queues the slot, in its own transaction.
+    put(json!({"visibility": "only_me"})).await;
+    assert!(queue_rows(&app, seg_id).await > queued);
+    let queued = queue_rows(&app, seg_id).await;
+
+    // A run is not matched against a ride segment; a ride again is.
+    put(json!({"sport_type": "Run"})).await;
+    crate::common::eventually(WAIT, "efforts gone with the sport", || async {
+        (segment_count(&app, &ann.token, b).await == 0).then_some(())
+    })
+    .await;
+    assert!(queue_rows(&app, seg_id).await > queued);
+    put(json!({"sport_type": "Ride"})).await;
+    efforts_of(&app, &ann.token, b, 1).await;
+
+    // Cropped to end before the segment: no effort.
+    let track = stream(&app, &ann.token, b).await;
+    let (_, act) = app
+        .get(&format!("/api/v1/activities/{b}"), &ann.token)
+        .await;
+    let start = chrono::DateTime::parse_from_rfc3339(act["start_date"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    let end = start + (track[280].2 * 1000.0) as i64;
+    let (status, body) = app
+        .post(
+            &format!("/api/v1/activities/{b}/crop"),
+            &ann.token,
+            json!({"end_date": crate::common::rfc3339(end)}),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    crate::common::eventually(WAIT, "efforts gone with the crop", || async {
+        (segment_count(&app, &ann.token, b).await == 0).then_some(())
+    })
+    .await;
+    let (_, shown) = app
+        .get(&format!("/api/v1/segments/{seg_id}"), &ann.token)
+        .await;
+    assert_eq!(shown["effort_count"], 0);
+}
+both_backends!(edits_rematch);

@@ -77,7 +77,13 @@ pub struct PreparedTrack {
     /// Whether the interval ending at each fix counted as moving.
     moving: Vec<bool>,
     bbox: Option<BBox>,
+    /// The box (min x, min y, max x, max y) of each run of [`CHUNK`]
+    /// edges: a segment's end is looked for only in the runs near it.
+    chunks: Vec<[f64; 4]>,
 }
+
+/// Edges per box in [`PreparedTrack`]'s coarse index.
+const CHUNK: usize = 32;
 
 impl PreparedTrack {
     /// `timer_off`: the activity's paused intervals (`StatusLog::timer_off`).
@@ -96,13 +102,37 @@ impl PreparedTrack {
             }
             cum.push(d);
         }
+        let xy: Vec<[f64; 2]> = fixes.iter().map(|f| frame.xy(f.lat, f.lng)).collect();
+        let edges = xy.len().saturating_sub(1);
+        let chunks = (0..edges.div_ceil(CHUNK))
+            .map(|c| {
+                let to = ((c + 1) * CHUNK).min(edges);
+                xy[c * CHUNK..=to].iter().fold(
+                    [
+                        f64::INFINITY,
+                        f64::INFINITY,
+                        f64::NEG_INFINITY,
+                        f64::NEG_INFINITY,
+                    ],
+                    |b, p| {
+                        [
+                            b[0].min(p[0]),
+                            b[1].min(p[1]),
+                            b[2].max(p[0]),
+                            b[3].max(p[1]),
+                        ]
+                    },
+                )
+            })
+            .collect();
         PreparedTrack {
             frame,
             t: fixes.iter().map(|f| f.t_ms).collect(),
-            xy: fixes.iter().map(|f| frame.xy(f.lat, f.lng)).collect(),
+            xy,
             cum,
             moving: series(sport, fixes, timer_off).moving,
             bbox,
+            chunks,
         }
     }
 
@@ -184,14 +214,31 @@ fn passes(track: &PreparedTrack, p: [f64; 2], radius: f64, from: usize) -> Vec<(
     let mut out = Vec::new();
     let mut best: Option<(Pos, f64)> = None;
     let edges = track.xy.len().saturating_sub(1);
-    for i in from..edges {
-        let (d, f) = edge_dist(track, i, p);
-        if d <= radius {
-            if best.is_none_or(|(_, bd)| d < bd) {
-                best = Some((Pos { edge: i, f }, d));
+    for (c, b) in track.chunks.iter().enumerate() {
+        let (lo, hi) = ((c * CHUNK).max(from), ((c + 1) * CHUNK).min(edges));
+        if lo >= hi {
+            continue;
+        }
+        // No edge of a run whose box is farther than the radius is near.
+        let near = p[0] >= b[0] - radius
+            && p[0] <= b[2] + radius
+            && p[1] >= b[1] - radius
+            && p[1] <= b[3] + radius;
+        if !near {
+            if let Some(b) = best.take() {
+                out.push(b);
             }
-        } else if let Some(b) = best.take() {
-            out.push(b);
+            continue;
+        }
+        for i in lo..hi {
+            let (d, f) = edge_dist(track, i, p);
+            if d <= radius {
+                if best.is_none_or(|(_, bd)| d < bd) {
+                    best = Some((Pos { edge: i, f }, d));
+                }
+            } else if let Some(b) = best.take() {
+                out.push(b);
+            }
         }
     }
     if let Some(b) = best {
@@ -321,15 +368,16 @@ fn strays(track: &PreparedTrack, seg: &PreparedSegment, s: Pos, e: Pos) -> bool 
         let mut best = f64::INFINITY;
         let mut best_k = k;
         let last = (k + LOOKAHEAD).min(dense.len() - 1);
-        for kk in k..last.max(k + 1).min(dense.len() - 1) {
+        for kk in k..last {
             let (d, _) = project(p, dense[kk], dense[kk + 1]);
             if d < best {
                 best = d;
                 best_k = kk;
+            } else if best <= CORRIDOR_M && d > best + DETOUR_M {
+                // Past the nearest stretch and moving away: the rest of
+                // the look-ahead is farther still (points 10 m apart).
+                break;
             }
-        }
-        if dense.len() == 1 {
-            best = (p[0] - dense[0][0]).hypot(p[1] - dense[0][1]);
         }
         if best > DETOUR_M {
             off_run += 1;

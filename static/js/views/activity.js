@@ -8,6 +8,7 @@ import { h, sportChip, stat } from "../dom.js";
 import * as fmt from "../format.js";
 import { createMap, routeLine } from "../map.js";
 import { decode } from "../polyline.js";
+import { segmentEffortsTable } from "./segment.js";
 
 // An export download: fetched with the session's token in a header (never
 // in an address, where it would reach logs and history), then saved.
@@ -134,6 +135,7 @@ export function activityView(root, id) {
       h("div.map-wrap", mapEl),
       exportLinks(a.id),
       h("div.detail-grid", h("div", h("h2", "Charts"), charts), h("div", h("h2", "Splits"), splits.length ? splitsTable(sport, splits) : h("p.empty", { dataset: { testid: "no-splits" } }, "No full kilometre yet."))),
+      a.segment_efforts ? h("section.segments", h("h2", "Segments"), segmentEffortsTable(a.segment_efforts)) : null,
     );
 
     map = await createMap(mapEl, { testid: "activity-map" });
