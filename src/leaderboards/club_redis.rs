@@ -173,6 +173,33 @@ impl RedisBoards {
         ]
     }
 
+    /// Deletes every key under this prefix (benchmarks and tests).
+    pub async fn forget_prefix(&self) -> Result<u64, BoardError> {
+        let mut conn = self.conn.clone();
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = within(
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(format!("{}*", self.prefix))
+                    .arg("COUNT")
+                    .arg(1_000)
+                    .query_async(&mut conn),
+            )
+            .await?;
+            if !keys.is_empty() {
+                let n: u64 = within(redis::cmd("DEL").arg(keys).query_async(&mut conn)).await?;
+                deleted += n;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
     /// Redis' own count of the bytes a board takes (`MEMORY USAGE` of each
     /// key): what the benchmark reports per member.
     pub async fn board_bytes(&self, k: BoardKey) -> Result<u64, BoardError> {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::sql::SqlStore;
-use super::Db;
+use super::{Db, BACKEND};
 use crate::domain::clubs::{
     ClubId, ClubRole, ClubSport, ClubTz, CountedActivity, NewClub, WeekTotals,
 };
@@ -27,6 +27,10 @@ const ACTIVITY_SELECT: &str = "SELECT a.id, a.athlete_id, u.username AS athlete_
      a.moving_time, a.active_time, a.elapsed_time, a.total_elevation_gain, a.max_speed, \
      a.average_speed, a.elev_high, a.elev_low, a.splits, a.summary_polyline, a.point_count, \
      a.created_ms, a.updated_ms FROM activities a JOIN athletes u ON u.id = a.athlete_id";
+
+/// A board's rebuild reads a whole club's week (Postgres only: SQLite has
+/// no statement timeout, only its busy timeout).
+const REBUILD_TIMEOUT: &str = "SET LOCAL statement_timeout = '55s'";
 
 /// Ids per `IN (...)` list: below both backends' bound-parameter limits.
 const IN_CHUNK: usize = 1_000;
@@ -541,8 +545,15 @@ impl ClubStore for SqlStore {
         if let Some(s) = sport.only() {
             q = q.bind(s.as_str());
         }
+        // A club of millions takes longer than one ordinary statement may.
+        let mut tx = self.pool().begin().await?;
+        if BACKEND == "postgres" {
+            sqlx::query(REBUILD_TIMEOUT).execute(&mut *tx).await?;
+        }
+        let rows = q.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
         let mut out = Vec::new();
-        for row in q.fetch_all(self.pool()).await? {
+        for row in rows {
             let n: i64 = row.try_get("n")?;
             out.push((
                 AthleteId(row.try_get("athlete_id")?),

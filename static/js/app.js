@@ -4,6 +4,7 @@ import { ApiError, cachedAthlete, clearSession, del, get, getToken, setSession, 
 import { h } from "./dom.js";
 import * as fmt from "./format.js";
 import { activityView } from "./views/activity.js";
+import { clubsView } from "./views/clubs.js";
 import { devicesView } from "./views/devices.js";
 import { linkSignInView, signInView, signUpView } from "./views/auth.js";
 import { feedView } from "./views/feed.js";
@@ -39,6 +40,7 @@ function renderNav(route) {
       "Friends",
       requestCount ? h("span.nav-count", { dataset: { testid: "nav-requests" }, title: `${requestCount} friend request${requestCount === 1 ? "" : "s"}` }, String(requestCount)) : null,
     ),
+    link("clubs", "Clubs"),
     link("upload", "Upload"),
     link("devices", "Connect an app"),
     h("span.whoami", { dataset: { testid: "whoami" }, title: me ? `@${me.username}` : "" }, me ? fmt.athleteName(me) : ""),
@@ -115,6 +117,10 @@ function route() {
     case "friends":
       document.title = "Friends · Pacer";
       dispose = friendsView(root, { onChange: setRequestCount });
+      return;
+    case "clubs":
+      document.title = "Clubs · Pacer";
+      dispose = clubsView(root, id);
       return;
     case "upload":
       document.title = "Upload · Pacer";

@@ -20,6 +20,9 @@ enum Tool {
     /// Load generator: many live activities posting fixes, with SSE
     /// watchers; needs the server's PACER_ADMIN_TOKEN.
     Loadtest(pacer_tools::loadtest::LoadtestArgs),
+    /// Club weekly leaderboard of millions of members: reads under updates
+    /// and memory per member, in process and on Redis.
+    ClubsBench(pacer_tools::clubs_bench::ClubsBenchArgs),
 }
 
 #[tokio::main]
@@ -29,6 +32,7 @@ async fn main() -> std::process::ExitCode {
     let (name, result) = match cli.command {
         Tool::Simulate(args) => ("simulate", pacer_tools::simulate::run(args).await),
         Tool::Loadtest(args) => ("loadtest", pacer_tools::loadtest::run(args).await),
+        Tool::ClubsBench(args) => ("clubs-bench", pacer_tools::clubs_bench::run(args).await),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

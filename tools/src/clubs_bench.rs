@@ -1,0 +1,232 @@
+//! `pacer-tools clubs-bench`: a club weekly leaderboard of millions of
+//! members, read (top 10 + `me`, any sort column) while members' totals
+//! change at a steady rate, on the in-process boards and on Redis; and the
+//! memory each member costs on a board.
+//!
+//! It drives the server library's board backends directly (the same calls
+//! the change-log consumer and the leaderboard endpoint make), filled with
+//! a synthetic week of activities: the database's part (recomputing one
+//! athlete's week) is per update and does not grow with the club.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use pacer::domain::clubs::{ClubId, SortColumn, WeekTotals};
+use pacer::domain::AthleteId;
+use pacer::leaderboards::club_boards::{BoardBackend, BoardKey};
+use pacer::leaderboards::club_embedded::EmbeddedBoards;
+use pacer::leaderboards::club_redis::RedisBoards;
+use rand::{Rng, SeedableRng};
+
+#[derive(Debug, clap::Args)]
+pub struct ClubsBenchArgs {
+    /// Members of the club.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub members: u64,
+    /// Activity completions per second changing members' totals.
+    #[arg(long, default_value_t = 5_000)]
+    pub updates_per_s: u64,
+    /// Seconds of reads under updates, per backend.
+    #[arg(long, default_value_t = 20)]
+    pub seconds: u64,
+    /// Concurrent readers.
+    #[arg(long, default_value_t = 2)]
+    pub readers: usize,
+    /// Redis to measure too (its keys are deleted afterwards).
+    #[arg(long, env = "PACER_REDIS_URL")]
+    pub redis_url: Option<String>,
+    #[arg(long, default_value = "pacer-clubs-bench:")]
+    pub redis_prefix: String,
+}
+
+/// A week of one member: 0 to 7 activities (15 % none).
+fn week(rng: &mut impl Rng) -> Option<WeekTotals> {
+    if rng.gen_bool(0.15) {
+        return None;
+    }
+    let mut t = WeekTotals::default();
+    for _ in 0..rng.gen_range(1..=7) {
+        add_activity(&mut t, rng);
+    }
+    Some(t)
+}
+
+fn add_activity(t: &mut WeekTotals, rng: &mut impl Rng) {
+    let distance = rng.gen_range(500.0..60_000.0f64).round();
+    t.activities += 1;
+    t.distance += distance;
+    t.moving_time += (distance / rng.gen_range(2.0..9.0)) as i64;
+    t.elevation_gain += rng.gen_range(0.0..800.0f64).round();
+    t.longest = t.longest.max(distance);
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+const UPDATERS: u64 = 25;
+
+struct Outcome {
+    name: &'static str,
+    load_s: f64,
+    bytes_per_member: f64,
+    on_board: u64,
+    reads: Histogram<u64>,
+    updates: u64,
+    seconds: f64,
+}
+
+async fn bench(
+    name: &'static str,
+    backend: Arc<dyn BoardBackend>,
+    redis: Option<Arc<RedisBoards>>,
+    args: &ClubsBenchArgs,
+) -> Result<Outcome, String> {
+    let key = BoardKey {
+        club: ClubId(1),
+        week_start_ms: 0,
+    };
+    let expires = pacer::domain::now_ms() + 3_600_000;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(15);
+    let rows: Vec<(AthleteId, WeekTotals)> = (1..=args.members as i64)
+        .filter_map(|a| week(&mut rng).map(|t| (AthleteId(a), t)))
+        .collect();
+    let on_board = rows.len() as u64;
+    let rss_before = rss_bytes();
+    let started = Instant::now();
+    if !backend
+        .begin_load(key, expires)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        return Err(format!("{name}: the board exists already (left over?)"));
+    }
+    backend
+        .finish_load(key, &rows, expires)
+        .await
+        .map_err(|e| e.to_string())?;
+    let load_s = started.elapsed().as_secs_f64();
+    drop(rows);
+    let bytes = match &redis {
+        Some(r) => r.board_bytes(key).await.map_err(|e| e.to_string())?,
+        None => rss_bytes().saturating_sub(rss_before),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let updates = Arc::new(AtomicU64::new(0));
+    // Updaters: 25 tasks, each its share of the rate, in 10 ms ticks (many,
+    // so that a slow call does not hold the rate back).
+    let mut tasks = Vec::new();
+    for u in 0..UPDATERS {
+        let (backend, stop, updates) = (backend.clone(), stop.clone(), updates.clone());
+        let per_tick = (args.updates_per_s / UPDATERS / 100).max(1);
+        let members = args.members as i64;
+        tasks.push(tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(100 + u);
+            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                for _ in 0..per_tick {
+                    let athlete = AthleteId(rng.gen_range(1..=members));
+                    let mut t = week(&mut rng).unwrap_or_default();
+                    add_activity(&mut t, &mut rng);
+                    if backend.set(key, athlete, Some(t), expires).await.is_ok() {
+                        updates.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    let run = Duration::from_secs(args.seconds);
+    let t0 = Instant::now();
+    let mut readers = Vec::new();
+    for r in 0..args.readers {
+        let backend = backend.clone();
+        let members = args.members as i64;
+        readers.push(tokio::spawn(async move {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(1_000 + r as u64);
+            let mut h = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+            while t0.elapsed() < run {
+                let column = SortColumn::ALL[rng.gen_range(0..6)];
+                let me = AthleteId(rng.gen_range(1..=members));
+                let asked = Instant::now();
+                let page = backend
+                    .page(key, column, 0, 10, Some(me))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                h.record(asked.elapsed().as_micros() as u64)
+                    .map_err(|e| e.to_string())?;
+                if page.map_or(0, |p| p.entries.len()) != 10 {
+                    return Err("a page without 10 entries".to_string());
+                }
+                // As a request handler would: let the updaters run.
+                tokio::task::yield_now().await;
+            }
+            Ok::<_, String>(h)
+        }));
+    }
+    let mut reads = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+    for r in readers {
+        let h = r.await.map_err(|e| e.to_string())??;
+        reads.add(h).map_err(|e| e.to_string())?;
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(Outcome {
+        name,
+        load_s,
+        bytes_per_member: bytes as f64 / on_board.max(1) as f64,
+        on_board,
+        reads,
+        updates: updates.load(Ordering::Relaxed),
+        seconds,
+    })
+}
+
+async fn forget(url: &str, prefix: &str) {
+    // The bench's own keys only: its prefix.
+    if let Ok(boards) = RedisBoards::connect(url, prefix).await {
+        let _ = boards.forget_prefix().await;
+    }
+}
+
+pub async fn run(args: ClubsBenchArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let mut outcomes = Vec::new();
+    outcomes.push(bench("embedded", EmbeddedBoards::new(), None, &args).await?);
+    if let Some(url) = &args.redis_url {
+        forget(url, &args.redis_prefix).await;
+        let redis = RedisBoards::connect(url, &args.redis_prefix).await?;
+        let result = bench("redis", redis.clone(), Some(redis), &args).await;
+        forget(url, &args.redis_prefix).await;
+        outcomes.push(result?);
+    }
+    println!(
+        "club of {} members, top 10 + me (random column, random me), {} readers, {} updates/s asked",
+        args.members, args.readers, args.updates_per_s
+    );
+    println!("| boards | on board | load s | bytes/member | reads | p50 ms | p99 ms | max ms | updates/s |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for o in outcomes {
+        let ms = |q: f64| o.reads.value_at_quantile(q) as f64 / 1000.0;
+        println!(
+            "| {} | {} | {:.1} | {:.0} | {} | {:.3} | {:.3} | {:.3} | {:.0} |",
+            o.name,
+            o.on_board,
+            o.load_s,
+            o.bytes_per_member,
+            o.reads.len(),
+            ms(0.5),
+            ms(0.99),
+            o.reads.max() as f64 / 1000.0,
+            o.updates as f64 / o.seconds
+        );
+    }
+    Ok(())
+}
