@@ -62,6 +62,8 @@ make_error_codes! {
     TooManyRequests => TOO_MANY_REQUESTS, "rate_limited", "Rate Limit Exceeded";
     Unavailable => SERVICE_UNAVAILABLE, "service_unavailable", "Service Unavailable";
     Internal => INTERNAL_SERVER_ERROR, "internal", "Internal Server Error";
+    InvalidLeaderboardFilter => UNPROCESSABLE_ENTITY, "invalid_leaderboard_filter", "Validation Error";
+    LeaderboardsLoading => SERVICE_UNAVAILABLE, "leaderboards_loading", "Service Unavailable";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

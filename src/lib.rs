@@ -14,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod formats;
+pub mod leaderboards;
 pub mod live;
 pub mod metrics;
 pub mod middleware;

@@ -156,6 +156,10 @@ impl Application {
         // The change log: events stream, consumers, pruning, NATS relay.
         let changes =
             Arc::new(crate::changes::Changes::start(store.clone(), config.changes()).await?);
+        let global_boards = crate::leaderboards::global_sync::GlobalBoards::start(
+            store.clone(),
+            changes.boards_wake.clone(),
+        );
         let state = web::Data::new(AppState {
             store,
             tokens: TokenCache::default(),
@@ -168,6 +172,7 @@ impl Application {
             changes,
             privacy: Default::default(),
             devices,
+            global_boards,
         });
         let app_state = state.clone();
         let json_limit = config.json_limit;

@@ -29,4 +29,6 @@ pub struct AppState {
     pub privacy: crate::api::privacy::ZoneCache,
     /// Tracker apps' devices and their live activities.
     pub devices: Arc<crate::live::devices::DeviceTracker>,
+    /// The global best-effort leaderboards, in process.
+    pub global_boards: Arc<crate::leaderboards::global_sync::GlobalBoards>,
 }

@@ -212,9 +212,13 @@ async fn show_activity(
         ActivityState::Complete => None,
         ActivityState::Started | ActivityState::Paused => live_snapshot(state, &row).await,
     };
+    let complete = row.state == ActivityState::Complete;
     let mut view = privacy.view(ActivityView::detailed(row));
     if let Some(live) = live {
         view.apply_live(&live.stats, &live.splits_metric);
+    }
+    if complete {
+        view.best_efforts = Some(crate::api::leaderboards::best_efforts_of(state, id).await?);
     }
     Ok(HttpResponse::Ok().json(view))
 }

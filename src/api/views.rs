@@ -106,6 +106,9 @@ pub struct ActivityView {
     pub status_log: Option<Vec<StatusView>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub splits_metric: Option<Vec<Split>>,
+    /// A completed activity's best efforts (the detailed view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_efforts: Option<Vec<crate::api::leaderboards::BestEffortView>>,
 }
 
 impl ActivityView {
@@ -142,6 +145,7 @@ impl ActivityView {
             end_latlng: None,
             status_log: None,
             splits_metric: None,
+            best_efforts: None,
         };
         (view, row.status_log, row.splits)
     }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::store::{DynStore, StoreError};
 
 pub mod athlete_totals;
+pub mod best_efforts;
 pub mod consumer;
 pub mod event;
 pub mod fanout;
@@ -54,6 +55,9 @@ pub struct Changes {
     nats: Option<nats::Nats>,
     consumers: std::sync::Mutex<Vec<RunningConsumer>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Notified when the `best_efforts` consumer queued athletes for the
+    /// global leaderboards (`leaderboards::global_sync`).
+    pub boards_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Changes {
@@ -77,10 +81,17 @@ impl Changes {
             nats,
             consumers: std::sync::Mutex::new(Vec::new()),
             tasks,
+            boards_wake: Arc::new(tokio::sync::Notify::new()),
         };
         changes
             .register(Arc::new(athlete_totals::AthleteTotals {
                 partitions: PARTITIONS,
+            }))
+            .await?;
+        changes
+            .register(Arc::new(best_efforts::BestEfforts {
+                partitions: PARTITIONS,
+                wake: changes.boards_wake.clone(),
             }))
             .await?;
         Ok(changes)

@@ -2,6 +2,7 @@
 
 pub mod activity;
 pub mod athlete;
+pub mod best_efforts;
 pub mod completion;
 pub mod devices;
 mod error;

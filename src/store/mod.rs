@@ -11,6 +11,7 @@ use crate::domain::search::AthleteSearch;
 use crate::domain::stats::Split;
 use crate::domain::{ActivityId, AthleteId, Fix, Sport};
 
+pub mod best_efforts;
 pub mod changes;
 pub mod deadline;
 pub mod devices;
@@ -421,7 +422,13 @@ pub struct Provisioned {
 /// the privacy zones and share links (`privacy::PrivacyStore`) and the
 /// tracker devices (`devices::DeviceStore`).
 pub trait Store:
-    changes::ChangeLog + privacy::PrivacyStore + devices::DeviceStore + Send + Sync + 'static
+    changes::ChangeLog
+    + privacy::PrivacyStore
+    + devices::DeviceStore
+    + best_efforts::BestEffortStore
+    + Send
+    + Sync
+    + 'static
 {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;

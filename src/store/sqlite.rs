@@ -27,6 +27,10 @@ mod privacy_sql;
 #[allow(clippy::duplicate_mod)]
 #[path = "devices_sql.rs"]
 mod devices_sql;
+// The best efforts' and global leaderboards' SQL, compiled for this backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "best_efforts_sql.rs"]
+mod best_efforts_sql;
 
 pub use sql::SqlStore as SqliteStore;
 
