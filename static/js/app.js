@@ -8,6 +8,7 @@ import { devicesView } from "./views/devices.js";
 import { linkSignInView, signInView, signUpView } from "./views/auth.js";
 import { feedView } from "./views/feed.js";
 import { friendsView } from "./views/friends.js";
+import { leaderboardsView } from "./views/leaderboards.js";
 import { liveFollow, liveOverview } from "./views/live.js";
 import { uploadView } from "./views/upload.js";
 import { ownSharePanel, sharePanel, shareView } from "./views/share.js";
@@ -39,6 +40,7 @@ function renderNav(route) {
       requestCount ? h("span.nav-count", { dataset: { testid: "nav-requests" }, title: `${requestCount} friend request${requestCount === 1 ? "" : "s"}` }, String(requestCount)) : null,
     ),
     link("upload", "Upload"),
+    link("leaderboards", "Leaderboards"),
     link("devices", "Connect an app"),
     h("span.whoami", { dataset: { testid: "whoami" }, title: me ? `@${me.username}` : "" }, me ? fmt.athleteName(me) : ""),
     h("button.link", { type: "button", id: "signout", dataset: { testid: "signout" }, onclick: signOut }, "Sign out"),
@@ -118,6 +120,10 @@ function route() {
     case "upload":
       document.title = "Upload · Pacer";
       dispose = uploadView(root);
+      return;
+    case "leaderboards":
+      document.title = "Leaderboards · Pacer";
+      dispose = leaderboardsView(root, { sport: arg, me });
       return;
     case "devices":
       document.title = "Connect an app · Pacer";
