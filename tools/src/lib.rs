@@ -3,5 +3,6 @@
 //! They talk to a running server over HTTP, as phones would; the server
 //! carries none of their code or dependencies.
 
+pub mod leaderboard_bench;
 pub mod loadtest;
 pub mod simulate;

@@ -20,6 +20,8 @@ enum Tool {
     /// Load generator: many live activities posting fixes, with SSE
     /// watchers; needs the server's PACER_ADMIN_TOKEN.
     Loadtest(pacer_tools::loadtest::LoadtestArgs),
+    /// Global leaderboards: 1M athletes in process, and completion → visible through a server.
+    LeaderboardBench(pacer_tools::leaderboard_bench::LeaderboardBenchArgs),
 }
 
 #[tokio::main]
@@ -29,6 +31,10 @@ async fn main() -> std::process::ExitCode {
     let (name, result) = match cli.command {
         Tool::Simulate(args) => ("simulate", pacer_tools::simulate::run(args).await),
         Tool::Loadtest(args) => ("loadtest", pacer_tools::loadtest::run(args).await),
+        Tool::LeaderboardBench(a) => (
+            "leaderboard-bench",
+            pacer_tools::leaderboard_bench::run(a).await,
+        ),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
