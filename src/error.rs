@@ -75,6 +75,8 @@ make_error_codes! {
     NotClubAdmin => FORBIDDEN, "not_club_admin", "Forbidden";
     OwnerCannotLeave => CONFLICT, "owner_cannot_leave", "Conflict";
     InvalidTimeZone => UNPROCESSABLE_ENTITY, "invalid_time_zone", "Validation Error";
+    InvalidLeaderboardFilter => UNPROCESSABLE_ENTITY, "invalid_leaderboard_filter", "Validation Error";
+    LeaderboardsLoading => SERVICE_UNAVAILABLE, "leaderboards_loading", "Service Unavailable";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -168,6 +168,10 @@ impl Application {
         ));
         let club_boards =
             crate::leaderboards::club_boards::start(&config, &store, &changes).await?;
+        let global_boards = crate::leaderboards::global_sync::GlobalBoards::start(
+            store.clone(),
+            changes.boards_wake.clone(),
+        );
         let state = web::Data::new(AppState {
             store,
             tokens: TokenCache::default(),
@@ -183,6 +187,7 @@ impl Application {
             segment_boards,
             segment_updates,
             club_boards,
+            global_boards,
         });
         let app_state = state.clone();
         let json_limit = config.json_limit;

@@ -34,4 +34,6 @@ pub struct AppState {
     pub segment_updates: Arc<crate::leaderboards::segment_updates::Updates>,
     /// Club weekly leaderboards (in process or on Redis).
     pub club_boards: Arc<crate::leaderboards::club_boards::ClubBoards>,
+    /// The global best-effort leaderboards, in process.
+    pub global_boards: Arc<crate::leaderboards::global_sync::GlobalBoards>,
 }

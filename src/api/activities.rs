@@ -219,6 +219,7 @@ async fn show_activity(
     }
     if complete {
         view.segment_efforts = Some(crate::api::segment_efforts::of_activity(state, id).await?);
+        view.best_efforts = Some(crate::api::leaderboards::best_efforts_of(state, id).await?);
     }
     Ok(HttpResponse::Ok().json(view))
 }

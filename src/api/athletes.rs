@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api::views::AthleteView;
 use crate::auth::{self, Caller};
-use crate::domain::athlete::{NewAthlete, RawNewAthlete};
+use crate::domain::athlete::{NewAthlete, ProfileUpdate, RawNewAthlete, RawProfileUpdate};
 use crate::domain::search::AthleteSearch;
 use crate::domain::{now_ms, AthleteId};
 use crate::error::ApiError;
@@ -78,6 +78,26 @@ pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespon
         .athlete(caller.id)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
+    Ok(HttpResponse::Ok().json(AthleteView::detailed(row)))
+}
+
+/// `PUT /api/v1/athlete`: edits the caller's profile (firstname, lastname,
+/// sex, birth_year, weight_kg, country, state, city) under the sign-up
+/// rules. Absent fields stay; `null` or blank clears. The global
+/// leaderboards' place, gender and age filters follow the edit.
+pub async fn update(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: web::Json<RawProfileUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    let update = ProfileUpdate::parse(body.into_inner(), chrono::Utc::now().year())
+        .map_err(|errors| ApiError::invalid("Athlete", errors))?;
+    let row = state
+        .store
+        .update_profile(caller.id, &update, now_ms())
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    state.global_boards.wake();
     Ok(HttpResponse::Ok().json(AthleteView::detailed(row)))
 }
 

@@ -14,6 +14,7 @@ pub mod events;
 pub mod export;
 pub mod friends;
 pub mod health;
+pub mod leaderboards;
 pub mod live;
 pub mod privacy;
 pub mod segment_efforts;
@@ -46,6 +47,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/athletes/search", web::get().to(athletes::search))
             .route("/athletes/{id}", web::get().to(athletes::show))
             .route("/athlete", web::get().to(athletes::me))
+            .route("/athlete", web::put().to(athletes::update))
+            .route("/leaderboards", web::get().to(leaderboards::global))
             .route("/athlete/events", web::get().to(events::stream))
             .route("/athlete/devices", web::post().to(devices::create))
             .route("/athlete/devices", web::get().to(devices::list))

@@ -109,6 +109,9 @@ pub struct ActivityView {
     /// A completed activity's detailed form: its segment efforts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segment_efforts: Option<Vec<crate::api::segment_efforts::EffortView>>,
+    /// A completed activity's best efforts (the detailed view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub best_efforts: Option<Vec<crate::api::leaderboards::BestEffortView>>,
 }
 
 impl ActivityView {
@@ -146,6 +149,7 @@ impl ActivityView {
             status_log: None,
             splits_metric: None,
             segment_efforts: None,
+            best_efforts: None,
         };
         (view, row.status_log, row.splits)
     }

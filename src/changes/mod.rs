@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::store::{DynStore, StoreError};
 
 pub mod athlete_totals;
+pub mod best_efforts;
 pub mod consumer;
 pub mod event;
 pub mod fanout;
@@ -57,6 +58,9 @@ pub struct Changes {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     /// The segment index the matcher and the segments API share.
     pub segments: Arc<segment_matcher::SegmentMatching>,
+    /// Notified when the `best_efforts` consumer queued athletes for the
+    /// global leaderboards (`leaderboards::global_sync`).
+    pub boards_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Changes {
@@ -87,6 +91,7 @@ impl Changes {
             consumers: std::sync::Mutex::new(Vec::new()),
             tasks,
             segments: segments.clone(),
+            boards_wake: Arc::new(tokio::sync::Notify::new()),
         };
         changes
             .register(Arc::new(athlete_totals::AthleteTotals {
@@ -97,6 +102,12 @@ impl Changes {
             .register(Arc::new(segment_matcher::SegmentMatcher {
                 partitions: PARTITIONS,
                 matching: segments,
+            }))
+            .await?;
+        changes
+            .register(Arc::new(best_efforts::BestEfforts {
+                partitions: PARTITIONS,
+                wake: changes.boards_wake.clone(),
             }))
             .await?;
         Ok(changes)

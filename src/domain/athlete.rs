@@ -15,6 +15,43 @@ pub enum Sex {
     X,
 }
 
+impl Sex {
+    /// `M`, `F` or `X`; blank or absent is none.
+    pub fn parse_optional(raw: Option<&str>) -> Result<Option<Sex>, DomainError> {
+        match raw {
+            None | Some("") => Ok(None),
+            Some("M") => Ok(Some(Sex::M)),
+            Some("F") => Ok(Some(Sex::F)),
+            Some("X") => Ok(Some(Sex::X)),
+            Some(_) => Err(DomainError::invalid("sex")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sex::M => "M",
+            Sex::F => "F",
+            Sex::X => "X",
+        }
+    }
+}
+
+fn check_birth_year(year: Option<i32>, current_year: i32) -> Result<(), DomainError> {
+    match year {
+        Some(y) if !(1900..=current_year).contains(&y) => Err(DomainError::invalid("birth_year")),
+        _ => Ok(()),
+    }
+}
+
+fn check_weight(weight_kg: Option<f64>) -> Result<(), DomainError> {
+    match weight_kg {
+        Some(w) if !w.is_finite() || !(20.0..=400.0).contains(&w) => {
+            Err(DomainError::invalid("weight_kg"))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Sign-up request as sent by clients.
 #[derive(Debug, Deserialize)]
 pub struct RawNewAthlete {
@@ -131,25 +168,15 @@ impl NewAthlete {
         if let Err(e) = validate_password(&password) {
             errors.push(e);
         }
-        let sex = match raw.sex.as_deref() {
-            None | Some("") => None,
-            Some("M") => Some(Sex::M),
-            Some("F") => Some(Sex::F),
-            Some("X") => Some(Sex::X),
-            Some(_) => {
-                errors.push(DomainError::invalid("sex"));
-                None
-            }
-        };
-        if let Some(year) = raw.birth_year {
-            if !(1900..=current_year).contains(&year) {
-                errors.push(DomainError::invalid("birth_year"));
-            }
+        let sex = Sex::parse_optional(raw.sex.as_deref())
+            .map_err(|e| errors.push(e))
+            .ok()
+            .flatten();
+        if let Err(e) = check_birth_year(raw.birth_year, current_year) {
+            errors.push(e);
         }
-        if let Some(w) = raw.weight_kg {
-            if !w.is_finite() || !(20.0..=400.0).contains(&w) {
-                errors.push(DomainError::invalid("weight_kg"));
-            }
+        if let Err(e) = check_weight(raw.weight_kg) {
+            errors.push(e);
         }
         let mut text = |value: Option<String>, field| match optional_text(value, field) {
             Ok(v) => v,
@@ -180,6 +207,105 @@ impl NewAthlete {
             )),
             _ => Err(errors),
         }
+    }
+}
+
+/// `PUT /api/v1/athlete` as sent: an absent field stays as it is; `null`
+/// (or blank text) clears an optional one.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawProfileUpdate {
+    #[serde(default, deserialize_with = "present")]
+    pub firstname: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub lastname: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub sex: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub birth_year: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "present")]
+    pub weight_kg: Option<Option<f64>>,
+    #[serde(default, deserialize_with = "present")]
+    pub country: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub state: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub city: Option<Option<String>>,
+}
+
+/// A field that is present (perhaps `null`) is `Some`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A validated profile edit: `None` leaves a field as it is; `Some(None)`
+/// clears it. The names are never `None` inside (cleared is empty).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProfileUpdate {
+    pub firstname: Option<String>,
+    pub lastname: Option<String>,
+    pub sex: Option<Option<Sex>>,
+    pub birth_year: Option<Option<i32>>,
+    pub weight_kg: Option<Option<f64>>,
+    pub country: Option<Option<String>>,
+    pub state: Option<Option<String>>,
+    pub city: Option<Option<String>>,
+}
+
+impl ProfileUpdate {
+    /// The same rules as sign-up, every error collected.
+    pub fn parse(raw: RawProfileUpdate, current_year: i32) -> Result<Self, Vec<DomainError>> {
+        let mut errors = Vec::new();
+        let sex = raw.sex.map(|s| {
+            Sex::parse_optional(s.as_deref())
+                .map_err(|e| errors.push(e))
+                .ok()
+                .flatten()
+        });
+        if let Some(year) = raw.birth_year {
+            if let Err(e) = check_birth_year(year, current_year) {
+                errors.push(e);
+            }
+        }
+        if let Some(w) = raw.weight_kg {
+            if let Err(e) = check_weight(w) {
+                errors.push(e);
+            }
+        }
+        let mut text = |value: Option<Option<String>>, field| {
+            value.map(|v| match optional_text(v, field) {
+                Ok(v) => v,
+                Err(e) => {
+                    errors.push(e);
+                    None
+                }
+            })
+        };
+        let firstname = text(raw.firstname, "firstname").map(Option::unwrap_or_default);
+        let lastname = text(raw.lastname, "lastname").map(Option::unwrap_or_default);
+        let country = text(raw.country, "country");
+        let state = text(raw.state, "state");
+        let city = text(raw.city, "city");
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(ProfileUpdate {
+            firstname,
+            lastname,
+            sex,
+            birth_year: raw.birth_year,
+            weight_kg: raw.weight_kg,
+            country,
+            state,
+            city,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == ProfileUpdate::default()
     }
 }
 
@@ -258,6 +384,43 @@ mod tests {
                 ("city", "invalid_character")
             ]
         );
+    }
+
+    fn update(json: &str) -> Result<ProfileUpdate, Vec<DomainError>> {
+        ProfileUpdate::parse(serde_json::from_str(json).unwrap(), 2026)
+    }
+
+    #[test]
+    fn profile_updates_leave_absent_fields_and_clear_nulls() {
+        let u = update(r#"{"city":" Bergen ","sex":"F","birth_year":null,"state":""}"#).unwrap();
+        assert_eq!(u.city, Some(Some("Bergen".to_string())));
+        assert_eq!(u.sex, Some(Some(Sex::F)));
+        assert_eq!(u.birth_year, Some(None));
+        assert_eq!(u.state, Some(None));
+        assert_eq!((u.firstname, u.country, u.weight_kg), (None, None, None));
+        let u = update(r#"{"firstname":null}"#).unwrap();
+        assert_eq!(u.firstname, Some(String::new()));
+        assert!(update("{}").unwrap().is_empty());
+    }
+
+    #[test]
+    fn profile_updates_follow_the_sign_up_rules() {
+        let errs = update(
+            r#"{"sex":"Q","birth_year":1800,"weight_kg":5,"city":"x\u0000","lastname":"ok"}"#,
+        )
+        .unwrap_err();
+        let got: Vec<_> = errs.iter().map(|e| (e.field, e.code)).collect();
+        assert_eq!(
+            got,
+            [
+                ("sex", "invalid"),
+                ("birth_year", "invalid"),
+                ("weight_kg", "invalid"),
+                ("city", "invalid_character")
+            ]
+        );
+        assert!(update(r#"{"birth_year":2027}"#).is_err());
+        assert!(update(&format!(r#"{{"country":"{}"}}"#, "a".repeat(101))).is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod activity;
 pub mod athlete;
 pub mod clubs;
+pub mod best_efforts;
 pub mod completion;
 pub mod devices;
 mod error;

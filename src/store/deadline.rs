@@ -627,5 +627,65 @@ impl clubs::ClubStore for Deadline {
         athletes: &[AthleteId],
     ) -> StoreResult<Vec<AthleteId>> {
         within(CALL_DEADLINE, self.0.members_among(id, athletes)).await
+impl best_efforts::BestEffortStore for Deadline {
+    async fn update_profile(
+        &self,
+        athlete: AthleteId,
+        update: &crate::domain::athlete::ProfileUpdate,
+        now_ms: i64,
+    ) -> StoreResult<Option<AthleteRow>> {
+        within(
+            CALL_DEADLINE,
+            self.0.update_profile(athlete, update, now_ms),
+        )
+        .await
+    }
+    async fn activity_best_efforts(
+        &self,
+        activity: ActivityId,
+    ) -> StoreResult<Vec<best_efforts::BestEffortRow>> {
+        within(CALL_DEADLINE, self.0.activity_best_efforts(activity)).await
+    }
+    async fn athlete_board_efforts(
+        &self,
+        athlete: AthleteId,
+    ) -> StoreResult<Vec<best_efforts::BoardEffort>> {
+        within(CALL_DEADLINE, self.0.athlete_board_efforts(athlete)).await
+    }
+    async fn board_athlete(
+        &self,
+        athlete: AthleteId,
+    ) -> StoreResult<Option<best_efforts::BoardAthlete>> {
+        within(CALL_DEADLINE, self.0.board_athlete(athlete)).await
+    }
+    async fn board_athletes_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<best_efforts::BoardAthlete>> {
+        within(CALL_DEADLINE, self.0.board_athletes_after(after, limit)).await
+    }
+    async fn board_efforts_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, best_efforts::BoardEffort)>> {
+        within(CALL_DEADLINE, self.0.board_efforts_after(after, limit)).await
+    }
+    async fn board_changes_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, AthleteId)>> {
+        within(CALL_DEADLINE, self.0.board_changes_after(after, limit)).await
+    }
+    async fn board_change_head(&self) -> StoreResult<i64> {
+        within(CALL_DEADLINE, self.0.board_change_head()).await
+    }
+    async fn board_change_tail(&self) -> StoreResult<i64> {
+        within(CALL_DEADLINE, self.0.board_change_tail()).await
+    }
+    async fn prune_board_changes(&self, before_ms: i64) -> StoreResult<u64> {
+        within(BULK_DEADLINE, self.0.prune_board_changes(before_ms)).await
     }
 }

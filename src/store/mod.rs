@@ -11,6 +11,7 @@ use crate::domain::search::AthleteSearch;
 use crate::domain::stats::Split;
 use crate::domain::{ActivityId, AthleteId, Fix, Sport};
 
+pub mod best_efforts;
 pub mod changes;
 pub mod clubs;
 pub mod deadline;
@@ -431,6 +432,7 @@ pub trait Store:
     + segment_boards::SegmentBoardStore
     + segments::SegmentStore
     + clubs::ClubStore
+    + best_efforts::BestEffortStore
     + Send
     + Sync
     + 'static

@@ -39,6 +39,10 @@ mod segments_sql;
 #[allow(clippy::duplicate_mod)]
 #[path = "clubs_sql.rs"]
 mod clubs_sql;
+// The best efforts' and global leaderboards' SQL, compiled for this backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "best_efforts_sql.rs"]
+mod best_efforts_sql;
 
 pub use sql::SqlStore as PgStore;
 

@@ -9,6 +9,7 @@ import { devicesView } from "./views/devices.js";
 import { linkSignInView, signInView, signUpView } from "./views/auth.js";
 import { feedView } from "./views/feed.js";
 import { friendsView } from "./views/friends.js";
+import { leaderboardsView } from "./views/leaderboards.js";
 import { liveFollow, liveOverview } from "./views/live.js";
 import { uploadView } from "./views/upload.js";
 import { ownSharePanel, sharePanel, shareView } from "./views/share.js";
@@ -42,6 +43,7 @@ function renderNav(route) {
     ),
     link("clubs", "Clubs"),
     link("upload", "Upload"),
+    link("leaderboards", "Leaderboards"),
     link("devices", "Connect an app"),
     h("span.whoami", { dataset: { testid: "whoami" }, title: me ? `@${me.username}` : "" }, me ? fmt.athleteName(me) : ""),
     h("button.link", { type: "button", id: "signout", dataset: { testid: "signout" }, onclick: signOut }, "Sign out"),
@@ -125,6 +127,10 @@ function route() {
     case "upload":
       document.title = "Upload · Pacer";
       dispose = uploadView(root);
+      return;
+    case "leaderboards":
+      document.title = "Leaderboards · Pacer";
+      dispose = leaderboardsView(root, { sport: arg, me });
       return;
     case "devices":
       document.title = "Connect an app · Pacer";

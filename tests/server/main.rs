@@ -17,6 +17,7 @@ mod export;
 mod faults;
 mod feed;
 mod friends;
+mod global_leaderboards;
 mod live;
 mod privacy;
 mod search;

@@ -4,5 +4,6 @@
 //! carries none of their code or dependencies.
 
 pub mod clubs_bench;
+pub mod leaderboard_bench;
 pub mod loadtest;
 pub mod simulate;

@@ -23,6 +23,8 @@ enum Tool {
     /// Club weekly leaderboard of millions of members: reads under updates
     /// and memory per member, in process and on Redis.
     ClubsBench(pacer_tools::clubs_bench::ClubsBenchArgs),
+    /// Global leaderboards: 1M athletes in process, and completion → visible through a server.
+    LeaderboardBench(pacer_tools::leaderboard_bench::LeaderboardBenchArgs),
 }
 
 #[tokio::main]
@@ -33,6 +35,10 @@ async fn main() -> std::process::ExitCode {
         Tool::Simulate(args) => ("simulate", pacer_tools::simulate::run(args).await),
         Tool::Loadtest(args) => ("loadtest", pacer_tools::loadtest::run(args).await),
         Tool::ClubsBench(args) => ("clubs-bench", pacer_tools::clubs_bench::run(args).await),
+        Tool::LeaderboardBench(a) => (
+            "leaderboard-bench",
+            pacer_tools::leaderboard_bench::run(a).await,
+        ),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -78,6 +78,27 @@ function splitsTable(sport, splits) {
   );
 }
 
+// The fastest stretch of each standard distance, with PR ranks.
+function bestEffortsTable(efforts) {
+  return h(
+    "table.splits.best-efforts",
+    { dataset: { testid: "best-efforts" } },
+    h("thead", h("tr", h("th", { scope: "col" }, "Distance"), h("th", { scope: "col" }, "Time"), h("th", { scope: "col" }, "PR"))),
+    h(
+      "tbody",
+      efforts.map((e) =>
+        h(
+          "tr",
+          { dataset: { testid: "best-effort", name: e.name } },
+          h("td", e.name),
+          h("td", { dataset: { testid: "best-effort-time" } }, fmt.duration(e.elapsed_time)),
+          h("td", e.pr_rank ? (e.pr_rank === 1 ? "PR" : `${e.pr_rank}${e.pr_rank === 2 ? "nd" : "rd"} best`) : ""),
+        ),
+      ),
+    ),
+  );
+}
+
 export function activityView(root, id) {
   let stopped = false;
   let map = null;
@@ -136,6 +157,7 @@ export function activityView(root, id) {
       exportLinks(a.id),
       h("div.detail-grid", h("div", h("h2", "Charts"), charts), h("div", h("h2", "Splits"), splits.length ? splitsTable(sport, splits) : h("p.empty", { dataset: { testid: "no-splits" } }, "No full kilometre yet."))),
       a.segment_efforts ? h("section.segments", h("h2", "Segments"), segmentEffortsTable(a.segment_efforts)) : null,
+      a.best_efforts && a.best_efforts.length ? h("section", h("h2", "Best efforts"), bestEffortsTable(a.best_efforts), h("p", h("a", { href: `#/leaderboards/${fmt.isRun(sport) ? "Run" : "Ride"}` }, "Leaderboards"))) : null,
     );
 
     map = await createMap(mapEl, { testid: "activity-map" });
