@@ -88,7 +88,7 @@ pub async fn build(store: &DynStore, now: i64) -> StoreResult<Boards> {
     }
     let mut after = 0;
     loop {
-        let page = store.board_efforts_after(after, LOAD_BATCH).await?;
+        let page = store.best_board_efforts_after(after, LOAD_BATCH).await?;
         let Some(&(last, _)) = page.last() else {
             break;
         };

@@ -91,7 +91,7 @@ pub trait BestEffortStore: Send + Sync {
     async fn board_athletes_after(&self, after: i64, limit: u32) -> StoreResult<Vec<BoardAthlete>>;
     /// Board efforts with effort ids above `after`, in id order, with
     /// their ids (a board's rebuild).
-    async fn board_efforts_after(
+    async fn best_board_efforts_after(
         &self,
         after: i64,
         limit: u32,

@@ -205,7 +205,7 @@ impl BestEffortStore for SqlStore {
             .collect()
     }
 
-    async fn board_efforts_after(
+    async fn best_board_efforts_after(
         &self,
         after: i64,
         limit: u32,

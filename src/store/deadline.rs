@@ -627,6 +627,10 @@ impl clubs::ClubStore for Deadline {
         athletes: &[AthleteId],
     ) -> StoreResult<Vec<AthleteId>> {
         within(CALL_DEADLINE, self.0.members_among(id, athletes)).await
+    }
+}
+
+#[async_trait]
 impl best_efforts::BestEffortStore for Deadline {
     async fn update_profile(
         &self,
@@ -665,12 +669,12 @@ impl best_efforts::BestEffortStore for Deadline {
     ) -> StoreResult<Vec<best_efforts::BoardAthlete>> {
         within(CALL_DEADLINE, self.0.board_athletes_after(after, limit)).await
     }
-    async fn board_efforts_after(
+    async fn best_board_efforts_after(
         &self,
         after: i64,
         limit: u32,
     ) -> StoreResult<Vec<(i64, best_efforts::BoardEffort)>> {
-        within(CALL_DEADLINE, self.0.board_efforts_after(after, limit)).await
+        within(CALL_DEADLINE, self.0.best_board_efforts_after(after, limit)).await
     }
     async fn board_changes_after(
         &self,
