@@ -262,6 +262,9 @@ impl Consumer for WebhookConsumer {
                 Scopes::ACTIVITY_READ
             };
             for target in subs {
+                if target.granted_ms > event.at_ms {
+                    continue;
+                }
                 let scopes = Scopes::parse(&target.scope).unwrap_or(Scopes::READ);
                 if !scopes.allows(needed) {
                     continue;
