@@ -233,16 +233,13 @@ impl Consumer for WebhookConsumer {
         let mut targets = std::collections::HashMap::new();
         let mut out = Vec::new();
         for event in events {
-            if !targets.contains_key(&event.athlete_id) {
-                targets.insert(
-                    event.athlete_id,
-                    store.webhook_targets(event.athlete_id).await?,
-                );
-            }
-            let subs = targets
-                .get(&event.athlete_id)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
+            let subs = match targets.entry(event.athlete_id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(store.webhook_targets(event.athlete_id).await?)
+                }
+            };
+            let subs: &[crate::store::webhooks::WebhookTarget] = subs;
             if subs.is_empty() {
                 continue;
             }

@@ -272,7 +272,7 @@ async fn events_in_order(app: TestApp) {
     // Nothing more after it.
     let _after = manual_activity(&app, &who, "After").await;
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let inbox = rx.inbox.lock().unwrap();
+    let inbox = std::mem::take(&mut *rx.inbox.lock().unwrap());
     assert_life_cycle(&inbox, id);
     let e = inbox.events.iter().find(|e| e["object_id"] == id).unwrap();
     assert_eq!(e["owner_id"], who.id);
@@ -324,7 +324,7 @@ async fn failing_receiver_gets_everything(app: TestApp) {
         || async { (aspects(&rx.inbox.lock().unwrap(), id).len() >= 3).then_some(()) },
     )
     .await;
-    let inbox = rx.inbox.lock().unwrap();
+    let inbox = std::mem::take(&mut *rx.inbox.lock().unwrap());
     assert_eq!(inbox.failed, 2);
     assert_life_cycle(&inbox, id);
     drop(inbox);
