@@ -77,6 +77,13 @@ make_error_codes! {
     InvalidTimeZone => UNPROCESSABLE_ENTITY, "invalid_time_zone", "Validation Error";
     InvalidLeaderboardFilter => UNPROCESSABLE_ENTITY, "invalid_leaderboard_filter", "Validation Error";
     LeaderboardsLoading => SERVICE_UNAVAILABLE, "leaderboards_loading", "Service Unavailable";
+    // Strava-compatible API (issue 18).
+    MissingScope => UNAUTHORIZED, "missing_scope", "Authorization Error";
+    InvalidClient => UNAUTHORIZED, "invalid_client", "Authorization Error";
+    InvalidGrant => BAD_REQUEST, "invalid_grant", "Bad Request";
+    AppNotFound => NOT_FOUND, "app_not_found", "Resource Not Found";
+    SubscriptionNotFound => NOT_FOUND, "subscription_not_found", "Resource Not Found";
+    CallbackUnverified => BAD_REQUEST, "callback_unverified", "Bad Request";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

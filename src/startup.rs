@@ -172,6 +172,29 @@ impl Application {
             store.clone(),
             changes.boards_wake.clone(),
         );
+        // Strava-compatible API: webhook events queued from the change log
+        // and posted by one deliverer per node.
+        let strava = Arc::new(crate::oauth::StravaState::new(config.v3_limits()));
+        changes
+            .register(Arc::new(crate::webhooks::WebhookConsumer {
+                partitions: crate::changes::PARTITIONS,
+                wake: strava.webhook_wake.clone(),
+            }))
+            .await?;
+        strava
+            .tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(
+                crate::webhooks::Deliverer {
+                    store: store.clone(),
+                    client: strava.webhook_client.clone(),
+                    wake: strava.webhook_wake.clone(),
+                    poll: Duration::from_millis(config.change_poll_ms.max(10)),
+                    allow_private: config.webhook_allow_private,
+                }
+                .start(),
+            );
         let state = web::Data::new(AppState {
             store,
             tokens: TokenCache::default(),
@@ -188,6 +211,7 @@ impl Application {
             segment_updates,
             club_boards,
             global_boards,
+            strava,
         });
         let app_state = state.clone();
         let json_limit = config.json_limit;
@@ -274,6 +298,7 @@ impl Application {
         live.shutdown().await;
         self.state.changes.stop();
         self.state.segment_updates.stop();
+        self.state.strava.stop();
         for arbiter in &self.arbiters {
             arbiter.stop();
         }

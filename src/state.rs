@@ -36,4 +36,6 @@ pub struct AppState {
     pub club_boards: Arc<crate::leaderboards::club_boards::ClubBoards>,
     /// The global best-effort leaderboards, in process.
     pub global_boards: Arc<crate::leaderboards::global_sync::GlobalBoards>,
+    /// The Strava-compatible API: rate limits, webhook delivery.
+    pub strava: Arc<crate::oauth::StravaState>,
 }

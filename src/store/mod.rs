@@ -16,12 +16,14 @@ pub mod changes;
 pub mod clubs;
 pub mod deadline;
 pub mod devices;
+pub mod oauth;
 pub mod postgres;
 pub mod privacy;
 pub mod route_codec;
 pub mod segment_boards;
 pub mod segments;
 pub mod sqlite;
+pub mod webhooks;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -433,6 +435,8 @@ pub trait Store:
     + segments::SegmentStore
     + clubs::ClubStore
     + best_efforts::BestEffortStore
+    + oauth::OAuthStore
+    + webhooks::WebhookStore
     + Send
     + Sync
     + 'static

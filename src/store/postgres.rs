@@ -43,6 +43,13 @@ mod clubs_sql;
 #[allow(clippy::duplicate_mod)]
 #[path = "best_efforts_sql.rs"]
 mod best_efforts_sql;
+// The OAuth apps' and push subscriptions' SQL, compiled for this backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "oauth_sql.rs"]
+mod oauth_sql;
+#[allow(clippy::duplicate_mod)]
+#[path = "webhooks_sql.rs"]
+mod webhooks_sql;
 
 pub use sql::SqlStore as PgStore;
 

@@ -6,6 +6,7 @@ import * as fmt from "./format.js";
 import { activityView } from "./views/activity.js";
 import { clubsView } from "./views/clubs.js";
 import { devicesView } from "./views/devices.js";
+import { appsView } from "./views/apps.js";
 import { linkSignInView, signInView, signUpView } from "./views/auth.js";
 import { feedView } from "./views/feed.js";
 import { friendsView } from "./views/friends.js";
@@ -45,6 +46,7 @@ function renderNav(route) {
     link("upload", "Upload"),
     link("leaderboards", "Leaderboards"),
     link("devices", "Connect an app"),
+    link("apps", "My API apps"),
     h("span.whoami", { dataset: { testid: "whoami" }, title: me ? `@${me.username}` : "" }, me ? fmt.athleteName(me) : ""),
     h("button.link", { type: "button", id: "signout", dataset: { testid: "signout" }, onclick: signOut }, "Sign out"),
   );
@@ -144,6 +146,10 @@ function route() {
       }
       document.title = "Not found · Pacer";
       root.replaceChildren(h("div.not-found", { dataset: { testid: "not-found" } }, h("h1", "Page not found"), h("p", h("a", { href: "#/live" }, "Go to the live map"))));
+      return;
+    case "apps":
+      document.title = "My API apps · Pacer";
+      dispose = appsView(root);
       return;
     case "activities":
       if (id) {

@@ -26,5 +26,8 @@ mod segment_leaderboards;
 mod segments;
 mod shares;
 mod startup;
+mod strava_api;
+mod strava_oauth;
+mod strava_webhooks;
 mod sync;
 mod uploads;
