@@ -220,6 +220,32 @@ pub struct Config {
     #[arg(long, env = "PACER_DEVICE_SCAN_MS", default_value_t = 1_000)]
     pub device_scan_ms: u64,
 
+    /// Strava-compatible API (`/api/v3`): requests per app per 15 minutes.
+    #[arg(long, env = "PACER_V3_RATE_LIMIT_15MIN", default_value_t = 200)]
+    pub v3_rate_limit_15min: u32,
+
+    /// Strava-compatible API: requests per app per UTC day.
+    #[arg(long, env = "PACER_V3_RATE_LIMIT_DAILY", default_value_t = 2_000)]
+    pub v3_rate_limit_daily: u32,
+
+    /// Strava-compatible API: reads (GET) per app per 15 minutes.
+    #[arg(long, env = "PACER_V3_READ_RATE_LIMIT_15MIN", default_value_t = 100)]
+    pub v3_read_rate_limit_15min: u32,
+
+    /// Strava-compatible API: reads (GET) per app per UTC day.
+    #[arg(long, env = "PACER_V3_READ_RATE_LIMIT_DAILY", default_value_t = 1_000)]
+    pub v3_read_rate_limit_daily: u32,
+
+    /// Lifetime of an OAuth app's access token, in seconds (Strava: 6 h).
+    #[arg(long, env = "PACER_OAUTH_ACCESS_TTL_S", default_value_t = 21_600)]
+    pub oauth_access_ttl_s: u64,
+
+    /// Let webhook callbacks point at loopback and private addresses
+    /// (refused by default: a subscription must not reach the server's
+    /// own network). For tests and closed networks.
+    #[arg(long, env = "PACER_WEBHOOK_ALLOW_PRIVATE", value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_private: bool,
+
     /// Log filter (tracing's EnvFilter syntax), e.g. `info,pacer=debug`.
     #[arg(long, env = "PACER_LOG", default_value = "info")]
     pub log: String,
@@ -237,6 +263,15 @@ impl Config {
             watcher_queue: self.watcher_queue.max(1),
             arbiters: self.arbiters.unwrap_or(cores / 2).max(1),
             shutdown_db_wait: Duration::from_secs(self.shutdown_db_wait_s),
+        }
+    }
+
+    pub fn v3_limits(&self) -> crate::oauth::rate::Limits {
+        crate::oauth::rate::Limits {
+            short: self.v3_rate_limit_15min,
+            daily: self.v3_rate_limit_daily,
+            read_short: self.v3_read_rate_limit_15min,
+            read_daily: self.v3_read_rate_limit_daily,
         }
     }
 
@@ -292,6 +327,13 @@ impl Config {
             heavy_responses: 4,
             public_url: None,
             device_scan_ms: 200,
+            v3_rate_limit_15min: 200,
+            v3_rate_limit_daily: 2_000,
+            v3_read_rate_limit_15min: 100,
+            v3_read_rate_limit_daily: 1_000,
+            oauth_access_ttl_s: 21_600,
+            // Tests' webhook receivers listen on 127.0.0.1.
+            webhook_allow_private: true,
         }
     }
 

@@ -62,6 +62,13 @@ make_error_codes! {
     TooManyRequests => TOO_MANY_REQUESTS, "rate_limited", "Rate Limit Exceeded";
     Unavailable => SERVICE_UNAVAILABLE, "service_unavailable", "Service Unavailable";
     Internal => INTERNAL_SERVER_ERROR, "internal", "Internal Server Error";
+    // Strava-compatible API (issue 18).
+    MissingScope => UNAUTHORIZED, "missing_scope", "Authorization Error";
+    InvalidClient => UNAUTHORIZED, "invalid_client", "Authorization Error";
+    InvalidGrant => BAD_REQUEST, "invalid_grant", "Bad Request";
+    AppNotFound => NOT_FOUND, "app_not_found", "Resource Not Found";
+    SubscriptionNotFound => NOT_FOUND, "subscription_not_found", "Resource Not Found";
+    CallbackUnverified => BAD_REQUEST, "callback_unverified", "Bad Request";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -156,6 +156,28 @@ impl Application {
         // The change log: events stream, consumers, pruning, NATS relay.
         let changes =
             Arc::new(crate::changes::Changes::start(store.clone(), config.changes()).await?);
+        // Strava-compatible API: webhook events queued from the change log
+        // and posted by one deliverer per node.
+        let strava = Arc::new(crate::oauth::StravaState::new(config.v3_limits()));
+        changes
+            .register(Arc::new(crate::webhooks::WebhookConsumer {
+                partitions: crate::changes::PARTITIONS,
+                wake: strava.webhook_wake.clone(),
+            }))
+            .await?;
+        strava
+            .tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(
+                crate::webhooks::Deliverer {
+                    store: store.clone(),
+                    client: strava.webhook_client.clone(),
+                    wake: strava.webhook_wake.clone(),
+                    poll: Duration::from_millis(config.change_poll_ms.max(10)),
+                }
+                .start(),
+            );
         let state = web::Data::new(AppState {
             store,
             tokens: TokenCache::default(),
@@ -168,6 +190,7 @@ impl Application {
             changes,
             privacy: Default::default(),
             devices,
+            strava,
         });
         let app_state = state.clone();
         let json_limit = config.json_limit;
@@ -253,6 +276,7 @@ impl Application {
         );
         live.shutdown().await;
         self.state.changes.stop();
+        self.state.strava.stop();
         for arbiter in &self.arbiters {
             arbiter.stop();
         }

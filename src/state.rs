@@ -29,4 +29,6 @@ pub struct AppState {
     pub privacy: crate::api::privacy::ZoneCache,
     /// Tracker apps' devices and their live activities.
     pub devices: Arc<crate::live::devices::DeviceTracker>,
+    /// The Strava-compatible API: rate limits, webhook delivery.
+    pub strava: Arc<crate::oauth::StravaState>,
 }

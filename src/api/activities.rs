@@ -206,6 +206,16 @@ async fn show_activity(
     caller: &Caller,
     id: ActivityId,
 ) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(activity_view(state, caller, id).await?))
+}
+
+/// The detailed view the caller may see (privacy applied, live stats
+/// overlaid): what `GET /activities/{id}` shows, in v1 and v3.
+pub async fn activity_view(
+    state: &AppState,
+    caller: &Caller,
+    id: ActivityId,
+) -> Result<ActivityView, ApiError> {
     let (row, relation) = visible_activity(state, caller, id).await?;
     let privacy = Privacy::for_relation(state, relation, AthleteId(row.athlete_id)).await?;
     let live = match row.state {
@@ -216,17 +226,17 @@ async fn show_activity(
     if let Some(live) = live {
         view.apply_live(&live.stats, &live.splits_metric);
     }
-    Ok(HttpResponse::Ok().json(view))
+    Ok(view)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub struct UpdateActivity {
-    name: Option<String>,
-    visibility: Option<String>,
-    sport_type: Option<String>,
+    pub name: Option<String>,
+    pub visibility: Option<String>,
+    pub sport_type: Option<String>,
     #[serde(rename = "type")]
-    activity_type: Option<String>,
-    start_date: Option<RawTime>,
+    pub activity_type: Option<String>,
+    pub start_date: Option<RawTime>,
 }
 
 /// Splits equal but for JSON's last-digit rounding of stored ones.
@@ -260,9 +270,24 @@ pub async fn update(
     id: web::Path<i64>,
     body: web::Json<UpdateActivity>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = ActivityId(id.into_inner());
-    let row = owned_activity(&state, &caller, id).await?;
-    let body = body.into_inner();
+    let row = apply_update(
+        &state,
+        &caller,
+        ActivityId(id.into_inner()),
+        body.into_inner(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(Privacy::owner().view(ActivityView::detailed(row))))
+}
+
+/// An owner's edit (v1 `PUT` and v3 `PUT`): answers the stored row.
+pub async fn apply_update(
+    state: &AppState,
+    caller: &Caller,
+    id: ActivityId,
+    body: UpdateActivity,
+) -> Result<ActivityRow, ApiError> {
+    let row = owned_activity(state, caller, id).await?;
     let now = now_ms();
     let mut errors = Vec::new();
     let name = parse_name(body.name)
@@ -332,12 +357,11 @@ pub async fn update(
     if visibility != row.visibility {
         state.access.activity_changed(id);
     }
-    let row = state
+    state
         .store
         .activity(id)
         .await?
-        .ok_or_else(ApiError::activity_not_found)?;
-    Ok(HttpResponse::Ok().json(Privacy::owner().view(ActivityView::detailed(row))))
+        .ok_or_else(ApiError::activity_not_found)
 }
 
 #[derive(Deserialize)]
@@ -428,14 +452,23 @@ pub async fn delete(
     caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = ActivityId(id.into_inner());
-    owned_activity(&state, &caller, id).await?;
+    delete_owned(&state, &caller, ActivityId(id.into_inner())).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Deletes the caller's activity (v1 and v3).
+pub async fn delete_owned(
+    state: &AppState,
+    caller: &Caller,
+    id: ActivityId,
+) -> Result<(), ApiError> {
+    owned_activity(state, caller, id).await?;
     if let Some(addr) = state.live.get(id) {
         let _ = ask(&addr, |reply| live::flush::Discard { reply }).await;
     }
     state.store.delete_activity(id).await?;
     state.access.activity_changed(id);
-    Ok(HttpResponse::NoContent().finish())
+    Ok(())
 }
 
 #[derive(Deserialize)]

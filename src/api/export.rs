@@ -207,8 +207,19 @@ pub async fn streams(
     id: web::Path<i64>,
     query: web::Query<StreamsQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    stream_set(&state, &caller, id.into_inner(), query.keys.as_deref()).await
+}
+
+/// The StreamSet response (v1, and v3 keyed by type) for `keys` (a
+/// comma-separated list; None for every type).
+pub async fn stream_set(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    keys_wanted: Option<&str>,
+) -> Result<HttpResponse, ApiError> {
     let mut keys: Vec<String> = Vec::new();
-    let wanted: Vec<String> = match query.keys.as_deref() {
+    let wanted: Vec<String> = match keys_wanted {
         Some(k) => k
             .split(',')
             .map(|s| s.trim().to_string())
@@ -225,7 +236,7 @@ pub async fn streams(
             keys.push(k);
         }
     }
-    let r = route(&state, &caller, id.into_inner()).await?;
+    let r = route(state, caller, id).await?;
     let needs_series = keys
         .iter()
         .any(|k| matches!(k.as_str(), "distance" | "moving" | "velocity_smooth"));

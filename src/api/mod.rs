@@ -14,11 +14,13 @@ pub mod export;
 pub mod friends;
 pub mod health;
 pub mod live;
+pub mod oauth;
 pub mod privacy;
 pub mod sessions;
 pub mod shares;
 pub mod sse;
 pub mod uploads;
+pub mod v3;
 pub mod views;
 
 /// Largest `/routes` body: 10,000 fixes with every optional field.
@@ -134,8 +136,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::get().to(export::geojson),
             )
             .route("/activities/{id}/streams", web::get().to(export::streams))
+            .configure(oauth::v1_routes)
             .default_service(web::to(not_found)),
     )
+    // Strava-compatible API and OAuth apps (issue 18).
+    .configure(oauth::configure)
+    .configure(v3::configure)
     .route("/share/{token}", web::get().to(shares::page))
     .configure(devices::configure)
     .route("/healthz", web::get().to(health::healthz))

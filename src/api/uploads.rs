@@ -356,6 +356,19 @@ pub async fn create(
     caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    receive(&req, &state, caller.id, payload, &[]).await
+}
+
+/// An upload's work (v1 and v3). `query` holds fields sent in the query
+/// string (as stravalib sends `data_type`, `name`, `external_id`); the
+/// multipart body's win.
+pub async fn receive(
+    req: &HttpRequest,
+    state: &AppState,
+    athlete: AthleteId,
+    payload: web::Payload,
+    query: &[(String, String)],
+) -> Result<HttpResponse, ApiError> {
     let limit = state.config.upload_limit;
     let declared = req
         .headers()
@@ -366,17 +379,26 @@ pub async fn create(
     if declared.is_some_and(|n| n > limit as u64 + MAX_TEXT_FIELD as u64) {
         return Err(too_large());
     }
-    let form = read_form(Multipart::new(req.headers(), payload), limit).await?;
+    let mut form = read_form(Multipart::new(req.headers(), payload), limit).await?;
+    for (k, v) in query {
+        let v = Some(v.trim().to_string());
+        match k.as_str() {
+            "data_type" if form.data_type.is_none() => form.data_type = v,
+            "name" if form.name.is_none() => form.name = v,
+            "sport_type" | "activity_type" if form.sport_type.is_none() => form.sport_type = v,
+            "external_id" if form.external_id.is_none() => form.external_id = v,
+            _ => {}
+        }
+    }
     let meta = validate(&form)?;
     let file = form.file.unwrap_or_default();
     let external_id = meta.external_id;
     let upload = NewUploadRow {
-        athlete_id: caller.id,
+        athlete_id: athlete,
         external_id: external_id.clone(),
         data_type: meta.data_type.as_str().to_string(),
         now_ms: now_ms(),
     };
-    let athlete = caller.id;
     let (data_type, name, sport, now) = (meta.data_type, meta.name, meta.sport, upload.now_ms);
     let processed =
         web::block(move || process(athlete, data_type, &file, name, sport, external_id, now))

@@ -291,3 +291,131 @@ impl devices::DeviceStore for Deadline {
         within(CALL_DEADLINE, self.0.devices_with_open_activity(limit)).await
     }
 }
+
+#[async_trait]
+impl oauth::OAuthStore for Deadline {
+    async fn create_app(
+        &self,
+        new: &oauth::NewApp,
+        limit: u32,
+    ) -> StoreResult<Option<oauth::AppRow>> {
+        within(CALL_DEADLINE, self.0.create_app(new, limit)).await
+    }
+    async fn apps_of(&self, owner: AthleteId) -> StoreResult<Vec<oauth::AppRow>> {
+        within(CALL_DEADLINE, self.0.apps_of(owner)).await
+    }
+    async fn app(&self, id: i64) -> StoreResult<Option<(oauth::AppRow, String)>> {
+        within(CALL_DEADLINE, self.0.app(id)).await
+    }
+    async fn delete_app(&self, owner: AthleteId, id: i64) -> StoreResult<bool> {
+        within(CALL_DEADLINE, self.0.delete_app(owner, id)).await
+    }
+    async fn insert_code(&self, code: &oauth::NewCode) -> StoreResult<()> {
+        within(CALL_DEADLINE, self.0.insert_code(code)).await
+    }
+    async fn take_code(&self, code_hash: &str, now_ms: i64) -> StoreResult<Option<oauth::CodeRow>> {
+        within(CALL_DEADLINE, self.0.take_code(code_hash, now_ms)).await
+    }
+    async fn grant_tokens(
+        &self,
+        code: &oauth::CodeRow,
+        pair: &oauth::NewTokenPair,
+    ) -> StoreResult<()> {
+        within(CALL_DEADLINE, self.0.grant_tokens(code, pair)).await
+    }
+    async fn refresh_tokens(
+        &self,
+        app_id: i64,
+        refresh_hash: &str,
+        pair: &oauth::NewTokenPair,
+    ) -> StoreResult<Option<oauth::AppTokenRow>> {
+        within(
+            CALL_DEADLINE,
+            self.0.refresh_tokens(app_id, refresh_hash, pair),
+        )
+        .await
+    }
+    async fn app_token(&self, access_hash: &str) -> StoreResult<Option<oauth::AppTokenRow>> {
+        within(CALL_DEADLINE, self.0.app_token(access_hash)).await
+    }
+    async fn deauthorize(&self, app_id: i64, athlete: AthleteId, now_ms: i64) -> StoreResult<bool> {
+        within(CALL_DEADLINE, self.0.deauthorize(app_id, athlete, now_ms)).await
+    }
+    async fn athlete_activities(
+        &self,
+        page: &oauth::ActivityPage,
+    ) -> StoreResult<Vec<ActivityRow>> {
+        within(CALL_DEADLINE, self.0.athlete_activities(page)).await
+    }
+    async fn week_totals(&self, athlete: AthleteId) -> StoreResult<Vec<oauth::WeekTotal>> {
+        within(CALL_DEADLINE, self.0.week_totals(athlete)).await
+    }
+    async fn biggest_ride(&self, athlete: AthleteId) -> StoreResult<(Option<f64>, Option<f64>)> {
+        within(CALL_DEADLINE, self.0.biggest_ride(athlete)).await
+    }
+    async fn set_weight(&self, athlete: AthleteId, weight_kg: f64, now_ms: i64) -> StoreResult<()> {
+        within(CALL_DEADLINE, self.0.set_weight(athlete, weight_kg, now_ms)).await
+    }
+}
+
+#[async_trait]
+impl webhooks::WebhookStore for Deadline {
+    async fn create_subscription(
+        &self,
+        app_id: i64,
+        callback_url: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<webhooks::SubscriptionRow>> {
+        within(
+            CALL_DEADLINE,
+            self.0.create_subscription(app_id, callback_url, now_ms),
+        )
+        .await
+    }
+    async fn subscriptions_of_app(
+        &self,
+        app_id: i64,
+    ) -> StoreResult<Vec<webhooks::SubscriptionRow>> {
+        within(CALL_DEADLINE, self.0.subscriptions_of_app(app_id)).await
+    }
+    async fn delete_subscription(&self, app_id: i64, id: i64) -> StoreResult<bool> {
+        within(CALL_DEADLINE, self.0.delete_subscription(app_id, id)).await
+    }
+    async fn webhook_targets(
+        &self,
+        athlete: AthleteId,
+    ) -> StoreResult<Vec<webhooks::WebhookTarget>> {
+        within(CALL_DEADLINE, self.0.webhook_targets(athlete)).await
+    }
+    async fn lease_deliveries(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<webhooks::DeliveryRow>> {
+        within(
+            CALL_DEADLINE,
+            self.0.lease_deliveries(now_ms, lease_until_ms, limit),
+        )
+        .await
+    }
+    async fn finish_delivery(&self, id: i64) -> StoreResult<()> {
+        within(CALL_DEADLINE, self.0.finish_delivery(id)).await
+    }
+    async fn retry_delivery(
+        &self,
+        id: i64,
+        attempts: i64,
+        next_attempt_ms: i64,
+        error: &str,
+    ) -> StoreResult<()> {
+        within(
+            CALL_DEADLINE,
+            self.0.retry_delivery(id, attempts, next_attempt_ms, error),
+        )
+        .await
+    }
+    async fn pending_deliveries(&self) -> StoreResult<i64> {
+        within(CALL_DEADLINE, self.0.pending_deliveries()).await
+    }
+}

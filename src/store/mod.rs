@@ -14,10 +14,12 @@ use crate::domain::{ActivityId, AthleteId, Fix, Sport};
 pub mod changes;
 pub mod deadline;
 pub mod devices;
+pub mod oauth;
 pub mod postgres;
 pub mod privacy;
 pub mod route_codec;
 pub mod sqlite;
+pub mod webhooks;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -421,7 +423,14 @@ pub struct Provisioned {
 /// the privacy zones and share links (`privacy::PrivacyStore`) and the
 /// tracker devices (`devices::DeviceStore`).
 pub trait Store:
-    changes::ChangeLog + privacy::PrivacyStore + devices::DeviceStore + Send + Sync + 'static
+    changes::ChangeLog
+    + privacy::PrivacyStore
+    + devices::DeviceStore
+    + oauth::OAuthStore
+    + webhooks::WebhookStore
+    + Send
+    + Sync
+    + 'static
 {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;

@@ -27,6 +27,13 @@ mod privacy_sql;
 #[allow(clippy::duplicate_mod)]
 #[path = "devices_sql.rs"]
 mod devices_sql;
+// The OAuth apps' and push subscriptions' SQL, compiled for this backend.
+#[allow(clippy::duplicate_mod)]
+#[path = "oauth_sql.rs"]
+mod oauth_sql;
+#[allow(clippy::duplicate_mod)]
+#[path = "webhooks_sql.rs"]
+mod webhooks_sql;
 
 pub use sql::SqlStore as SqliteStore;
 

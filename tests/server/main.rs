@@ -22,5 +22,8 @@ mod search;
 mod security;
 mod shares;
 mod startup;
+mod strava_api;
+mod strava_oauth;
+mod strava_webhooks;
 mod sync;
 mod uploads;
