@@ -23,6 +23,7 @@ mod security;
 mod shares;
 mod startup;
 mod strava_api;
+mod strava_clients;
 mod strava_oauth;
 mod strava_webhooks;
 mod sync;
