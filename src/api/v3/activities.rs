@@ -347,13 +347,22 @@ async fn stream_response(
     let bytes = actix_web::body::to_bytes(response.into_body())
         .await
         .map_err(|e| ApiError::internal(format!("streams body: {e}")))?;
-    let set: serde_json::Map<String, Value> =
+    let mut set: serde_json::Map<String, Value> =
         serde_json::from_slice(&bytes).map_err(ApiError::internal)?;
-    let list: Vec<Value> = set
+    // In the order asked for (then any others, as the set has them).
+    let mut order: Vec<String> = keys
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    order.extend(set.keys().cloned());
+    let list: Vec<Value> = order
         .into_iter()
-        .map(|(k, mut v)| {
+        .filter_map(|k| {
+            let mut v = set.remove(&k)?;
             v["type"] = Value::String(k);
-            v
+            Some(v)
         })
         .collect();
     Ok(HttpResponse::Ok().json(list))
