@@ -175,6 +175,7 @@ impl Application {
                     client: strava.webhook_client.clone(),
                     wake: strava.webhook_wake.clone(),
                     poll: Duration::from_millis(config.change_poll_ms.max(10)),
+                    allow_private: config.webhook_allow_private,
                 }
                 .start(),
             );

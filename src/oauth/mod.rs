@@ -119,39 +119,6 @@ pub fn valid_redirect_uri(uri: &str) -> bool {
         })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scopes_parse_and_print() {
-        let s = Scopes::parse("activity:read_all, read").unwrap();
-        assert_eq!(s.to_text(), "read,activity:read_all");
-        assert!(s.allows(Scopes::ACTIVITY_READ));
-        assert!(!s.allows(Scopes::ACTIVITY_WRITE));
-        assert_eq!(Scopes::parse("").unwrap(), Scopes::READ);
-        assert!(Scopes::parse("read,admin").is_err());
-        assert_eq!(Scopes::ACTIVITY_READ.name(), "activity:read");
-    }
-
-    #[test]
-    fn redirects_match_scheme_host_port_and_path() {
-        let reg = vec!["http://127.0.0.1:5000/cb".to_string()];
-        assert!(redirect_allowed(&reg, "http://127.0.0.1:5000/cb"));
-        assert!(redirect_allowed(&reg, "http://127.0.0.1:5000/cb/more?x=1"));
-        assert!(!redirect_allowed(&reg, "http://127.0.0.1:5000/cbx"));
-        assert!(!redirect_allowed(&reg, "http://127.0.0.1:5001/cb"));
-        assert!(!redirect_allowed(&reg, "https://127.0.0.1:5000/cb"));
-        assert!(!redirect_allowed(&reg, "http://evil.example/cb"));
-        assert!(!redirect_allowed(&reg, "http://127.0.0.1:5000/cb#x"));
-        let root = vec!["https://app.example/".to_string()];
-        assert!(redirect_allowed(&root, "https://app.example/anything"));
-        assert!(!redirect_allowed(&root, "https://app.example.evil/"));
-        assert!(valid_redirect_uri("http://localhost/x"));
-        assert!(!valid_redirect_uri("javascript:alert(1)"));
-    }
-}
-
 /// The Strava-compatible API's shared parts on this node.
 pub struct StravaState {
     pub rate: rate::RateLimiter,
@@ -188,5 +155,38 @@ impl StravaState {
 impl Drop for StravaState {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_parse_and_print() {
+        let s = Scopes::parse("activity:read_all, read").unwrap();
+        assert_eq!(s.to_text(), "read,activity:read_all");
+        assert!(s.allows(Scopes::ACTIVITY_READ));
+        assert!(!s.allows(Scopes::ACTIVITY_WRITE));
+        assert_eq!(Scopes::parse("").unwrap(), Scopes::READ);
+        assert!(Scopes::parse("read,admin").is_err());
+        assert_eq!(Scopes::ACTIVITY_READ.name(), "activity:read");
+    }
+
+    #[test]
+    fn redirects_match_scheme_host_port_and_path() {
+        let reg = vec!["http://127.0.0.1:5000/cb".to_string()];
+        assert!(redirect_allowed(&reg, "http://127.0.0.1:5000/cb"));
+        assert!(redirect_allowed(&reg, "http://127.0.0.1:5000/cb/more?x=1"));
+        assert!(!redirect_allowed(&reg, "http://127.0.0.1:5000/cbx"));
+        assert!(!redirect_allowed(&reg, "http://127.0.0.1:5001/cb"));
+        assert!(!redirect_allowed(&reg, "https://127.0.0.1:5000/cb"));
+        assert!(!redirect_allowed(&reg, "http://evil.example/cb"));
+        assert!(!redirect_allowed(&reg, "http://127.0.0.1:5000/cb#x"));
+        let root = vec!["https://app.example/".to_string()];
+        assert!(redirect_allowed(&root, "https://app.example/anything"));
+        assert!(!redirect_allowed(&root, "https://app.example.evil/"));
+        assert!(valid_redirect_uri("http://localhost/x"));
+        assert!(!valid_redirect_uri("javascript:alert(1)"));
     }
 }

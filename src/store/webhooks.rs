@@ -23,6 +23,8 @@ pub struct WebhookTarget {
     pub subscription_id: i64,
     pub app_id: i64,
     pub scope: String,
+    /// When the athlete authorized the app: earlier events are not its.
+    pub granted_ms: i64,
 }
 
 /// An event to POST.

@@ -72,8 +72,8 @@ impl WebhookStore for SqlStore {
     }
 
     async fn webhook_targets(&self, athlete: AthleteId) -> StoreResult<Vec<WebhookTarget>> {
-        let rows: Vec<(i64, i64, String)> = sqlx::query_as(
-            "SELECT s.id, s.app_id, g.scope FROM oauth_grants g \
+        let rows: Vec<(i64, i64, String, i64)> = sqlx::query_as(
+            "SELECT s.id, s.app_id, g.scope, g.created_ms FROM oauth_grants g \
              JOIN push_subscriptions s ON s.app_id = g.app_id WHERE g.athlete_id = $1 ORDER BY s.id",
         )
         .bind(athlete.0)
@@ -81,11 +81,14 @@ impl WebhookStore for SqlStore {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(subscription_id, app_id, scope)| WebhookTarget {
-                subscription_id,
-                app_id,
-                scope,
-            })
+            .map(
+                |(subscription_id, app_id, scope, granted_ms)| WebhookTarget {
+                    subscription_id,
+                    app_id,
+                    scope,
+                    granted_ms,
+                },
+            )
             .collect())
     }
 

@@ -36,8 +36,8 @@ pub const CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most deliveries in flight at once.
 const CONCURRENCY: usize = 16;
 /// A leased delivery is not picked again before this (a node that died
-/// mid-POST releases it after that long).
-const LEASE_MS: i64 = 60_000;
+/// mid-POST releases it after that long): longer than a POST may take.
+const LEASE_MS: i64 = 20_000;
 const MAX_BACKOFF_MS: i64 = 3_600_000;
 
 /// One event's JSON, as POSTed (Strava's fields; `event_time` in seconds).
@@ -233,16 +233,13 @@ impl Consumer for WebhookConsumer {
         let mut targets = std::collections::HashMap::new();
         let mut out = Vec::new();
         for event in events {
-            if !targets.contains_key(&event.athlete_id) {
-                targets.insert(
-                    event.athlete_id,
-                    store.webhook_targets(event.athlete_id).await?,
-                );
-            }
-            let subs = targets
-                .get(&event.athlete_id)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
+            let subs = match targets.entry(event.athlete_id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(store.webhook_targets(event.athlete_id).await?)
+                }
+            };
+            let subs: &[crate::store::webhooks::WebhookTarget] = subs;
             if subs.is_empty() {
                 continue;
             }
@@ -262,6 +259,9 @@ impl Consumer for WebhookConsumer {
                 Scopes::ACTIVITY_READ
             };
             for target in subs {
+                if target.granted_ms > event.at_ms {
+                    continue;
+                }
                 let scopes = Scopes::parse(&target.scope).unwrap_or(Scopes::READ);
                 if !scopes.allows(needed) {
                     continue;
@@ -302,6 +302,9 @@ pub struct Deliverer {
     pub client: reqwest::Client,
     pub wake: Arc<Notify>,
     pub poll: Duration,
+    /// `PACER_WEBHOOK_ALLOW_PRIVATE`: the address check is made again
+    /// before each POST (a name may resolve elsewhere since subscribing).
+    pub allow_private: bool,
 }
 
 impl Deliverer {
@@ -336,21 +339,26 @@ impl Deliverer {
     }
 
     async fn deliver(&self, d: crate::store::webhooks::DeliveryRow) {
-        let result = self
-            .client
-            .post(&d.callback_url)
-            .header("content-type", "application/json")
-            .body(d.body.clone())
-            .send()
-            .await;
-        let error = match result {
-            Ok(r) if r.status().is_success() => None,
-            Ok(r) => Some(format!("status {}", r.status().as_u16())),
-            Err(e) => Some(if e.is_timeout() {
-                "timeout".to_string()
-            } else {
-                "connection failed".to_string()
-            }),
+        let error = match check_callback(&d.callback_url, self.allow_private).await {
+            Err(e) => Some(format!("callback address refused: {e}")),
+            Ok(_) => {
+                let result = self
+                    .client
+                    .post(&d.callback_url)
+                    .header("content-type", "application/json")
+                    .body(d.body.clone())
+                    .send()
+                    .await;
+                match result {
+                    Ok(r) if r.status().is_success() => None,
+                    Ok(r) => Some(format!("status {}", r.status().as_u16())),
+                    Err(e) => Some(if e.is_timeout() {
+                        "timeout".to_string()
+                    } else {
+                        "connection failed".to_string()
+                    }),
+                }
+            }
         };
         let now = now_ms();
         let outcome = match error {

@@ -5,6 +5,7 @@ import { h } from "./dom.js";
 import * as fmt from "./format.js";
 import { activityView } from "./views/activity.js";
 import { devicesView } from "./views/devices.js";
+import { appsView } from "./views/apps.js";
 import { linkSignInView, signInView, signUpView } from "./views/auth.js";
 import { feedView } from "./views/feed.js";
 import { friendsView } from "./views/friends.js";
@@ -40,6 +41,7 @@ function renderNav(route) {
     ),
     link("upload", "Upload"),
     link("devices", "Connect an app"),
+    link("apps", "My API apps"),
     h("span.whoami", { dataset: { testid: "whoami" }, title: me ? `@${me.username}` : "" }, me ? fmt.athleteName(me) : ""),
     h("button.link", { type: "button", id: "signout", dataset: { testid: "signout" }, onclick: signOut }, "Sign out"),
   );
@@ -122,6 +124,10 @@ function route() {
     case "devices":
       document.title = "Connect an app · Pacer";
       dispose = devicesView(root);
+      return;
+    case "apps":
+      document.title = "My API apps · Pacer";
+      dispose = appsView(root);
       return;
     case "activities":
       if (id) {

@@ -106,6 +106,13 @@ async fn credentials_stay_out_of_logs(backend: Backend) {
         format!("/api/v1/activities/1/live?share={SECRET}"),
         format!("/ingest/osmand?id={SECRET}&lat=91&lon=0"),
         format!("/ingest/overland?token={SECRET}"),
+        // The Strava-compatible API's credentials (issue 18).
+        format!("/api/v3/athlete?access_token={SECRET}"),
+        format!("/api/v3/push_subscriptions?client_id=1&client_secret={SECRET}"),
+        format!(
+            "/oauth/token?client_id=1&client_secret={SECRET}&code={SECRET}&refresh_token={SECRET}"
+        ),
+        format!("/oauth/authorize?client_id=1&redirect_uri=x&hub.verify_token={SECRET}"),
     ];
     let mut statuses = Vec::new();
     for path in &paths {

@@ -168,6 +168,11 @@ async fn oauth_flow(app: TestApp) {
     assert!(html.contains("My &lt;dashboard&gt;"), "{html}");
     assert!(!html.contains("<dashboard>"));
     assert!(html.contains("activity:read_all") && html.contains("/js/consent.js"));
+    // Its script and the apps page are served.
+    for path in ["/js/consent.js", "/js/views/apps.js"] {
+        let res = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+    }
     // A redirect URI the app did not register is refused, never followed.
     for bad in [
         "http://evil.example/cb",
