@@ -27,6 +27,7 @@ mod segments;
 mod shares;
 mod startup;
 mod strava_api;
+mod strava_clients;
 mod strava_oauth;
 mod strava_webhooks;
 mod sync;
