@@ -1,9 +1,6 @@
 //! Prometheus metrics, served at `/metrics`.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
@@ -103,33 +100,24 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Counts and times every request by its route template.
-pub async fn track(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = std::time::Instant::now();
-    let method = method_label(req.method());
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let response = next.call(req).await?;
-    if let Some(state) = state {
-        let route = response
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_string());
-        let status = response.status();
-        state
-            .metrics
-            .http_requests
-            .with_label_values(&[&route, method, status.as_str()])
-            .inc();
-        state
-            .metrics
-            .http_latency
-            .with_label_values(&[&route])
-            .observe(started.elapsed().as_secs_f64());
-    }
-    Ok(response)
+/// Counts and times a request by its route template (called by the one
+/// request middleware, `telemetry::request_span`, which looks the template
+/// up once for its span and here).
+pub fn observe(
+    metrics: &Metrics,
+    route: &str,
+    method: &Method,
+    status: actix_web::http::StatusCode,
+    elapsed: std::time::Duration,
+) {
+    metrics
+        .http_requests
+        .with_label_values(&[route, method_label(method), status.as_str()])
+        .inc();
+    metrics
+        .http_latency
+        .with_label_values(&[route])
+        .observe(elapsed.as_secs_f64());
 }
 
 pub async fn render(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -5,14 +5,6 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::Arbiter;
-use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, Compress};
-use actix_web::{web, App, HttpServer};
-use tracing_actix_web::TracingLogger;
-
-use crate::telemetry::RedactingRootSpan;
-
 use crate::auth::{SignInGuard, TokenCache};
 use crate::config::Config;
 use crate::live::checkpointer::Checkpointer;
@@ -21,6 +13,10 @@ use crate::live::LiveHub;
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::store;
+use actix::Arbiter;
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, Compress};
+use actix_web::{web, App, HttpServer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -220,10 +216,9 @@ impl Application {
         let mut server = HttpServer::new(move || {
             let app = App::new()
                 .wrap(from_fn(crate::middleware::body_deadline))
-                .wrap(from_fn(crate::metrics::track))
                 .wrap(Compress::default())
                 .wrap(crate::middleware::security_headers(&tile_url))
-                .wrap(TracingLogger::<RedactingRootSpan>::new())
+                .wrap(from_fn(crate::telemetry::request_span))
                 .app_data(app_state.clone())
                 .configure(|cfg| crate::error::extractors::configure(cfg, json_limit))
                 .configure(crate::api::configure);

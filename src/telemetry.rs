@@ -1,13 +1,17 @@
-//! Logging: `tracing` with an env filter. Request spans come from
-//! `tracing_actix_web` and carry the route template and the target, with
-//! credentials redacted: no token ever reaches a log.
+//! Logging: `tracing` with an env filter. Request spans (`request_span`,
+//! built like `tracing_actix_web`'s) carry the route template and the
+//! target, with credentials redacted: no token ever reaches a log.
 
 use std::borrow::Cow;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::Error;
-use tracing::Span;
+use actix_web::http::header;
+use actix_web::middleware::Next;
+use actix_web::{web, Error};
+
+use crate::state::AppState;
+use tracing::{Instrument, Span};
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
 
@@ -78,11 +82,7 @@ pub struct RedactingRootSpan;
 impl RootSpanBuilder for RedactingRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
         let target = redact_target(request.path(), request.uri().query());
-        let client_ip = request
-            .connection_info()
-            .realip_remote_addr()
-            .unwrap_or_default()
-            .to_string();
+        let client_ip = ClientIp::of(request);
         tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
@@ -105,6 +105,102 @@ impl RootSpanBuilder for RedactingRootSpan {
             span.record("http.route", route.as_str());
         }
         DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+/// The client's address: the peer's, or the proxy's `Forwarded` /
+/// `X-Forwarded-For` one when the request carries such a header (only then
+/// is the connection info, with its allocations, worked out).
+enum ClientIp {
+    Peer(Option<std::net::IpAddr>),
+    Forwarded(String),
+}
+
+impl ClientIp {
+    fn of(request: &ServiceRequest) -> ClientIp {
+        let headers = request.headers();
+        if headers.contains_key(header::FORWARDED) || headers.contains_key("x-forwarded-for") {
+            ClientIp::Forwarded(
+                request
+                    .connection_info()
+                    .realip_remote_addr()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        } else {
+            ClientIp::Peer(request.peer_addr().map(|a| a.ip()))
+        }
+    }
+}
+
+impl std::fmt::Display for ClientIp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientIp::Peer(Some(ip)) => ip.fmt(f),
+            ClientIp::Peer(None) => Ok(()),
+            ClientIp::Forwarded(ip) => f.write_str(ip),
+        }
+    }
+}
+
+/// One span per request (`RedactingRootSpan`), entered while the request is
+/// handled and while its body is streamed. In place of
+/// `tracing_actix_web::TracingLogger`, which also draws a UUID from the OS
+/// for every request (a `getrandom` system call) that nothing here reads.
+/// The request's metrics (`metrics::observe`) are counted here too, with the
+/// route template looked up once for both.
+pub async fn request_span(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = std::time::Instant::now();
+    let method = req.method().clone();
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let span = RedactingRootSpan::on_request_start(&req);
+    let outcome = next.call(req).instrument(span.clone()).await;
+    if let Ok(response) = &outcome {
+        let route = response.request().match_pattern();
+        let route = route.as_deref().unwrap_or("unmatched");
+        if !span.is_disabled() {
+            span.record("http.route", route);
+        }
+        if let Some(state) = state {
+            crate::metrics::observe(
+                &state.metrics,
+                route,
+                &method,
+                response.status(),
+                started.elapsed(),
+            );
+        }
+    }
+    DefaultRootSpanBuilder::on_request_end(span.clone(), &outcome);
+    outcome.map(|res| res.map_body(|_, body| SpanBody { body, span }))
+}
+
+pin_project_lite::pin_project! {
+    /// A response body polled inside its request's span.
+    struct SpanBody<B> {
+        #[pin]
+        body: B,
+        span: Span,
+    }
+}
+
+impl<B: MessageBody> MessageBody for SpanBody<B> {
+    type Error = B::Error;
+
+    fn size(&self) -> actix_web::body::BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<actix_web::web::Bytes, Self::Error>>> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        this.body.poll_next(cx)
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_web::http::header::CONTENT_ENCODING;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,7 @@ use crate::domain::{now_ms, ActivityId, AthleteId};
 use crate::error::ApiError;
 use crate::live::access::{AccessScope, AccessWatch, Verdict, Waker};
 use crate::live::hub::{ask, ActorRef};
-use crate::live::ingest::Ingest;
+use crate::live::ingest::submit;
 use crate::live::watch::{Poll, Subscribe};
 use crate::live::ws::Recheck;
 use crate::live::{LiveError, LiveHub, BUSY_RETRY_AFTER_S};
@@ -116,23 +117,20 @@ pub async fn ingest(
     let athlete = caller.id;
     let result = with_actor(&state.live, id, Waker::Owner(athlete), |addr| {
         let fixes = fixes.clone();
-        async move {
-            ask(&addr, |reply| Ingest {
-                athlete,
-                fixes,
-                reply,
-            })
-            .await?
-        }
+        async move { submit(&addr, athlete, fixes).await }
     })
     .await;
     match result {
-        Ok(reply) => Ok(HttpResponse::Ok().json(IngestAnswer {
-            accepted: reply.counts.accepted,
-            duplicates: reply.counts.duplicates,
-            rejected: &rejected,
-            stats: &reply.stats,
-        })),
+        // A few hundred bytes: not worth compressing (a phone's client asks
+        // for gzip on every post; setting up a compressor costs more).
+        Ok(reply) => Ok(HttpResponse::Ok()
+            .insert_header((CONTENT_ENCODING, "identity"))
+            .json(IngestAnswer {
+                accepted: reply.counts.accepted,
+                duplicates: reply.counts.duplicates,
+                rejected: &rejected,
+                stats: &reply.stats,
+            })),
         Err(e) => Err(refusal(&state, &caller, id, e).await),
     }
 }

@@ -1,11 +1,21 @@
 //! The activity actor: owns a `Recording`, fans events out to watchers,
 //! hands checkpoints to the checkpointer and reaps itself when idle.
 //! Handlers are synchronous; I/O happens in the checkpointer.
+//!
+//! The recording and its watchers live in a `Core` behind a mutex that the
+//! actor shares with its `ActorRef`: a fix post is applied on the HTTP
+//! worker that received it (`ActorRef::try_ingest`), without a round trip
+//! to the actor's thread, unless the actor has messages queued or a status
+//! change is being written (then the fix waits in the mailbox, in order,
+//! and a full mailbox answers 503). The lock is never held across an
+//! `.await`, and every message handler takes it for its whole run, so the
+//! actor still sees one change at a time.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::{Actor, ActorContext, AsyncContext, Context, SpawnHandle};
+use actix::{Actor, ActorContext, AsyncContext, Context};
+use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use super::LiveHub;
@@ -22,8 +32,13 @@ pub const COMPACT_AFTER: Duration = Duration::from_secs(10);
 /// Events stay built and kept this long after the last watcher left or
 /// polled, so a reconnecting or polling watcher resumes without a gap.
 pub const WATCH_GRACE: Duration = Duration::from_secs(60);
+/// A timer this late is taken as lost (its thread stopped) and armed again.
+const LOST_TIMER: Duration = Duration::from_secs(2);
 
-pub struct ActivityActor {
+/// The actor's state, shared with its `ActorRef`.
+pub type Shared = Arc<Mutex<Core>>;
+
+pub struct Core {
     pub(super) rec: Recording,
     pub(super) hub: Arc<LiveHub>,
     pub(super) watchers: Vec<mpsc::Sender<LiveEvent>>,
@@ -31,31 +46,56 @@ pub struct ActivityActor {
     pub(super) last_input: Instant,
     /// The last time someone subscribed, polled or was sent an event.
     watched_at: Instant,
-    reorder_timer: Option<SpawnHandle>,
-    checkpoint_timer: Option<SpawnHandle>,
-    compact_timer: Option<SpawnHandle>,
+    /// When each armed timer is due (None: not armed).
+    reorder_due: Option<Instant>,
+    checkpoint_due: Option<Instant>,
+    compact_due: Option<Instant>,
     /// Set while a completion or status write is in flight.
     pub(super) finished: bool,
+    /// A status change is being written (`ctx.wait`): fixes go through the
+    /// mailbox, behind it.
+    pub(super) busy: bool,
+    /// The actor stopped or is stopping: nothing is applied here any more.
+    pub(super) stopped: bool,
 }
 
-impl ActivityActor {
+pub struct ActivityActor {
+    pub(super) core: Shared,
+    id: ActivityId,
+}
+
+/// Whether a timer due at `due` must be armed (again).
+fn needs_timer(due: Option<Instant>, now: Instant) -> bool {
+    due.is_none_or(|due| now > due + LOST_TIMER)
+}
+
+/// Runs `f` on the core after `delay`, on the current thread's runtime
+/// (an HTTP worker's after a fix applied there: no cross-thread wake-up).
+fn after(this: &Shared, delay: Duration, f: fn(&mut Core, &Shared)) {
+    let this = this.clone();
+    actix::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let mut core = this.lock();
+        f(&mut core, &this);
+    });
+}
+
+impl Core {
     pub fn new(rec: Recording, hub: Arc<LiveHub>, next_chunk_seq: i64) -> Self {
-        ActivityActor {
+        Core {
             rec,
             hub,
             watchers: Vec::new(),
             next_chunk_seq,
             last_input: Instant::now(),
             watched_at: Instant::now(),
-            reorder_timer: None,
-            checkpoint_timer: None,
-            compact_timer: None,
+            reorder_due: None,
+            checkpoint_due: None,
+            compact_due: None,
             finished: false,
+            busy: false,
+            stopped: false,
         }
-    }
-
-    pub fn id(&self) -> ActivityId {
-        self.rec.id
     }
 
     /// Someone subscribes or polls: events are built and kept from now on.
@@ -95,42 +135,68 @@ impl ActivityActor {
         }
     }
 
-    /// Arms the timers that new input needs: the reorder flush and the
-    /// checkpoint. Each is a single pending timer, not one per fix.
-    pub(super) fn schedule(&mut self, ctx: &mut Context<Self>) {
-        if self.rec.has_pending() && self.reorder_timer.is_none() {
-            self.reorder_timer = Some(ctx.run_later(REORDER_HOLD, |act, _| {
-                act.reorder_timer = None;
-                let events = act.rec.flush_pending(now_ms());
-                act.broadcast(&events);
-            }));
+    /// Arms the timers that new input needs: the reorder flush, the idle
+    /// compaction and the checkpoint. Each is a single pending timer, not
+    /// one per fix.
+    pub(super) fn schedule(&mut self, this: &Shared) {
+        if self.stopped {
+            return;
         }
-        if self.compact_timer.is_none() {
-            self.compact_timer = Some(ctx.run_later(COMPACT_AFTER, Self::compact_if_idle));
+        let now = Instant::now();
+        if self.rec.has_pending() && needs_timer(self.reorder_due, now) {
+            self.reorder_due = Some(now + REORDER_HOLD);
+            after(this, REORDER_HOLD, |core, this| {
+                core.reorder_due = None;
+                if core.stopped {
+                    return;
+                }
+                if core.busy {
+                    // Released once the status change is written.
+                    core.schedule(this);
+                    return;
+                }
+                let events = core.rec.flush_pending(now_ms());
+                core.broadcast(&events);
+            });
         }
-        if self.rec.has_unsaved() && self.checkpoint_timer.is_none() {
+        if needs_timer(self.compact_due, now) {
+            self.arm_compact(this, COMPACT_AFTER);
+        }
+        if self.rec.has_unsaved() && needs_timer(self.checkpoint_due, now) {
             let interval = self.hub.config.checkpoint_interval;
-            self.checkpoint_timer = Some(ctx.run_later(interval, |act, ctx| {
-                act.checkpoint_timer = None;
-                act.checkpoint();
-                act.schedule(ctx);
-            }));
+            self.checkpoint_due = Some(now + interval);
+            after(this, interval, |core, this| {
+                core.checkpoint_due = None;
+                // A completion writes the whole route; a stopped actor
+                // handed its fixes over (or was deleted).
+                if core.stopped || core.finished {
+                    return;
+                }
+                core.checkpoint();
+                core.schedule(this);
+            });
         }
     }
 
-    fn compact_if_idle(&mut self, ctx: &mut Context<Self>) {
-        self.compact_timer = None;
+    fn arm_compact(&mut self, this: &Shared, delay: Duration) {
+        self.compact_due = Some(Instant::now() + delay);
+        after(this, delay, Core::compact_if_idle);
+    }
+
+    fn compact_if_idle(&mut self, this: &Shared) {
+        self.compact_due = None;
+        if self.stopped {
+            return;
+        }
         let quiet = self.last_input.elapsed();
-        if quiet >= COMPACT_AFTER && !self.rec.has_pending() {
+        if quiet >= COMPACT_AFTER && !self.rec.has_pending() && !self.busy {
             self.rec.compact();
             if self.watchers.is_empty() {
                 self.rec.set_watched(false);
             }
         } else {
-            self.compact_timer = Some(ctx.run_later(
-                COMPACT_AFTER - quiet.min(COMPACT_AFTER),
-                Self::compact_if_idle,
-            ));
+            let delay = (COMPACT_AFTER - quiet.min(COMPACT_AFTER)).max(REORDER_HOLD);
+            self.arm_compact(this, delay);
         }
     }
 
@@ -175,39 +241,61 @@ impl ActivityActor {
     }
 }
 
-impl Actor for ActivityActor {
-    type Context = Context<Self>;
-
-    fn started(&mut self, _: &mut Context<Self>) {
-        tracing::debug!(activity_id = %self.rec.id, "live actor started");
-    }
-
-    fn stopped(&mut self, ctx: &mut Context<Self>) {
-        // Whatever is still unsaved goes to the checkpointer.
-        if !self.finished {
-            self.checkpoint();
-        }
-        self.hub.deregister(self.rec.id, &ctx.address());
-        tracing::debug!(activity_id = %self.rec.id, "live actor stopped");
-    }
-}
-
 impl ActivityActor {
+    pub fn new(core: Shared, id: ActivityId) -> Self {
+        ActivityActor { core, id }
+    }
+
+    pub fn id(&self) -> ActivityId {
+        self.id
+    }
+
     /// Auto-pause after `auto_pause_after` without input: the status change
     /// is written, then the actor stops. It is rehydrated on the next fix.
     /// The hub's idle scan asks (no timer per actor: idle actors stay small).
     pub(super) fn check_idle(&mut self, ctx: &mut Context<Self>) {
-        if self.finished || self.last_input.elapsed() < self.hub.config.auto_pause_after {
-            return;
+        {
+            let core = self.core.lock();
+            if core.finished
+                || core.busy
+                || core.last_input.elapsed() < core.hub.config.auto_pause_after
+            {
+                return;
+            }
         }
         super::change_state::auto_pause(self, ctx);
     }
 
     pub(super) fn stop_after_idle(&mut self, ctx: &mut Context<Self>) {
-        self.checkpoint();
-        self.finished = true;
+        let mut core = self.core.lock();
+        core.checkpoint();
+        core.finished = true;
+        core.stopped = true;
         // Watchers see their stream end and reconnect if they care.
-        self.watchers.clear();
+        core.watchers.clear();
+        drop(core);
         ctx.stop();
+    }
+}
+
+impl Actor for ActivityActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Context<Self>) {
+        tracing::debug!(activity_id = %self.id, "live actor started");
+    }
+
+    fn stopped(&mut self, ctx: &mut Context<Self>) {
+        let hub = {
+            let mut core = self.core.lock();
+            // Whatever is still unsaved goes to the checkpointer.
+            if !core.finished {
+                core.checkpoint();
+            }
+            core.stopped = true;
+            core.hub.clone()
+        };
+        hub.deregister(self.id, &ctx.address());
+        tracing::debug!(activity_id = %self.id, "live actor stopped");
     }
 }

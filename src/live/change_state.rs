@@ -23,11 +23,14 @@ impl Handler<ChangeState> for ActivityActor {
     type Result = ();
 
     fn handle(&mut self, msg: ChangeState, ctx: &mut Context<Self>) {
-        if msg.athlete != self.rec.owner {
-            let _ = msg.reply.send(Err(LiveError::NotOwner));
-            return;
+        {
+            let mut core = self.core.lock();
+            if msg.athlete != core.rec.owner {
+                let _ = msg.reply.send(Err(LiveError::NotOwner));
+                return;
+            }
+            core.last_input = std::time::Instant::now();
         }
-        self.last_input = std::time::Instant::now();
         apply(self, ctx, msg.state, msg.at, msg.reply);
     }
 }
@@ -41,9 +44,11 @@ pub(super) fn apply(
     at: Option<i64>,
     reply: oneshot::Sender<Result<Applied, LiveError>>,
 ) {
+    let shared = act.core.clone();
+    let mut core = shared.lock();
     let now = now_ms();
-    let previous = act.rec.log().clone();
-    let events = match act.rec.apply_state(state, at, now) {
+    let previous = core.rec.log().clone();
+    let events = match core.rec.apply_state(state, at, now) {
         Ok((Applied::AlreadyRecorded, _)) => {
             let _ = reply.send(Ok(Applied::AlreadyRecorded));
             return;
@@ -54,28 +59,36 @@ pub(super) fn apply(
             return;
         }
     };
-    if act.rec.state() == ActivityState::Complete {
+    if core.rec.state() == ActivityState::Complete {
+        drop(core);
         complete(act, ctx, previous, events, reply, now);
         return;
     }
     // Queued fixes are written before the status change.
-    act.checkpoint();
-    let progress = act.progress(now);
-    let checkpointer = act.hub.checkpointer.clone();
+    core.checkpoint();
+    let progress = core.progress(now);
+    let checkpointer = core.hub.checkpointer.clone();
+    // No fix is applied on another thread meanwhile: they queue behind it.
+    core.busy = true;
+    drop(core);
     // `wait`: no other message is handled until the write is done.
     ctx.wait(
         async move { checkpointer.save_progress(progress).await }
             .into_actor(act)
-            .map(move |result, act, ctx| match result {
-                Ok(()) => {
-                    act.broadcast(&events);
-                    let _ = reply.send(Ok(Applied::Appended));
+            .map(move |result, act, _| {
+                let mut core = act.core.lock();
+                core.busy = false;
+                match result {
+                    Ok(()) => {
+                        core.broadcast(&events);
+                        let _ = reply.send(Ok(Applied::Appended));
+                    }
+                    Err(e) => {
+                        core.rec.revert_state(previous);
+                        let _ = reply.send(Err(LiveError::Store(e)));
+                    }
                 }
-                Err(e) => {
-                    act.rec.revert_state(previous);
-                    act.schedule(ctx);
-                    let _ = reply.send(Err(LiveError::Store(e)));
-                }
+                core.schedule(&act.core);
             }),
     );
 }
@@ -90,32 +103,44 @@ fn complete(
     reply: oneshot::Sender<Result<Applied, LiveError>>,
     now: i64,
 ) {
+    let mut core = act.core.lock();
     // The unsaved fixes are part of the full route written below.
-    let unsaved = act.rec.take_unsaved();
-    let route = act.rec.route().to_vec();
-    let progress = act.progress(now);
-    let checkpointer = act.hub.checkpointer.clone();
-    act.finished = true;
+    let unsaved = core.rec.take_unsaved();
+    let route = core.rec.route().to_vec();
+    let progress = core.progress(now);
+    let checkpointer = core.hub.checkpointer.clone();
+    core.finished = true;
+    core.busy = true;
+    drop(core);
     ctx.wait(
         async move { checkpointer.complete(progress, route).await }
             .into_actor(act)
-            .map(move |result, act, ctx| match result {
-                Ok(()) => {
-                    act.broadcast(&events);
-                    let summary =
-                        serde_json::json!({"activity_id": act.rec.id, "state": "COMPLETE"});
-                    let complete = act.rec.complete_event(&summary);
-                    act.broadcast(&[complete]);
-                    let _ = reply.send(Ok(Applied::Appended));
-                    act.watchers.clear();
-                    ctx.stop();
+            .map(move |result, act, ctx| {
+                let mut core = act.core.lock();
+                core.busy = false;
+                let done = result.is_ok();
+                match result {
+                    Ok(()) => {
+                        core.broadcast(&events);
+                        let summary =
+                            serde_json::json!({"activity_id": core.rec.id, "state": "COMPLETE"});
+                        let complete = core.rec.complete_event(&summary);
+                        core.broadcast(&[complete]);
+                        let _ = reply.send(Ok(Applied::Appended));
+                        core.watchers.clear();
+                        core.stopped = true;
+                    }
+                    Err(e) => {
+                        core.finished = false;
+                        core.rec.revert_state(previous);
+                        core.rec.restore_unsaved(unsaved);
+                        core.schedule(&act.core);
+                        let _ = reply.send(Err(LiveError::Store(e)));
+                    }
                 }
-                Err(e) => {
-                    act.finished = false;
-                    act.rec.revert_state(previous);
-                    act.rec.restore_unsaved(unsaved);
-                    act.schedule(ctx);
-                    let _ = reply.send(Err(LiveError::Store(e)));
+                drop(core);
+                if done {
+                    ctx.stop();
                 }
             }),
     );
@@ -123,13 +148,20 @@ fn complete(
 
 /// Idle for `auto_pause_after`: pause at the last fix, write, stop.
 pub(super) fn auto_pause(act: &mut ActivityActor, ctx: &mut Context<ActivityActor>) {
-    if act.rec.state() != ActivityState::Started {
+    let at = {
+        let core = act.core.lock();
+        if core.rec.state() != ActivityState::Started {
+            None
+        } else {
+            let last_fix = core.rec.route().last().map(|f| f.t_ms);
+            let last_entry = core.rec.log().entries().last().map_or(0, |e| e.at);
+            Some(last_fix.unwrap_or(last_entry).max(last_entry))
+        }
+    };
+    let Some(at) = at else {
         act.stop_after_idle(ctx);
         return;
-    }
-    let last_fix = act.rec.route().last().map(|f| f.t_ms);
-    let last_entry = act.rec.log().entries().last().map_or(0, |e| e.at);
-    let at = last_fix.unwrap_or(last_entry).max(last_entry);
+    };
     let (reply, rx) = oneshot::channel();
     apply(act, ctx, ActivityState::Paused, Some(at), reply);
     // `spawn`, not `wait`: the write above is itself a `wait`, and actix
@@ -137,6 +169,6 @@ pub(super) fn auto_pause(act: &mut ActivityActor, ctx: &mut Context<ActivityActo
     ctx.spawn(rx.into_actor(act).map(|result, act, ctx| match result {
         Ok(Ok(_)) => act.stop_after_idle(ctx),
         // The next idle scan tries again.
-        other => tracing::warn!(activity_id = %act.rec.id, result = ?other.map(|r| r.map(|_| ())), "auto-pause failed"),
+        other => tracing::warn!(activity_id = %act.id(), result = ?other.map(|r| r.map(|_| ())), "auto-pause failed"),
     }));
 }

@@ -20,7 +20,6 @@ use tokio::sync::{oneshot, Mutex};
 
 use super::access::Waker;
 use super::hub::{ask, ActorRef};
-use super::ingest::Ingest;
 use super::{ActivityActor, LiveError, LiveHub};
 use crate::domain::activity::{ActivityState, Applied, StatusLog, Visibility};
 use crate::domain::devices::{split_gap_ms, OpenActivity, Session};
@@ -280,14 +279,7 @@ impl DeviceTracker {
         let athlete = device.row.athlete;
         let call = |actor: ActorRef| {
             let fixes = fixes.to_vec();
-            async move {
-                ask(&actor, |reply| Ingest {
-                    athlete,
-                    fixes,
-                    reply,
-                })
-                .await?
-            }
+            async move { super::ingest::submit(&actor, athlete, fixes).await }
         };
         let waker = Waker::Owner(athlete);
         let reply = match call(self.hub.get_or_spawn(open.id, waker).await?).await {
@@ -389,16 +381,18 @@ impl Handler<CompleteAtLastFix> for ActivityActor {
     type Result = ();
 
     fn handle(&mut self, msg: CompleteAtLastFix, ctx: &mut Context<Self>) {
-        if self.finished || self.rec.state() == ActivityState::Complete {
-            let _ = msg.reply.send(Err(LiveError::Completed));
-            return;
-        }
-        let last_entry = self.rec.log().entries().last().map_or(0, |e| e.at);
-        let at = self
-            .rec
-            .route()
-            .last()
-            .map_or(last_entry, |f| f.t_ms.max(last_entry));
+        let at = {
+            let core = self.core.lock();
+            if core.finished || core.rec.state() == ActivityState::Complete {
+                let _ = msg.reply.send(Err(LiveError::Completed));
+                return;
+            }
+            let last_entry = core.rec.log().entries().last().map_or(0, |e| e.at);
+            core.rec
+                .route()
+                .last()
+                .map_or(last_entry, |f| f.t_ms.max(last_entry))
+        };
         let _ = msg.at.send(at);
         super::change_state::apply(self, ctx, ActivityState::Complete, Some(at), msg.reply);
     }

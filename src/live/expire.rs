@@ -18,14 +18,18 @@ impl Handler<Expire> for ActivityActor {
     type Result = ();
 
     fn handle(&mut self, msg: Expire, ctx: &mut Context<Self>) {
-        let last_entry = self.rec.log().entries().last().map_or(0, |e| e.at);
-        let last_input = self
-            .rec
-            .route()
-            .last()
-            .map_or(last_entry, |f| f.t_ms.max(last_entry));
-        let limit = self.hub.config.auto_complete_after.as_millis() as i64;
-        if now_ms() - last_input < limit || self.finished {
+        let (last_input, limit, finished) = {
+            let core = self.core.lock();
+            let last_entry = core.rec.log().entries().last().map_or(0, |e| e.at);
+            let last_input = core
+                .rec
+                .route()
+                .last()
+                .map_or(last_entry, |f| f.t_ms.max(last_entry));
+            let limit = core.hub.config.auto_complete_after.as_millis() as i64;
+            (last_input, limit, core.finished)
+        };
+        if now_ms() - last_input < limit || finished {
             let _ = msg.reply.send(Ok(Applied::AlreadyRecorded));
             return;
         }

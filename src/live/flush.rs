@@ -15,7 +15,7 @@ impl Handler<Flush> for ActivityActor {
     type Result = ();
 
     fn handle(&mut self, msg: Flush, _: &mut Context<Self>) {
-        self.checkpoint();
+        self.core.lock().checkpoint();
         let _ = msg.reply.send(());
     }
 }
@@ -32,8 +32,12 @@ impl Handler<Discard> for ActivityActor {
 
     fn handle(&mut self, msg: Discard, ctx: &mut Context<Self>) {
         use actix::ActorContext;
-        self.finished = true;
-        self.revoke_watchers();
+        {
+            let mut core = self.core.lock();
+            core.finished = true;
+            core.stopped = true;
+            core.revoke_watchers();
+        }
         ctx.stop();
         let _ = msg.reply.send(());
     }

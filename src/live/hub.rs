@@ -9,11 +9,13 @@ use dashmap::DashMap;
 use tokio::sync::{oneshot, watch};
 
 use super::access::Waker;
+use super::actor::{Core, Shared};
 use super::checkpointer::Checkpointer;
+use super::ingest::IngestReply;
 use super::{ActivityActor, LiveConfig, LiveError};
 use crate::domain::activity::ActivityState;
 use crate::domain::recording::Recording;
-use crate::domain::{now_ms, ActivityId, AthleteId};
+use crate::domain::{now_ms, ActivityId, AthleteId, Fix};
 use crate::metrics::Metrics;
 use crate::store::DynStore;
 
@@ -38,6 +40,9 @@ pub struct LiveHub {
 #[derive(Clone)]
 pub struct ActorRef {
     pub addr: Addr<ActivityActor>,
+    /// The actor's state: fixes are applied to it from the caller's thread
+    /// when the actor is free (`try_ingest`).
+    core: Shared,
     in_flight: Arc<AtomicUsize>,
     capacity: usize,
 }
@@ -45,6 +50,24 @@ pub struct ActorRef {
 impl ActorRef {
     pub fn connected(&self) -> bool {
         self.addr.connected()
+    }
+
+    /// Applies fixes here and now, on the caller's thread, if nothing is
+    /// queued for the actor and no status change is being written; None
+    /// otherwise (then they go through the mailbox, behind what is queued).
+    pub fn try_ingest(
+        &self,
+        athlete: AthleteId,
+        fixes: &[Fix],
+    ) -> Option<Result<IngestReply, LiveError>> {
+        if self.in_flight() > 0 {
+            return None;
+        }
+        let mut core = self.core.lock();
+        if core.busy || core.stopped {
+            return None;
+        }
+        Some(core.ingest(&self.core, athlete, fixes))
     }
 
     /// Messages sent to the actor and not yet handled.
@@ -235,13 +258,20 @@ impl LiveHub {
             Entry::Occupied(e) => e.get().clone(),
             Entry::Vacant(slot) => {
                 let arbiter = self.pick_arbiter();
-                let hub = self.clone();
+                let id = recording.id;
+                let core: Shared = Arc::new(parking_lot::Mutex::new(Core::new(
+                    recording,
+                    self.clone(),
+                    next_chunk_seq,
+                )));
+                let shared = core.clone();
                 let addr = ActivityActor::start_in_arbiter(&arbiter, move |_| {
-                    ActivityActor::new(recording, hub, next_chunk_seq)
+                    ActivityActor::new(shared, id)
                 });
                 self.metrics.live_activities.inc();
                 let actor = ActorRef {
                     addr,
+                    core,
                     in_flight: Arc::new(AtomicUsize::new(0)),
                     capacity: self.config.mailbox_capacity.max(1),
                 };

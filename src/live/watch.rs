@@ -27,22 +27,23 @@ impl Handler<Subscribe> for ActivityActor {
     type Result = ();
 
     fn handle(&mut self, msg: Subscribe, _: &mut Context<Self>) {
-        if self.watchers.len() >= MAX_WATCHERS || self.finished {
+        let mut core = self.core.lock();
+        if core.watchers.len() >= MAX_WATCHERS || core.finished {
             let _ = msg.reply.send(None);
             return;
         }
-        self.watch();
+        core.watch();
         let backlog = match msg.after {
             // Resume with no gap and no repeat while the ring reaches back;
             // beyond it, a reset with the route.
-            Some(after) => match self.rec.events_after(after) {
+            Some(after) => match core.rec.events_after(after) {
                 Some(events) => events,
-                None => vec![self.rec.reset_event(now_ms())],
+                None => vec![core.rec.reset_event(now_ms())],
             },
             // A new watcher gets the recent trail.
-            None => self.rec.trail_events(now_ms()),
+            None => core.rec.trail_events(now_ms()),
         };
-        self.watchers.push(msg.tx);
+        core.watchers.push(msg.tx);
         let _ = msg.reply.send(Some(backlog));
     }
 }
@@ -81,16 +82,17 @@ impl Handler<Poll> for ActivityActor {
     type Result = ();
 
     fn handle(&mut self, msg: Poll, _: &mut Context<Self>) {
-        self.watch();
-        let position = self
+        let mut core = self.core.lock();
+        core.watch();
+        let position = core
             .rec
             .position_json()
             .and_then(|j| RawValue::from_string(j).ok());
         // Points the poller missed; one too far behind gets a reset.
         let events = match msg.after {
             // A new poller gets the recent trail.
-            0 => Some(self.rec.trail_events(now_ms())),
-            after => self.rec.events_after(after),
+            0 => Some(core.rec.trail_events(now_ms())),
+            after => core.rec.events_after(after),
         };
         let (points, from_start): (Vec<_>, _) = match events {
             Some(events) => (
@@ -102,7 +104,7 @@ impl Handler<Poll> for ActivityActor {
                 None,
             ),
             None => {
-                let (points, from_start) = self.rec.reset_points();
+                let (points, from_start) = core.rec.reset_points();
                 (
                     points
                         .into_iter()
@@ -112,20 +114,20 @@ impl Handler<Poll> for ActivityActor {
                 )
             }
         };
-        let route = self.rec.route();
+        let route = core.rec.route();
         // Poll about as often as fixes arrive.
         let interval = match route {
             [.., a, b] => b.t_ms - a.t_ms,
             _ => 2_000,
         };
         let _ = msg.reply.send(PollReply {
-            state: self.rec.state(),
-            stats: self.rec.live_stats(now_ms()),
-            splits_metric: self.rec.splits(),
+            state: core.rec.state(),
+            stats: core.rec.live_stats(now_ms()),
+            splits_metric: core.rec.splits(),
             points,
             reset: from_start.is_some(),
             from_start,
-            next: self.rec.last_seq(),
+            next: core.rec.last_seq(),
             poll_after_ms: interval.clamp(1_000, 10_000),
             position,
         });
@@ -150,9 +152,10 @@ impl Handler<GetRoute> for ActivityActor {
     type Result = ();
 
     fn handle(&mut self, msg: GetRoute, _: &mut Context<Self>) {
+        let core = self.core.lock();
         let _ = msg.reply.send(RouteSnapshot {
-            route: self.rec.route().to_vec(),
-            pauses: self.rec.log().pauses(),
+            route: core.rec.route().to_vec(),
+            pauses: core.rec.log().pauses(),
         });
     }
 }

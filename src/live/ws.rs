@@ -14,8 +14,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 
 use super::access::{AccessWatch, Verdict};
-use super::hub::{ask, ActorRef};
-use super::ingest::Ingest;
+use super::hub::ActorRef;
 use super::LiveError;
 use crate::domain::fix::RawFixBatch;
 use crate::domain::{now_ms, AthleteId};
@@ -149,18 +148,13 @@ impl WsSession {
                     denied => return Err(denied),
                 }
             }
-            Ok(ask(&activity, |reply| Ingest {
-                athlete,
-                fixes,
-                reply,
-            })
-            .await)
+            Ok(super::ingest::submit(&activity, athlete, fixes).await)
         };
         ctx.spawn(
             send.into_actor(self)
                 .map(move |result, _, ctx| match result {
                     Err(verdict) => close_for(verdict, ctx),
-                    Ok(Ok(Ok(reply))) => {
+                    Ok(Ok(reply)) => {
                         ctx.text(
                             serde_json::json!({"type": "ack", "accepted": reply.counts.accepted,
                         "duplicates": reply.counts.duplicates, "rejected": rejected})
@@ -171,10 +165,10 @@ impl WsSession {
                         );
                     }
                     // A busy actor: the app may resend; anything else ends the session.
-                    Ok(Ok(Err(e @ LiveError::Busy))) | Ok(Err(e @ LiveError::Busy)) => {
+                    Ok(Err(e @ LiveError::Busy)) => {
                         ctx.text(error_frame(e.into()));
                     }
-                    Ok(Ok(Err(e))) | Ok(Err(e)) => {
+                    Ok(Err(e)) => {
                         tracing::debug!(error = %e, "websocket ingest refused");
                         ctx.text(error_frame(e.into()));
                         ctx.stop();

@@ -606,3 +606,76 @@ async fn an_sse_watcher_that_falls_behind_gets_the_trail(app: TestApp) {
     assert_eq!(next.id, Some(reset.id.unwrap() + 1), "{next:?}");
 }
 both_backends!(an_sse_watcher_that_falls_behind_gets_the_trail);
+
+/// Fixes posted at once over many connections, one per request, with polls
+/// in between: each is applied on whichever HTTP worker took it or queued
+/// behind the polls in the actor's mailbox, and all land: every fix is
+/// acknowledged exactly once, a repeat is a duplicate, and the completed
+/// activity holds every one.
+async fn concurrent_single_fix_posts_all_land(app: TestApp) {
+    let ann = app.signup("ann").await;
+    let start = now_ms() - 3_600_000;
+    let id = app.start_at(&ann, "Run", start).await;
+    const LANES: usize = 8;
+    const FIXES: usize = 400;
+    let fixes = track(start, FIXES);
+    let mut tasks = Vec::new();
+    for lane in 0..LANES {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url(&format!("/api/v1/activities/{id}/routes")),
+            ann.token.clone(),
+        );
+        let mine: Vec<Fix> = fixes.iter().skip(lane).step_by(LANES).copied().collect();
+        tasks.push(tokio::spawn(async move {
+            let mut accepted = 0;
+            for fix in mine {
+                let res = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&json!({ "location": fix_json(&fix) }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), StatusCode::OK);
+                let body: Value = res.json().await.unwrap();
+                assert_eq!(body["duplicates"], 0, "{body}");
+                accepted += body["accepted"].as_u64().unwrap();
+            }
+            accepted
+        }));
+    }
+    let poller = {
+        let (client, url, token) = (
+            app.client.clone(),
+            app.url(&format!("/api/v1/activities/{id}/live")),
+            ann.token.clone(),
+        );
+        tokio::spawn(async move {
+            for _ in 0..50 {
+                let res = client.get(&url).bearer_auth(&token).send().await.unwrap();
+                assert_eq!(res.status(), StatusCode::OK);
+            }
+        })
+    };
+    let mut accepted = 0;
+    for task in tasks {
+        accepted += task.await.unwrap();
+    }
+    poller.await.unwrap();
+    assert_eq!(accepted, FIXES as u64);
+    let (status, again) = post_fixes(&app, &ann.token, id, &fixes[..10]).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["accepted"], 0, "{again}");
+    assert_eq!(again["duplicates"], 10, "{again}");
+    let (status, done) = app
+        .patch(
+            &format!("/api/v1/activities/{id}"),
+            &ann.token,
+            json!({"state": "COMPLETE"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["point_count"], FIXES as u64, "{done}");
+}
+both_backends!(concurrent_single_fix_posts_all_land);
