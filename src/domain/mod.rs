@@ -2,8 +2,8 @@
 
 pub mod activity;
 pub mod athlete;
-pub mod clubs;
 pub mod best_efforts;
+pub mod clubs;
 pub mod completion;
 pub mod devices;
 mod error;
