@@ -7,6 +7,7 @@ import { lineChart } from "../charts.js";
 import { h, sportChip, stat } from "../dom.js";
 import * as fmt from "../format.js";
 import { createMap, routeLine } from "../map.js";
+import { segmentLeaderboard } from "./segment_leaderboard.js";
 
 const CLIMB = ["", "Cat 4", "Cat 3", "Cat 2", "Cat 1", "HC"];
 
@@ -83,6 +84,7 @@ export function segmentView(root, id) {
     const mapEl = h("div.map", { id: "segment-map" });
     const points = s.points || [];
     const profile = h("div.charts", { dataset: { testid: "segment-profile" } });
+    const board = h("div", { id: "segment-leaderboard", dataset: { segmentId: String(s.id), testid: "segment-leaderboard" } });
     main.replaceChildren(
       h(
         "header.activity-head",
@@ -97,8 +99,9 @@ export function segmentView(root, id) {
         stat("Elevation gain", fmt.meters(s.total_elevation_gain)),
       ),
       h("div.map-wrap", mapEl),
-      h("div.detail-grid", h("div", h("h2", "Elevation"), profile), h("div", h("h2", "Leaderboard"), h("div", { id: "segment-leaderboard", dataset: { segmentId: String(s.id) } }))),
+      h("div.detail-grid", h("div", h("h2", "Elevation"), profile), board),
     );
+    segmentLeaderboard(s.id, board);
     const alts = points.map((p) => p[2]);
     if (alts.some((a) => a !== null && a !== undefined)) {
       profile.append(h("figure", h("figcaption", "Elevation (m)"), lineChart(distances(points), alts, { title: "Elevation over distance", format: (v) => `${Math.round(v)} m`, fill: true, testid: "chart-segment-elevation" })));
