@@ -1134,7 +1134,7 @@ async fn node(config: Config, backend: Backend) -> (TestApp, actix_web::dev::Ser
     let app = loop {
         match Application::build(config.clone()).await {
             Ok(app) => break app,
-            Err(e) if tries < 20 && format!("{e:?}").contains("database is locked") => {
+            Err(e) if tries < 60 && format!("{e:?}").contains("database is locked") => {
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
@@ -1182,6 +1182,9 @@ async fn resume_after_restart(backend: Backend) {
     put(&app, &ann, id, json!({"name": "Renamed"})).await;
     drop(bobs);
     handle.stop(false).await;
+    // The first node's state (pool, background tasks) goes with it, as in a
+    // real restart.
+    drop(app);
     let (app, _handle) = node(config, backend).await;
     let other = app.start_at(&ann, "Ride", t0 + 120_000).await;
     set_state(&app, &ann, other, "COMPLETE", t0 + 180_000).await;
