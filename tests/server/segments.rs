@@ -318,7 +318,10 @@ async fn real_recordings(app: TestApp) {
         assert_eq!(effort["segment"]["name"], "Up the road");
         // The boards follow asynchronously (segment_leaderboards:: checks
         // kom_rank); whenever it is set here, it is the one athlete's first.
-        assert!(effort["kom_rank"].is_null() || effort["kom_rank"] == 1, "{effort}");
+        assert!(
+            effort["kom_rank"].is_null() || effort["kom_rank"] == 1,
+            "{effort}"
+        );
         // Elapsed time against an interpolation written here.
         let (t0, edge) = closest_time(track, (track_a[265].0, track_a[265].1), 0);
         let (t1, _) = closest_time(track, (track_a[337].0, track_a[337].1), edge);
