@@ -171,10 +171,21 @@ fn ids(v: &Value) -> Vec<i64> {
         .collect()
 }
 
-/// Whether a v1 route exists on this build (segments and clubs come from
-/// other issues; once merged, their steps are required).
+/// Whether a route exists on this build (segments and clubs come from
+/// other issues; once they are served on v3, their steps are required).
 fn route_exists(status: StatusCode, body: &Value) -> bool {
     !(status == StatusCode::NOT_FOUND && body["code"] == "route_not_found")
+}
+
+/// Whether `/api/v3` serves `path` yet. Until it does, the clients must
+/// report the step as missing (asserted below), not as passed or broken.
+async fn v3_serves(app: &TestApp, who: &Athlete, path: &str) -> bool {
+    let (status, body) = app.get(path, &who.token).await;
+    let served = route_exists(status, &body);
+    if !served {
+        eprintln!("NOTICE: {path} is not served on this build; the clients' step must be missing");
+    }
+    served
 }
 
 /// A segment along a stretch of the FIT file's own track, so that the
@@ -206,7 +217,10 @@ async fn create_segment(app: &TestApp, who: &Athlete) -> Option<i64> {
         return None;
     }
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    Some(body["id"].as_i64().unwrap())
+    let id = body["id"].as_i64().unwrap();
+    v3_serves(app, who, &format!("/api/v3/segments/{id}"))
+        .await
+        .then_some(id)
 }
 
 /// A public club with the athlete and a friend; None when clubs are not on
@@ -235,7 +249,9 @@ async fn create_club(app: &TestApp, owner: &Athlete, member: &Athlete) -> Option
         )
         .await;
     assert!(status.is_success(), "{status} {body}");
-    Some(id)
+    v3_serves(app, owner, &format!("/api/v3/clubs/{id}"))
+        .await
+        .then_some(id)
 }
 
 /// Registers an OAuth app for the athlete; answers its id and secret.
