@@ -90,15 +90,25 @@ pub async fn update(
     caller: Caller,
     body: web::Json<RawProfileUpdate>,
 ) -> Result<HttpResponse, ApiError> {
-    let update = ProfileUpdate::parse(body.into_inner(), chrono::Utc::now().year())
+    let row = update_profile(&state, caller.id, body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(AthleteView::detailed(row)))
+}
+
+/// The profile edit behind `PUT /api/v1/athlete` and `PUT /api/v3/athlete`.
+pub async fn update_profile(
+    state: &AppState,
+    athlete: AthleteId,
+    raw: RawProfileUpdate,
+) -> Result<crate::store::AthleteRow, ApiError> {
+    let update = ProfileUpdate::parse(raw, chrono::Utc::now().year())
         .map_err(|errors| ApiError::invalid("Athlete", errors))?;
     let row = state
         .store
-        .update_profile(caller.id, &update, now_ms())
+        .update_profile(athlete, &update, now_ms())
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     state.global_boards.wake();
-    Ok(HttpResponse::Ok().json(AthleteView::detailed(row)))
+    Ok(row)
 }
 
 /// `GET /api/v1/athletes/{id}`: a public profile.

@@ -155,7 +155,7 @@ impl MemberView {
 }
 
 /// The club as the caller sees it; 404 when there is none.
-async fn club_for(state: &AppState, id: i64, caller: AthleteId) -> Result<ClubFor, ApiError> {
+pub async fn club_for(state: &AppState, id: i64, caller: AthleteId) -> Result<ClubFor, ApiError> {
     state
         .store
         .club_for(ClubId(id), caller)
@@ -166,7 +166,7 @@ async fn club_for(state: &AppState, id: i64, caller: AthleteId) -> Result<ClubFo
 /// The club, if the caller may see its members, activities and board:
 /// anyone for a public club, members for a private one (404 otherwise, so
 /// that a private club's insides do not leak).
-async fn readable(state: &AppState, id: i64, caller: AthleteId) -> Result<ClubFor, ApiError> {
+pub async fn readable(state: &AppState, id: i64, caller: AthleteId) -> Result<ClubFor, ApiError> {
     let c = club_for(state, id, caller).await?;
     if c.club.private && c.role.is_none() {
         return Err(club_not_found());

@@ -9,6 +9,7 @@ use crate::api::segments::parse_page;
 use crate::api::views::rfc3339;
 use crate::auth::Caller;
 use crate::domain::segments::{EffortId, SegmentId};
+use crate::domain::activity::Visibility;
 use crate::domain::{ActivityId, AthleteId, DomainError};
 use crate::error::{ApiError, Code};
 use crate::state::AppState;
@@ -111,32 +112,48 @@ pub async fn of_activity(state: &AppState, id: ActivityId) -> Result<Vec<EffortV
         .collect())
 }
 
+/// An effort the caller may see (who may see its activity), with its
+/// activity's visibility.
+pub async fn visible_effort(
+    state: &AppState,
+    caller: AthleteId,
+    id: i64,
+) -> Result<(EffortView, Visibility), ApiError> {
+    let row = state
+        .store
+        .effort(EffortId(id))
+        .await?
+        .ok_or_else(effort_not_found)?;
+    let rel = relation(state, caller, row.athlete_id).await?;
+    if !row.visibility.allows(rel) {
+        return Err(effort_not_found());
+    }
+    let visibility = row.visibility;
+    Ok((
+        EffortView::of(row).ranked(&state.segment_boards),
+        visibility,
+    ))
+}
+
 /// `GET /api/v1/segment_efforts/{id}`.
 pub async fn show(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = state
-        .store
-        .effort(EffortId(id.into_inner()))
-        .await?
-        .ok_or_else(effort_not_found)?;
-    let rel = relation(&state, caller.id, row.athlete_id).await?;
-    if !row.visibility.allows(rel) {
-        return Err(effort_not_found());
-    }
-    Ok(HttpResponse::Ok().json(EffortView::of(row).ranked(&state.segment_boards)))
+    let (view, _) = visible_effort(&state, caller.id, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
-    segment_id: Option<String>,
-    athlete_id: Option<String>,
-    start_date_local: Option<String>,
-    end_date_local: Option<String>,
-    page: Option<String>,
-    per_page: Option<String>,
+    pub segment_id: Option<String>,
+    /// Absent: the caller's own efforts (Strava's rule).
+    pub athlete_id: Option<String>,
+    pub start_date_local: Option<String>,
+    pub end_date_local: Option<String>,
+    pub page: Option<String>,
+    pub per_page: Option<String>,
 }
 
 fn id_param(raw: &str, field: &'static str) -> Result<i64, ApiError> {
@@ -166,12 +183,24 @@ fn date_param(raw: &str, field: &'static str) -> Result<i64, ApiError> {
 
 /// `GET /api/v1/segment_efforts?segment_id=&athlete_id=&start_date_local=
 /// &end_date_local=&page=&per_page=`: a segment's efforts the caller may
-/// see, by start time.
+/// see, by start time; without `athlete_id`, the caller's own (as Strava).
 pub async fn list(
     state: web::Data<AppState>,
     caller: Caller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(list_for(&state, caller.id, &query, true).await?))
+}
+
+/// A segment's efforts by start time, of `athlete_id` (the caller's own
+/// when absent), as the caller may see them; only_me ones only with
+/// `include_only_me`.
+pub async fn list_for(
+    state: &AppState,
+    caller: AthleteId,
+    query: &ListQuery,
+    include_only_me: bool,
+) -> Result<Vec<EffortView>, ApiError> {
     let Some(segment) = query.segment_id.as_deref() else {
         return Err(ApiError::invalid(
             "SegmentEffort",
@@ -179,11 +208,10 @@ pub async fn list(
         ));
     };
     let segment = SegmentId(id_param(segment, "segment_id")?);
-    let athlete = query
-        .athlete_id
-        .as_deref()
-        .map(|a| id_param(a, "athlete_id").map(AthleteId))
-        .transpose()?;
+    let athlete = match query.athlete_id.as_deref() {
+        Some(a) => AthleteId(id_param(a, "athlete_id")?),
+        None => caller,
+    };
     let from_ms = query
         .start_date_local
         .as_deref()
@@ -210,18 +238,18 @@ pub async fn list(
     let rows = state
         .store
         .efforts(&EffortQuery {
-            viewer: caller.id,
+            viewer: caller,
             segment_id: segment,
-            athlete_id: athlete,
+            athlete_id: Some(athlete),
             from_ms,
             to_ms,
+            include_only_me,
             limit,
             offset,
         })
         .await?;
-    let views: Vec<EffortView> = rows
+    Ok(rows
         .into_iter()
         .map(|r| EffortView::of(r).ranked(&state.segment_boards))
-        .collect();
-    Ok(HttpResponse::Ok().json(views))
+        .collect())
 }

@@ -281,15 +281,20 @@ async fn from_activity(
     Ok((row.sport_type, points))
 }
 
+/// The segment as `caller` sees it (with their star).
+pub async fn shown(state: &AppState, caller: AthleteId, id: i64) -> Result<SegmentView, ApiError> {
+    let row = load(state, id).await?;
+    let starred = state.store.is_starred(caller, row.id).await?;
+    Ok(SegmentView::of(&row, starred))
+}
+
 /// `GET /api/v1/segments/{id}`.
 pub async fn show(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let row = load(&state, id.into_inner()).await?;
-    let starred = state.store.is_starred(caller.id, row.id).await?;
-    Ok(HttpResponse::Ok().json(SegmentView::of(&row, starred)))
+    Ok(HttpResponse::Ok().json(shown(&state, caller.id, id.into_inner()).await?))
 }
 
 #[derive(Deserialize)]
@@ -323,15 +328,24 @@ fn parse_bounds(raw: Option<&str>) -> Result<BBox, ApiError> {
     })
 }
 
-/// `GET /api/v1/segments/explore?bounds=&activity_type=riding|running`:
-/// at most 10 segments starting in the box, the most popular first.
-pub async fn explore(
-    state: web::Data<AppState>,
-    caller: Caller,
-    query: web::Query<ExploreQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let bounds = parse_bounds(query.bounds.as_deref())?;
-    let sport = match query.activity_type.as_deref() {
+/// Climb categories to keep (`min_cat`, `max_cat`, 0 to 5).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CatRange {
+    pub min: Option<u8>,
+    pub max: Option<u8>,
+}
+
+/// At most 10 segments starting in the box, the most popular first, in
+/// the climb categories asked for.
+pub async fn explored(
+    state: &AppState,
+    caller: AthleteId,
+    bounds: Option<&str>,
+    activity_type: Option<&str>,
+    cats: CatRange,
+) -> Result<Vec<ExplorerSegment>, ApiError> {
+    let bounds = parse_bounds(bounds)?;
+    let sport = match activity_type {
         None | Some("riding") => Sport::Ride,
         Some("running") => Sport::Run,
         Some(_) => {
@@ -341,13 +355,28 @@ pub async fn explore(
             ))
         }
     };
+    let filtered = cats.min.is_some() || cats.max.is_some();
+    // With a category filter, look further and keep the first 10 that pass.
+    let looked_at = if filtered {
+        EXPLORE_LIMIT * 10
+    } else {
+        EXPLORE_LIMIT
+    };
     let rows = state
         .store
-        .explore_segments(&bounds, sport, EXPLORE_LIMIT)
+        .explore_segments(&bounds, sport, looked_at)
         .await?;
     let mut segments = Vec::with_capacity(rows.len());
     for row in &rows {
         let stats = row.shape.stats();
+        if cats.min.is_some_and(|m| stats.climb_category < m)
+            || cats.max.is_some_and(|m| stats.climb_category > m)
+        {
+            continue;
+        }
+        if segments.len() == EXPLORE_LIMIT as usize {
+            break;
+        }
         let points = row.shape.points();
         let elev = match (
             points.first().and_then(|p| p.alt),
@@ -368,11 +397,29 @@ pub async fn explore(
             elev_difference: elev,
             distance: stats.distance,
             points: polyline_of(points),
-            starred: state.store.is_starred(caller.id, row.id).await?,
+            starred: state.store.is_starred(caller, row.id).await?,
             effort_count: row.effort_count,
             athlete_count: row.athlete_count,
         });
     }
+    Ok(segments)
+}
+
+/// `GET /api/v1/segments/explore?bounds=&activity_type=riding|running`:
+/// at most 10 segments starting in the box, the most popular first.
+pub async fn explore(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<ExploreQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let segments = explored(
+        &state,
+        caller.id,
+        query.bounds.as_deref(),
+        query.activity_type.as_deref(),
+        CatRange::default(),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "segments": segments })))
 }
 
@@ -405,16 +452,26 @@ pub async fn star(
             ))
         }
     };
-    let id = SegmentId(id.into_inner());
+    Ok(HttpResponse::Ok().json(set_star(&state, caller.id, id.into_inner(), starred).await?))
+}
+
+/// Stars or unstars the segment for `caller`; answers it.
+pub async fn set_star(
+    state: &AppState,
+    caller: AthleteId,
+    id: i64,
+    starred: bool,
+) -> Result<SegmentView, ApiError> {
+    let id = SegmentId(id);
     if !state
         .store
-        .star_segment(caller.id, id, starred, now_ms())
+        .star_segment(caller, id, starred, now_ms())
         .await?
     {
         return Err(segment_not_found());
     }
-    let row = load(&state, id.0).await?;
-    Ok(HttpResponse::Ok().json(SegmentView::of(&row, starred)))
+    let row = load(state, id.0).await?;
+    Ok(SegmentView::of(&row, starred))
 }
 
 #[derive(Deserialize)]
@@ -445,12 +502,21 @@ pub async fn starred(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = parse_page(query.page.as_deref(), query.per_page.as_deref())?;
+    Ok(HttpResponse::Ok().json(starred_views(&state, caller.id, limit, offset).await?))
+}
+
+/// The athlete's starred segments, latest star first.
+pub async fn starred_views(
+    state: &AppState,
+    athlete: AthleteId,
+    limit: u32,
+    offset: u32,
+) -> Result<Vec<SegmentView>, ApiError> {
     let rows = state
         .store
-        .starred_segments(caller.id, limit, offset)
+        .starred_segments(athlete, limit, offset)
         .await?;
-    let views: Vec<SegmentView> = rows.iter().map(|r| SegmentView::of(r, true)).collect();
-    Ok(HttpResponse::Ok().json(views))
+    Ok(rows.iter().map(|r| SegmentView::of(r, true)).collect())
 }
 
 #[derive(Deserialize)]

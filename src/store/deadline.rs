@@ -420,6 +420,9 @@ impl segments::SegmentStore for Deadline {
     ) -> StoreResult<bool> {
         within(CALL_DEADLINE, self.0.is_starred(athlete, id)).await
     }
+    async fn star_count(&self, id: crate::domain::segments::SegmentId) -> StoreResult<i64> {
+        within(CALL_DEADLINE, self.0.star_count(id)).await
+    }
     async fn starred_segments(
         &self,
         athlete: AthleteId,

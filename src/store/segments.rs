@@ -88,6 +88,9 @@ pub struct EffortQuery {
     pub athlete_id: Option<AthleteId>,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
+    /// False leaves out efforts on only_me activities (even the viewer's:
+    /// an app token without `activity:read_all`).
+    pub include_only_me: bool,
     pub limit: u32,
     pub offset: u32,
 }
@@ -150,6 +153,8 @@ pub trait SegmentStore: Send + Sync {
         now_ms: i64,
     ) -> StoreResult<bool>;
     async fn is_starred(&self, athlete: AthleteId, id: SegmentId) -> StoreResult<bool>;
+    /// How many athletes starred the segment.
+    async fn star_count(&self, id: SegmentId) -> StoreResult<i64>;
     /// The athlete's starred segments, latest star first.
     async fn starred_segments(
         &self,

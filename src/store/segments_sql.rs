@@ -381,6 +381,15 @@ impl SegmentStore for SqlStore {
         Ok(found.is_some())
     }
 
+    async fn star_count(&self, id: SegmentId) -> StoreResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM segment_stars WHERE segment_id = $1")
+                .bind(id.0)
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
     async fn starred_segments(
         &self,
         athlete: AthleteId,
@@ -428,6 +437,7 @@ impl SegmentStore for SqlStore {
         let sql = format!(
             "{EFFORT_SELECT} WHERE e.segment_id = $2 AND {VISIBLE_TO_1} \
              AND ($3 < 0 OR e.athlete_id = $3) AND e.start_ms >= $4 AND e.start_ms <= $5 \
+             AND ($8 OR a.visibility <> 'only_me') \
              ORDER BY e.start_ms, e.id LIMIT $6 OFFSET $7"
         );
         sqlx::query(&sql)
@@ -438,6 +448,7 @@ impl SegmentStore for SqlStore {
             .bind(q.to_ms.unwrap_or(i64::MAX))
             .bind(i64::from(q.limit))
             .bind(i64::from(q.offset))
+            .bind(q.include_only_me)
             .fetch_all(self.pool())
             .await?
             .iter()

@@ -428,15 +428,31 @@ async fn real_recordings(app: TestApp) {
     // becomes one, carl does not.
     let carl = app.signup("carl").await;
     app.befriend(&ann, &bob).await;
-    let list = format!("/api/v1/segment_efforts?segment_id={seg_id}");
+    let list = format!(
+        "/api/v1/segment_efforts?segment_id={seg_id}&athlete_id={}",
+        ann.id
+    );
     let (status, seen) = app.get(&list, &bob.token).await;
     assert_eq!(status, StatusCode::OK, "{seen}");
     assert_eq!(seen.as_array().unwrap().len(), 3, "{seen}");
+    // Without athlete_id: the caller's own efforts (Strava's rule).
+    let (status, bobs) = app
+        .get(
+            &format!("/api/v1/segment_efforts?segment_id={seg_id}"),
+            &bob.token,
+        )
+        .await;
+    assert_eq!((status, bobs), (StatusCode::OK, json!([])));
+    let (_, anns) = app
+        .get(
+            &format!("/api/v1/segment_efforts?segment_id={seg_id}"),
+            &ann.token,
+        )
+        .await;
+    assert_eq!(anns.as_array().unwrap().len(), 3, "{anns}");
     let (_, strangers) = app.get(&list, &carl.token).await;
     assert_eq!(strangers, json!([]));
-    let (_, own) = app
-        .get(&format!("{list}&athlete_id={}", ann.id), &ann.token)
-        .await;
+    let (_, own) = app.get(&list, &ann.token).await;
     assert_eq!(own.as_array().unwrap().len(), 3);
     let (status, _) = app
         .call(

@@ -575,6 +575,8 @@ async fn every_endpoint_checks_its_scope(app: TestApp) {
         (Method::POST, "/api/v3/uploads?data_type=gpx".into(), "activity:write_permission"),
         (Method::GET, "/api/v3/uploads/1".into(), "activity:write_permission"),
         (Method::PUT, "/api/v3/athlete?weight=70".into(), "profile:write_permission"),
+        (Method::PUT, "/api/v3/segments/1/starred?starred=true".into(), "profile:write_permission"),
+        (Method::GET, "/api/v3/segments/1/leaderboard?mine=true".into(), "activity:read_all_permission"),
     ];
     // A token with `read` only.
     let (_, read_only) = authorized(&app, &who, "read").await;
@@ -606,6 +608,44 @@ async fn every_endpoint_checks_its_scope(app: TestApp) {
         let (status, _) = app.get(path, &read_only.access).await;
         assert_eq!(status, StatusCode::OK, "{path}");
     }
+    // Segments, efforts and clubs need `read`: a token with activity
+    // scopes only is refused (before the ids are even looked up).
+    let read_endpoints = [
+        "/api/v3/segments/1",
+        "/api/v3/segments/explore?bounds=59,10,60,11",
+        "/api/v3/segments/starred",
+        "/api/v3/segment_efforts?segment_id=1",
+        "/api/v3/segments/1/all_efforts",
+        "/api/v3/segment_efforts/1",
+        "/api/v3/segments/1/leaderboard",
+        "/api/v3/athlete/clubs",
+        "/api/v3/clubs/1",
+        "/api/v3/clubs/1/members",
+        "/api/v3/clubs/1/activities",
+        "/api/v3/clubs/1/leaderboard",
+    ];
+    let (_, activity_only) = authorized(&app, &who, "activity:read_all,activity:write").await;
+    for path in read_endpoints {
+        let (status, body) = app.get(path, &activity_only.access).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+        assert_eq!(
+            body["errors"][0],
+            json!({"resource": "AccessToken", "field": "read_permission", "code": "missing"}),
+            "{path}"
+        );
+        let (status, body) = app.call(Method::GET, path, None, None).await;
+        assert_invalid_token(status, &body);
+        // With `read`, past the scope check: the ids do not exist.
+        let (status, body) = app.get(path, &read_only.access).await;
+        assert!(
+            status == StatusCode::NOT_FOUND || status == StatusCode::OK,
+            "{path}: {status} {body}"
+        );
+        if status == StatusCode::NOT_FOUND {
+            assert_ne!(body["code"], "route_not_found", "{path}");
+        }
+    }
+
     // Someone else's stats: 403.
     let other = app.signup("scopedother").await;
     let (status, body) = app

@@ -5,6 +5,7 @@ use chrono::Datelike;
 use serde_json::{json, Value};
 
 use super::{params, views, V3Caller};
+use crate::domain::athlete::RawProfileUpdate;
 use crate::domain::{now_ms, AthleteId, DomainError};
 use crate::error::{ApiError, Code};
 use crate::oauth::Scopes;
@@ -54,13 +55,28 @@ async fn update(
         .trim()
         .parse::<f64>()
         .ok()
-        .filter(|w| w.is_finite() && (20.0..=400.0).contains(w))
+        .filter(|w| w.is_finite())
         .ok_or_else(|| ApiError::invalid("Athlete", [DomainError::invalid("weight")]))?;
-    state
-        .store
-        .set_weight(caller.athlete, weight, now_ms())
-        .await?;
-    Ok(HttpResponse::Ok().json(current(&state, &caller).await?))
+    // The same edit as `PUT /api/v1/athlete` (Strava's `weight` is our
+    // `weight_kg`).
+    let raw = RawProfileUpdate {
+        weight_kg: Some(Some(weight)),
+        ..RawProfileUpdate::default()
+    };
+    let row = crate::api::athletes::update_profile(&state, caller.athlete, raw)
+        .await
+        .map_err(|mut e| {
+            for f in &mut e.errors {
+                if f.field == "weight_kg" {
+                    f.field = "weight".to_string();
+                }
+            }
+            e
+        })?;
+    Ok(HttpResponse::Ok().json(views::athlete(
+        &row,
+        caller.scopes.allows(Scopes::PROFILE_READ_ALL),
+    )))
 }
 
 fn totals<'a>(weeks: impl Iterator<Item = &'a WeekTotal>) -> Value {

@@ -27,7 +27,9 @@ use crate::state::AppState;
 
 pub mod activities;
 pub mod athletes;
+pub mod clubs;
 pub mod push_subscriptions;
+pub mod segments;
 pub mod uploads;
 pub mod views;
 
@@ -40,6 +42,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(activities::routes)
             .configure(uploads::routes)
             .configure(push_subscriptions::routes)
+            .configure(segments::routes)
+            .configure(clubs::routes)
             .route(
                 "/oauth/deauthorize",
                 web::post().to(crate::api::oauth::deauthorize),
