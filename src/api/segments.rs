@@ -512,10 +512,7 @@ pub async fn starred_views(
     limit: u32,
     offset: u32,
 ) -> Result<Vec<SegmentView>, ApiError> {
-    let rows = state
-        .store
-        .starred_segments(athlete, limit, offset)
-        .await?;
+    let rows = state.store.starred_segments(athlete, limit, offset).await?;
     Ok(rows.iter().map(|r| SegmentView::of(r, true)).collect())
 }
 

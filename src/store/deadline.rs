@@ -694,8 +694,15 @@ impl oauth::OAuthStore for Deadline {
     async fn biggest_ride(&self, athlete: AthleteId) -> StoreResult<(Option<f64>, Option<f64>)> {
         within(CALL_DEADLINE, self.0.biggest_ride(athlete)).await
     }
-    async fn set_weight(&self, athlete: AthleteId, weight_kg: f64, now_ms: i64) -> StoreResult<()> {
-        within(CALL_DEADLINE, self.0.set_weight(athlete, weight_kg, now_ms)).await
+    async fn activity_details(&self, id: i64) -> StoreResult<Option<oauth::ActivityDetails>> {
+        within(CALL_DEADLINE, self.0.activity_details(id)).await
+    }
+    async fn set_activity_details(
+        &self,
+        id: i64,
+        details: &oauth::ActivityDetails,
+    ) -> StoreResult<()> {
+        within(CALL_DEADLINE, self.0.set_activity_details(id, details)).await
     }
 }
 

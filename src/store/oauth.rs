@@ -88,6 +88,14 @@ pub struct WeekTotal {
     pub elevation_gain: f64,
 }
 
+/// Strava's fields of an activity that only the v3 API shows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ActivityDetails {
+    pub description: Option<String>,
+    pub trainer: bool,
+    pub commute: bool,
+}
+
 #[async_trait]
 pub trait OAuthStore: Send + Sync {
     /// Creates the app unless the owner already has `limit` apps (None).
@@ -125,6 +133,9 @@ pub trait OAuthStore: Send + Sync {
     async fn week_totals(&self, athlete: AthleteId) -> StoreResult<Vec<WeekTotal>>;
     /// The longest ride and the biggest climb of a ride (v3 stats).
     async fn biggest_ride(&self, athlete: AthleteId) -> StoreResult<(Option<f64>, Option<f64>)>;
-    /// Strava's `PUT /athlete` sets only the weight (kg).
-    async fn set_weight(&self, athlete: AthleteId, weight_kg: f64, now_ms: i64) -> StoreResult<()>;
+    /// Strava's description, trainer and commute of an activity (None
+    /// when never set).
+    async fn activity_details(&self, id: i64) -> StoreResult<Option<ActivityDetails>>;
+    /// Sets them (replacing what was there).
+    async fn set_activity_details(&self, id: i64, details: &ActivityDetails) -> StoreResult<()>;
 }

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use super::sql::SqlStore;
 use crate::domain::AthleteId;
 use crate::store::oauth::{
-    ActivityPage, AppRow, AppTokenRow, CodeRow, NewApp, NewCode, NewTokenPair, OAuthStore,
-    WeekTotal,
+    ActivityDetails, ActivityPage, AppRow, AppTokenRow, CodeRow, NewApp, NewCode, NewTokenPair,
+    OAuthStore, WeekTotal,
 };
 use crate::store::{ActivityRow, StoreError, StoreResult, StoredActivity};
 
@@ -379,13 +379,33 @@ impl OAuthStore for SqlStore {
         .await?)
     }
 
-    async fn set_weight(&self, athlete: AthleteId, weight_kg: f64, now_ms: i64) -> StoreResult<()> {
-        sqlx::query("UPDATE athletes SET weight_kg = $2, updated_ms = $3 WHERE id = $1")
-            .bind(athlete.0)
-            .bind(weight_kg)
-            .bind(now_ms)
-            .execute(self.pool())
-            .await?;
+    async fn activity_details(&self, id: i64) -> StoreResult<Option<ActivityDetails>> {
+        let row: Option<(Option<String>, bool, bool)> = sqlx::query_as(
+            "SELECT description, trainer, commute FROM activity_details WHERE activity_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|(description, trainer, commute)| ActivityDetails {
+            description,
+            trainer,
+            commute,
+        }))
+    }
+
+    async fn set_activity_details(&self, id: i64, details: &ActivityDetails) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO activity_details (activity_id, description, trainer, commute) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (activity_id) DO UPDATE SET \
+             description = excluded.description, trainer = excluded.trainer, \
+             commute = excluded.commute",
+        )
+        .bind(id)
+        .bind(details.description.as_deref())
+        .bind(details.trainer)
+        .bind(details.commute)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 }

@@ -57,6 +57,17 @@ async fn activities_and_uploads(app: TestApp) {
     assert_eq!(created["resource_state"], 3);
     assert_eq!(created["athlete"]["id"], who.id);
     assert!(created["id"].is_i64());
+    // Kept: the description and the flags (trainer=True, commute absent).
+    assert_eq!(created["description"], "easy");
+    assert_eq!(created["trainer"], true);
+    assert_eq!(created["commute"], false);
+    let (_, again) = app
+        .get(&format!("/api/v3/activities/{}", created["id"]), t)
+        .await;
+    assert_eq!(
+        (&again["description"], &again["trainer"]),
+        (&json!("easy"), &json!(true))
+    );
     // strava-v3's: JSON.
     let (status, ride) = app
         .call(
@@ -248,6 +259,9 @@ async fn activities_and_uploads(app: TestApp) {
     assert_eq!(res.status(), StatusCode::OK);
     let edited: Value = res.json().await.unwrap();
     assert_eq!(edited["name"], "Evening Ride");
+    assert_eq!(edited["commute"], true);
+    assert_eq!(edited["trainer"], false);
+    assert_eq!(edited["description"], Value::Null);
     assert_eq!(edited["private"], true);
     assert_eq!(edited["visibility"], "only_me");
     let (status, body) = app
@@ -428,7 +442,10 @@ async fn lapped_segment(app: &TestApp, who: &crate::common::Athlete) -> (i64, i6
     let efforts = eventually(WAIT, "three efforts", || async move {
         let (_, e) = app
             .get(
-                &format!("/api/v1/segment_efforts?segment_id={id}&athlete_id={}", who.id),
+                &format!(
+                    "/api/v1/segment_efforts?segment_id={id}&athlete_id={}",
+                    who.id
+                ),
                 &who.token,
             )
             .await;
@@ -445,9 +462,7 @@ async fn segments_and_efforts(app: TestApp) {
     let (run, id, v1_efforts) = lapped_segment(&app, &ann).await;
     let (_, all) = authorized(&app, &ann, ALL_SCOPES).await;
     let t = all.access.as_str();
-    let (_, v1) = app
-        .get(&format!("/api/v1/segments/{id}"), &ann.token)
-        .await;
+    let (_, v1) = app.get(&format!("/api/v1/segments/{id}"), &ann.token).await;
     let best = v1_efforts
         .iter()
         .min_by_key(|e| e["elapsed_time"].as_i64().unwrap())
@@ -483,7 +498,10 @@ async fn segments_and_efforts(app: TestApp) {
     assert_eq!(seg["star_count"], 0);
     assert_eq!(seg["starred"], false);
     assert_eq!(seg["hazardous"], false);
-    assert!(seg.get("points").is_none(), "Pacer's points are not Strava's");
+    assert!(
+        seg.get("points").is_none(),
+        "Pacer's points are not Strava's"
+    );
     assert_strava_time(&seg["created_at"]);
     assert_strava_time(&seg["updated_at"]);
     let stats = &seg["athlete_segment_stats"];
@@ -495,11 +513,12 @@ async fn segments_and_efforts(app: TestApp) {
         &best["start_date"].as_str().unwrap()[..10]
     );
     assert_eq!(seg["athlete_pr_effort"]["id"], best["id"]);
-    assert_eq!(seg["athlete_pr_effort"]["pr_elapsed_time"], best["elapsed_time"]);
+    assert_eq!(
+        seg["athlete_pr_effort"]["pr_elapsed_time"],
+        best["elapsed_time"]
+    );
     // Bob has no efforts there.
-    let (_, for_bob) = app
-        .get(&format!("/api/v3/segments/{id}"), &bob.token)
-        .await;
+    let (_, for_bob) = app.get(&format!("/api/v3/segments/{id}"), &bob.token).await;
     assert_eq!(
         for_bob["athlete_segment_stats"],
         json!({"pr_elapsed_time": null, "pr_date": null, "effort_count": 0})
@@ -581,7 +600,13 @@ async fn segments_and_efforts(app: TestApp) {
         v1["start_latlng"][0].as_f64().unwrap(),
         v1["start_latlng"][1].as_f64().unwrap(),
     ];
-    let bounds = format!("{},{},{},{}", lat - 0.01, lng - 0.01, lat + 0.01, lng + 0.01);
+    let bounds = format!(
+        "{},{},{},{}",
+        lat - 0.01,
+        lng - 0.01,
+        lat + 0.01,
+        lng + 0.01
+    );
     let (status, found) = app
         .get(
             &format!("/api/v3/segments/explore?bounds={bounds}&activity_type=running"),
@@ -716,7 +741,10 @@ async fn segments_and_efforts(app: TestApp) {
     // Only the caller's: bob sees none, even with athlete_id.
     let (status, bobs) = app
         .get(
-            &format!("/api/v3/segment_efforts?segment_id={id}&athlete_id={}", ann.id),
+            &format!(
+                "/api/v3/segment_efforts?segment_id={id}&athlete_id={}",
+                ann.id
+            ),
             &bob.token,
         )
         .await;
@@ -734,14 +762,18 @@ async fn segments_and_efforts(app: TestApp) {
     assert_eq!(one["segment"]["name"], "Lap stretch");
     // Bob is not ann's friend: her followers-only run is not his to see.
     let (status, body) = app
-        .get(&format!("/api/v3/segment_efforts/{}", best["id"]), &bob.token)
+        .get(
+            &format!("/api/v3/segment_efforts/{}", best["id"]),
+            &bob.token,
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_error_shape(&body);
 
     // The leaderboard: ann's best, first.
+    let app_ref = &app;
     let board = eventually(WAIT, "the leaderboard", || async move {
-        let (_, b) = app
+        let (_, b) = app_ref
             .get(&format!("/api/v3/segments/{id}/leaderboard"), t)
             .await;
         (b["entries"].as_array()?.len() == 1).then_some(b)
@@ -810,15 +842,42 @@ async fn segments_and_efforts(app: TestApp) {
     for (path, status) in [
         ("/api/v3/segments/999999".to_string(), StatusCode::NOT_FOUND),
         ("/api/v3/segments/abc".to_string(), StatusCode::NOT_FOUND),
-        ("/api/v3/segment_efforts/999999".to_string(), StatusCode::NOT_FOUND),
-        ("/api/v3/segment_efforts/abc".to_string(), StatusCode::NOT_FOUND),
-        ("/api/v3/segments/999999/all_efforts".to_string(), StatusCode::NOT_FOUND),
-        ("/api/v3/segments/999999/leaderboard".to_string(), StatusCode::NOT_FOUND),
-        ("/api/v3/segment_efforts?segment_id=999999".to_string(), StatusCode::NOT_FOUND),
-        ("/api/v3/segment_efforts".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
-        ("/api/v3/segment_efforts?segment_id=abc".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
-        (format!("/api/v3/segment_efforts?segment_id={id}&per_page=0"), StatusCode::UNPROCESSABLE_ENTITY),
-        (format!("/api/v3/segment_efforts?segment_id={id}&start_date_local=soon"), StatusCode::BAD_REQUEST),
+        (
+            "/api/v3/segment_efforts/999999".to_string(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/v3/segment_efforts/abc".to_string(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/v3/segments/999999/all_efforts".to_string(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/v3/segments/999999/leaderboard".to_string(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/v3/segment_efforts?segment_id=999999".to_string(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/v3/segment_efforts".to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/api/v3/segment_efforts?segment_id=abc".to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            format!("/api/v3/segment_efforts?segment_id={id}&per_page=0"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            format!("/api/v3/segment_efforts?segment_id={id}&start_date_local=soon"),
+            StatusCode::BAD_REQUEST,
+        ),
     ] {
         let (got, body) = app.get(&path, t).await;
         assert_eq!(got, status, "{path}: {body}");
@@ -838,12 +897,20 @@ async fn clubs(app: TestApp) {
                "timezone": "Europe/Oslo", "private": private})
     };
     let (status, open) = app
-        .post("/api/v1/clubs", &ann.token, club("Open riders", "Ride", false))
+        .post(
+            "/api/v1/clubs",
+            &ann.token,
+            club("Open riders", "Ride", false),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{open}");
     let open = open["id"].as_i64().unwrap();
     let (_, closed) = app
-        .post("/api/v1/clubs", &ann.token, club("Closed runners", "Any", true))
+        .post(
+            "/api/v1/clubs",
+            &ann.token,
+            club("Closed runners", "Any", true),
+        )
         .await;
     let closed = closed["id"].as_i64().unwrap();
     let (status, _) = app
@@ -885,7 +952,10 @@ async fn clubs(app: TestApp) {
     assert_eq!(c["membership"], "member");
     assert_eq!(c["admin"], true);
     assert_eq!(c["owner"], true);
-    assert_eq!((&c["city"], &c["state"], &c["country"]), (&json!("Oslo"), &json!("Oslo"), &json!("Norway")));
+    assert_eq!(
+        (&c["city"], &c["state"], &c["country"]),
+        (&json!("Oslo"), &json!("Oslo"), &json!("Norway"))
+    );
     assert_eq!(c["url"], format!("clubs/{open}"));
     assert_eq!(c["following_count"], 0);
     assert_strava_time(&c["created_at"]);
@@ -902,7 +972,11 @@ async fn clubs(app: TestApp) {
     assert_eq!(any["private"], true);
     // Carl asks to join the private club: pending.
     let (status, _) = app
-        .post(&format!("/api/v1/clubs/{closed}/join"), &carl.token, json!({}))
+        .post(
+            &format!("/api/v1/clubs/{closed}/join"),
+            &carl.token,
+            json!({}),
+        )
         .await;
     assert!(status.is_success());
     let (status, pending) = app
@@ -912,9 +986,7 @@ async fn clubs(app: TestApp) {
     assert_eq!(pending["membership"], "pending");
 
     // Members: ClubAthletes, paged.
-    let (status, members) = app
-        .get(&format!("/api/v3/clubs/{open}/members"), t)
-        .await;
+    let (status, members) = app.get(&format!("/api/v3/clubs/{open}/members"), t).await;
     assert_eq!(status, StatusCode::OK, "{members}");
     let members = members.as_array().unwrap().clone();
     assert_eq!(members.len(), 2);
@@ -923,17 +995,32 @@ async fn clubs(app: TestApp) {
     assert_eq!(ann_m["lastname"], "Tester");
     assert_eq!(ann_m["resource_state"], 2);
     assert_eq!(ann_m["membership"], "member");
-    assert_eq!((&ann_m["admin"], &ann_m["owner"]), (&json!(true), &json!(true)));
+    assert_eq!(
+        (&ann_m["admin"], &ann_m["owner"]),
+        (&json!(true), &json!(true))
+    );
     let bob_m = members.iter().find(|m| m["id"] == bob.id).unwrap();
-    assert_eq!((&bob_m["admin"], &bob_m["owner"]), (&json!(false), &json!(false)));
+    assert_eq!(
+        (&bob_m["admin"], &bob_m["owner"]),
+        (&json!(false), &json!(false))
+    );
     let (_, m1) = app
-        .get(&format!("/api/v3/clubs/{open}/members?page=1&per_page=1"), t)
+        .get(
+            &format!("/api/v3/clubs/{open}/members?page=1&per_page=1"),
+            t,
+        )
         .await;
     let (_, m2) = app
-        .get(&format!("/api/v3/clubs/{open}/members?page=2&per_page=1"), t)
+        .get(
+            &format!("/api/v3/clubs/{open}/members?page=2&per_page=1"),
+            t,
+        )
         .await;
     let (_, m3) = app
-        .get(&format!("/api/v3/clubs/{open}/members?page=3&per_page=1"), t)
+        .get(
+            &format!("/api/v3/clubs/{open}/members?page=3&per_page=1"),
+            t,
+        )
         .await;
     assert_eq!(m1[0]["id"], members[0]["id"]);
     assert_eq!(m2[0]["id"], members[1]["id"]);
@@ -950,8 +1037,10 @@ async fn clubs(app: TestApp) {
                 Method::POST,
                 "/api/v3/activities",
                 Some(&who.token),
-                Some(json!({"name": name, "sport_type": "Ride", "start_date_local": start,
-                            "elapsed_time": 3600, "distance": distance})),
+                Some(
+                    json!({"name": name, "sport_type": "Ride", "start_date_local": start,
+                            "elapsed_time": 3600, "distance": distance}),
+                ),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -1033,11 +1122,26 @@ async fn clubs(app: TestApp) {
     for (path, status) in [
         ("/api/v3/clubs/999999".to_string(), StatusCode::NOT_FOUND),
         ("/api/v3/clubs/abc".to_string(), StatusCode::NOT_FOUND),
-        ("/api/v3/clubs/999999/members".to_string(), StatusCode::NOT_FOUND),
-        ("/api/v3/clubs/999999/activities".to_string(), StatusCode::NOT_FOUND),
-        (format!("/api/v3/clubs/{open}/members?per_page=201"), StatusCode::UNPROCESSABLE_ENTITY),
-        (format!("/api/v3/clubs/{open}/activities?page=0"), StatusCode::UNPROCESSABLE_ENTITY),
-        ("/api/v3/athlete/clubs?per_page=abc".to_string(), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            "/api/v3/clubs/999999/members".to_string(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/v3/clubs/999999/activities".to_string(),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            format!("/api/v3/clubs/{open}/members?per_page=201"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            format!("/api/v3/clubs/{open}/activities?page=0"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "/api/v3/athlete/clubs?per_page=abc".to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     ] {
         let (got, body) = app.get(&path, t).await;
         assert_eq!(got, status, "{path}: {body}");

@@ -439,6 +439,15 @@ async fn session(app: TestApp, driver: Driver) {
     );
     assert_eq!(created["elapsed_time"], elapsed, "{client}");
     assert_eq!(stored["elapsed_time"], elapsed, "{client}: {stored}");
+    let (status, v3) = app
+        .get(&format!("/api/v3/activities/{created_id}"), &ann.token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v3}");
+    assert_eq!(
+        v3["description"],
+        format!("created by {client}"),
+        "{client}: the description is kept"
+    );
 
     // The FIT upload was processed and read back like the server has it.
     let up = ok(&out, "upload");

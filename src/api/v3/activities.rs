@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::{paging, params, parse_bool, views, V3Caller};
 use crate::api::activities::{activity_view, apply_update, delete_owned, UpdateActivity};
@@ -18,7 +18,7 @@ use crate::domain::{now_ms, ActivityId, DomainError, Sport};
 use crate::error::ApiError;
 use crate::oauth::Scopes;
 use crate::state::AppState;
-use crate::store::oauth::ActivityPage;
+use crate::store::oauth::{ActivityDetails, ActivityPage};
 use crate::store::{ActivityProgress, NewActivityRow};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -123,6 +123,48 @@ async fn following(
     Ok(HttpResponse::Ok().json(out))
 }
 
+/// Longest description kept, in characters.
+const MAX_DESCRIPTION: usize = 10_000;
+
+/// DetailedActivity, with the description, trainer and commute kept for it.
+async fn detailed(state: &AppState, view: &ActivityView) -> Result<Value, ApiError> {
+    let mut v = views::activity(view, true);
+    if let Some(d) = state.store.activity_details(view.id).await? {
+        v["description"] = json!(d.description);
+        v["trainer"] = json!(d.trainer);
+        v["commute"] = json!(d.commute);
+    }
+    Ok(v)
+}
+
+/// `description`, `trainer` and `commute` as sent, over `current`; None
+/// when none is sent.
+fn details_param(
+    p: &HashMap<String, String>,
+    current: Option<ActivityDetails>,
+) -> Result<Option<ActivityDetails>, ApiError> {
+    if !["description", "trainer", "commute"]
+        .iter()
+        .any(|k| p.contains_key(*k))
+    {
+        return Ok(None);
+    }
+    let mut d = current.unwrap_or_default();
+    if let Some(text) = p.get("description") {
+        let text = text.trim();
+        if text.chars().count() > MAX_DESCRIPTION {
+            return Err(invalid("description"));
+        }
+        d.description = Some(text.to_string()).filter(|t| !t.is_empty());
+    }
+    for (field, flag) in [("trainer", &mut d.trainer), ("commute", &mut d.commute)] {
+        if let Some(v) = p.get(field) {
+            *flag = parse_bool(field, &v.to_ascii_lowercase())?;
+        }
+    }
+    Ok(Some(d))
+}
+
 /// The activity as the token may see it: only_me needs `activity:read_all`.
 async fn readable(state: &AppState, caller: &V3Caller, id: i64) -> Result<ActivityView, ApiError> {
     caller.require(Scopes::ACTIVITY_READ)?;
@@ -140,13 +182,13 @@ async fn show(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let view = readable(&state, &caller, id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(views::activity(&view, true)))
+    Ok(HttpResponse::Ok().json(detailed(&state, &view).await?))
 }
 
 /// `PUT /activities/{id}` (`activity:write`): `name`, `type`/`sport_type`,
-/// `private` (only_me, or back to followers_only), Pacer's `visibility`;
-/// Strava's other fields (description, commute, trainer, gear_id,
-/// hide_from_home) are accepted and ignored.
+/// `private` (only_me, or back to followers_only), Pacer's `visibility`,
+/// `description`, `trainer`, `commute`; Strava's `gear_id` and
+/// `hide_from_home` are accepted and ignored.
 async fn update(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -183,9 +225,13 @@ async fn update(
         activity_type: p.get("type").cloned(),
         start_date: None,
     };
+    let details = details_param(&p, state.store.activity_details(id.0).await?)?;
     apply_update(&state, &caller.caller(), id, edit).await?;
+    if let Some(d) = details {
+        state.store.set_activity_details(id.0, &d).await?;
+    }
     let view = activity_view(&state, &caller.caller(), id).await?;
-    Ok(HttpResponse::Ok().json(views::activity(&view, true)))
+    Ok(HttpResponse::Ok().json(detailed(&state, &view).await?))
 }
 
 /// `DELETE /activities/{id}` (`activity:write`; Strava has no such public
@@ -204,9 +250,9 @@ async fn delete(
 
 /// `POST /activities` (`activity:write`), fields in the query, a form or
 /// JSON: `name`, `type`/`sport_type`, `start_date_local` (taken as UTC),
-/// `elapsed_time` (s), `distance` (m), `private`; `description`,
-/// `trainer`, `commute` accepted and ignored. A manual activity: completed
-/// at once, without a route; its distance is the one given.
+/// `elapsed_time` (s), `distance` (m), `private`, `description`,
+/// `trainer`, `commute`. A manual activity: completed at once, without a
+/// route; its distance is the one given.
 async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -274,6 +320,18 @@ async fn create(
         Some(v) => parse_bool("private", v)?,
         None => false,
     };
+    let details = match details_param(&p, None) {
+        Ok(d) => d,
+        Err(e) => {
+            errors.extend(e.errors.iter().filter_map(|f| {
+                ["description", "trainer", "commute"]
+                    .into_iter()
+                    .find(|k| *k == f.field)
+                    .map(DomainError::invalid)
+            }));
+            None
+        }
+    };
     let (Some(sport), Some(start_ms), Some(elapsed_s), Some(distance), true) =
         (sport, start_ms, elapsed_s, distance, errors.is_empty())
     else {
@@ -314,8 +372,11 @@ async fn create(
         .store
         .complete_activity(&ActivityProgress::completed(id, log, done, now_ms()), &[])
         .await?;
+    if let Some(d) = details.filter(|d| *d != ActivityDetails::default()) {
+        state.store.set_activity_details(id.0, &d).await?;
+    }
     let view = activity_view(&state, &caller.caller(), id).await?;
-    Ok(HttpResponse::Created().json(views::activity(&view, true)))
+    Ok(HttpResponse::Created().json(detailed(&state, &view).await?))
 }
 
 /// Stream types Pacer has; others asked for are left out (as Strava

@@ -59,7 +59,12 @@ fn club_json(c: ClubFor, detailed: bool) -> Result<Value, ApiError> {
             .map(|t| t.timestamp_millis())
             .unwrap_or_default()
     ));
-    for k in ["profile_medium", "profile", "cover_photo", "cover_photo_small"] {
+    for k in [
+        "profile_medium",
+        "profile",
+        "cover_photo",
+        "cover_photo_small",
+    ] {
         v[k] = Value::Null;
     }
     if detailed {

@@ -86,7 +86,10 @@ fn effort_json(view: EffortView, segment: &Value) -> Result<Value, ApiError> {
         json!({"id": view.athlete_id, "resource_state": 1}),
     );
     m.insert("start_date".into(), strava_time(&view.start_date));
-    m.insert("start_date_local".into(), strava_time(&view.start_date_local));
+    m.insert(
+        "start_date_local".into(),
+        strava_time(&view.start_date_local),
+    );
     // Pacer records no heart rate, cadence or power on efforts.
     m.insert("device_watts".into(), json!(false));
     m.insert("achievements".into(), json!([]));
