@@ -394,7 +394,10 @@ impl DeviceTracker {
 }
 
 /// Runs the device sweep every `interval`.
-pub fn start_sweeper(tracker: Arc<DeviceTracker>, interval: Duration) -> tokio::task::JoinHandle<()> {
+pub fn start_sweeper(
+    tracker: Arc<DeviceTracker>,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
     actix::spawn(async move {
         loop {
             tokio::time::sleep(interval).await;

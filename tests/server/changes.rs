@@ -10,11 +10,11 @@ use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::common::process::ServerProcess;
 use crate::common::{
     eventually, fix_json, fresh_database, now_ms, rfc3339, track, Athlete, Backend, DbGuard,
     SseEvent, SseReader, TestApp,
 };
-use crate::common::process::ServerProcess;
 use pacer::changes::event::{ChangeEvent, ChangeKind, Changed};
 use pacer::changes::{Consumer, ConsumerError};
 use pacer::config::Config;

@@ -8,11 +8,11 @@ use chrono::{Datelike, TimeZone};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::common::process::ServerProcess;
 use crate::common::{
     assert_error_shape, eventually, fix_json, fresh_database, now_ms, rfc3339, spawn_with, Athlete,
     Backend, TestApp,
 };
-use crate::common::process::ServerProcess;
 use pacer::config::Config;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -1013,7 +1013,12 @@ each_board!(bad_input_is_refused);
 /// consumer) is exact.
 async fn start_process(database_url: &str, redis_prefix: Option<&str>) -> ServerProcess {
     let env: Vec<_> = redis_prefix
-        .map(|p| [("PACER_REDIS_URL", redis_url()), ("PACER_REDIS_PREFIX", p.to_string())])
+        .map(|p| {
+            [
+                ("PACER_REDIS_URL", redis_url()),
+                ("PACER_REDIS_PREFIX", p.to_string()),
+            ]
+        })
         .into_iter()
         .flatten()
         .collect();

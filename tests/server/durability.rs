@@ -8,11 +8,11 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::common::process::ServerProcess;
 use crate::common::{
     eventually, fix_json, fresh_database, now_ms, postgres_admin_url, rfc3339, spawn_with, track,
     Backend, DbGuard,
 };
-use crate::common::process::ServerProcess;
 use pacer::config::Config;
 use pacer::domain::stats::compute;
 use pacer::domain::{Fix, Sport};

@@ -294,8 +294,10 @@ async fn sign_up_is_limited_per_address(app: TestApp) {
     let res = app
         .client
         .post(app.url("/api/v1/athletes"))
-        .json(&json!({"username": "new9", "password": "correct horse battery",
-                      "firstname": "N", "lastname": "Nine"}))
+        .json(
+            &json!({"username": "new9", "password": "correct horse battery",
+                      "firstname": "N", "lastname": "Nine"}),
+        )
         .send()
         .await
         .unwrap();

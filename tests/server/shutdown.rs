@@ -11,9 +11,7 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{
-    fix_json, fresh_database, now_ms, track, Athlete, Backend, DbGuard, TestApp,
-};
+use crate::common::{fix_json, fresh_database, now_ms, track, Athlete, Backend, DbGuard, TestApp};
 use pacer::config::Config;
 use pacer::startup::{Application, StopHandle};
 
@@ -92,7 +90,11 @@ async fn make_work(app: &TestApp, athletes: &[Athlete]) {
 /// Connections to the test's Postgres database, other than ours.
 async fn postgres_connections(url: &str) -> i64 {
     use sqlx::Connection;
-    let name = url::Url::parse(url).unwrap().path().trim_start_matches('/').to_string();
+    let name = url::Url::parse(url)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_string();
     let mut conn = sqlx::PgConnection::connect(&crate::common::postgres_admin_url())
         .await
         .unwrap();
