@@ -27,7 +27,11 @@ impl ServerProcess {
             .local_addr()
             .unwrap()
             .port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pacer"));
+        // `option_env!`: this file is also compiled into other packages' tests.
+        let Some(bin) = option_env!("CARGO_BIN_EXE_pacer") else {
+            panic!("the pacer binary is known to pacer's own tests only");
+        };
+        let mut command = Command::new(bin);
         command
             .env("DATABASE_URL", database_url)
             .env("PACER_BIND", format!("127.0.0.1:{port}"))
