@@ -243,6 +243,7 @@ async fn main() {
                 watcher_queue: 16,
                 nats_url: Some(nats),
             },
+            Default::default(),
         )
         .await
         .unwrap();

@@ -307,6 +307,8 @@ fn address_key(ip: IpAddr) -> IpAddr {
 pub struct SignInGuard {
     by_account: Limiter<u64>,
     by_address: Limiter<IpAddr>,
+    /// Sign-ups per address (each costs a password hash and an account).
+    signups_by_address: Limiter<IpAddr>,
     /// Account names are keyed by a keyed hash: 8 bytes a key, and the
     /// names themselves are not kept.
     name_hasher: std::collections::hash_map::RandomState,
@@ -326,6 +328,10 @@ impl SignInGuard {
             by_address: Limiter::new(
                 config.signin_address_burst,
                 Duration::from_secs(config.signin_address_refill_s),
+            ),
+            signups_by_address: Limiter::new(
+                config.signup_address_burst,
+                Duration::from_secs(config.signup_address_refill_s),
             ),
             name_hasher: std::collections::hash_map::RandomState::new(),
             hashing: Arc::new(Semaphore::new(
@@ -356,6 +362,24 @@ impl SignInGuard {
         self.by_account
             .check(&self.name_hasher.hash_one(username))
             .map_err(|s| limited(s, "username"))
+    }
+
+    /// Counts one sign-up against the client's address; 429 + Retry-After
+    /// when it has none left.
+    pub fn signup_attempt(&self, address: Option<IpAddr>) -> Result<(), ApiError> {
+        let Some(ip) = address else { return Ok(()) };
+        self.signups_by_address
+            .check(&address_key(ip))
+            .map_err(|seconds| {
+                self.metrics
+                    .signin_refusals
+                    .with_label_values(&["signup_address"])
+                    .inc();
+                let mut e =
+                    ApiError::with(Code::TooManyRequests, "Athlete", "address", "rate_limited");
+                e.retry_after = Some(seconds.max(1));
+                e
+            })
     }
 
     /// A slot to hash a password in; waits at most the configured time, then

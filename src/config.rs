@@ -164,6 +164,15 @@ pub struct Config {
     #[arg(long, env = "PACER_SIGNIN_ADDRESS_REFILL_S", default_value_t = 6)]
     pub signin_address_refill_s: u64,
 
+    /// Sign-ups (`POST /api/v1/athletes`) one client address (IPv6: its
+    /// /64) may make at once…
+    #[arg(long, env = "PACER_SIGNUP_ADDRESS_BURST", default_value_t = 20)]
+    pub signup_address_burst: u32,
+
+    /// …then one more every this many seconds; beyond it 429 + Retry-After.
+    #[arg(long, env = "PACER_SIGNUP_ADDRESS_REFILL_S", default_value_t = 60)]
+    pub signup_address_refill_s: u64,
+
     /// Password hashes (argon2, about 19 MiB each) computed at once, for
     /// sign-in and sign-up (default: one per core).
     #[arg(long, env = "PACER_PASSWORD_HASH_CONCURRENCY")]
@@ -327,6 +336,9 @@ impl Config {
             signin_account_refill_s: 60,
             signin_address_burst: 30,
             signin_address_refill_s: 6,
+            // Tests sign many athletes up from one address.
+            signup_address_burst: 10_000,
+            signup_address_refill_s: 1,
             password_hash_concurrency: Some(2),
             // Generous: a loaded CI box hashes slowly; the 503 has its own test.
             password_hash_wait_ms: 60_000,

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod background;
 pub mod changes;
 pub mod config;
 pub mod domain;

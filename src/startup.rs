@@ -48,6 +48,9 @@ pub enum StartupError {
 /// Seconds in-flight requests get to finish on shutdown (streams are ended
 /// at once, so only ordinary requests wait).
 const SHUTDOWN_TIMEOUT_S: u64 = 30;
+/// How long the background tasks get to end after the final checkpoint
+/// (they end at their next await, so this is only a bound).
+const BACKGROUND_STOP: Duration = Duration::from_secs(5);
 
 /// Resolves on SIGTERM or SIGINT.
 async fn stop_signal() {
@@ -82,18 +85,39 @@ pub struct Application {
     server: Server,
     state: web::Data<AppState>,
     arbiters: Vec<Arbiter>,
+    stop: StopHandle,
+    stopped: tokio::sync::watch::Sender<bool>,
+}
+
+/// Stops a running `Application` as SIGTERM does, from the same process
+/// (tests; an embedding program).
+#[derive(Clone)]
+pub struct StopHandle {
+    trigger: tokio_util::sync::CancellationToken,
+    stopped: tokio::sync::watch::Receiver<bool>,
+}
+
+impl StopHandle {
+    /// Begins the shutdown and waits until it is over: the server stopped,
+    /// the live activities checkpointed, every background task ended and
+    /// the database closed.
+    pub async fn stop(&self) {
+        self.trigger.cancel();
+        let mut stopped = self.stopped.clone();
+        let _ = stopped.wait_for(|s| *s).await;
+    }
 }
 
 /// Periodically pauses idle activities and completes stale ones.
-fn start_sweeper(hub: Arc<LiveHub>) {
+fn start_sweeper(hub: Arc<LiveHub>, background: &crate::background::Background) {
     let scanner = hub.clone();
-    actix::spawn(async move {
+    background.spawn_local("live.idle_scan", async move {
         loop {
             tokio::time::sleep(scanner.idle_scan_interval()).await;
             scanner.scan_idle();
         }
     });
-    actix::spawn(async move {
+    background.spawn_local("live.sweep", async move {
         loop {
             tokio::time::sleep(hub.config.sweep_interval).await;
             hub.sweep().await;
@@ -104,6 +128,9 @@ fn start_sweeper(hub: Arc<LiveHub>) {
 impl Application {
     pub async fn build(config: Config) -> Result<Application, StartupError> {
         let store = store::connect(&config.database_url, config.db_max_connections).await?;
+        // Every background task below registers here: they end together
+        // when the node stops.
+        let background = Arc::new(crate::background::Background::new());
         // Fixes spilled at the last shutdown go in before anything is served
         // (a rehydrated actor continues after the stored chunks).
         let spill = SpillFile::new(config.spill_dir(), &config.database_url);
@@ -128,6 +155,7 @@ impl Application {
         let live_config = config.live();
         let arbiters: Vec<Arbiter> = (0..live_config.arbiters).map(|_| Arbiter::new()).collect();
         let checkpointer = Checkpointer::start(store.clone(), spill);
+        background.adopt_handle("live.checkpointer", checkpointer.task());
         let live = Arc::new(LiveHub::new(
             store.clone(),
             checkpointer,
@@ -135,7 +163,7 @@ impl Application {
             metrics.clone(),
             arbiters.iter().map(Arbiter::handle).collect(),
         ));
-        start_sweeper(live.clone());
+        start_sweeper(live.clone(), &background);
         let devices = Arc::new(crate::live::devices::DeviceTracker::new(
             live.clone(),
             store.clone(),
@@ -145,15 +173,20 @@ impl Application {
             Ok(n) => tracing::info!(devices = n, "resumed devices with open activities"),
             Err(e) => tracing::warn!(error = %e, "cannot resume devices with open activities"),
         }
-        crate::live::devices::start_sweeper(
-            devices.clone(),
-            Duration::from_millis(config.device_scan_ms.max(10)),
+        background.adopt(
+            "devices.sweep",
+            crate::live::devices::start_sweeper(
+                devices.clone(),
+                Duration::from_millis(config.device_scan_ms.max(10)),
+            ),
         );
         // The dummy hash for unknown user names, ready before the first sign-in.
         drop(tokio::task::spawn_blocking(crate::auth::warm_up));
         // The change log: events stream, consumers, pruning, NATS relay.
-        let changes =
-            Arc::new(crate::changes::Changes::start(store.clone(), config.changes()).await?);
+        let changes = Arc::new(
+            crate::changes::Changes::start(store.clone(), config.changes(), background.clone())
+                .await?,
+        );
         // Segment leaderboards: built from the database in the background.
         let segment_boards =
             Arc::new(crate::leaderboards::segment_service::SegmentLeaderboards::new());
@@ -162,11 +195,15 @@ impl Application {
             segment_boards.clone(),
             Default::default(),
         ));
+        for task in segment_updates.abort_handles() {
+            background.adopt_handle("leaderboards.segment", task);
+        }
         let club_boards =
             crate::leaderboards::club_boards::start(&config, &store, &changes).await?;
         let global_boards = crate::leaderboards::global_sync::GlobalBoards::start(
             store.clone(),
             changes.boards_wake.clone(),
+            &background,
         );
         // Strava-compatible API: webhook events queued from the change log
         // and posted by one deliverer per node.
@@ -177,20 +214,20 @@ impl Application {
                 wake: strava.webhook_wake.clone(),
             }))
             .await?;
+        let deliverer = crate::webhooks::Deliverer {
+            store: store.clone(),
+            client: strava.webhook_client.clone(),
+            wake: strava.webhook_wake.clone(),
+            poll: Duration::from_millis(config.change_poll_ms.max(10)),
+            allow_private: config.webhook_allow_private,
+        }
+        .start();
+        background.adopt_handle("webhooks.deliverer", deliverer.abort_handle());
         strava
             .tasks
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(
-                crate::webhooks::Deliverer {
-                    store: store.clone(),
-                    client: strava.webhook_client.clone(),
-                    wake: strava.webhook_wake.clone(),
-                    poll: Duration::from_millis(config.change_poll_ms.max(10)),
-                    allow_private: config.webhook_allow_private,
-                }
-                .start(),
-            );
+            .push(deliverer);
         let state = web::Data::new(AppState {
             store,
             tokens: TokenCache::default(),
@@ -208,6 +245,7 @@ impl Application {
             club_boards,
             global_boards,
             strava,
+            background,
         });
         let app_state = state.clone();
         let json_limit = config.json_limit;
@@ -240,12 +278,18 @@ impl Application {
             server = server.workers(workers);
         }
         tracing::info!(port, backend = state.store.backend(), "pacer listening");
+        let (stopped, stopped_rx) = tokio::sync::watch::channel(false);
         Ok(Application {
             port,
             addr,
             server: server.run(),
             state,
             arbiters,
+            stop: StopHandle {
+                trigger: Default::default(),
+                stopped: stopped_rx,
+            },
+            stopped,
         })
     }
 
@@ -266,19 +310,33 @@ impl Application {
         self.server.handle()
     }
 
+    /// Shuts the node down as SIGTERM does, and tells when it is over.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.stop.clone()
+    }
+
     /// Serves until SIGTERM/SIGINT, then shuts down: stops accepting, ends
     /// the live streams (clients reconnect elsewhere with Last-Event-ID),
     /// lets in-flight requests finish (at most `SHUTDOWN_TIMEOUT_S`), then
     /// checkpoints every live activity. With the database down, the final
     /// checkpoint retries for `PACER_SHUTDOWN_DB_WAIT_S`, then spills the
-    /// unsaved fixes to the spill file that the next start replays.
+    /// unsaved fixes to the spill file that the next start replays. Then
+    /// every background task ends (at most `BACKGROUND_STOP`) and the
+    /// database is closed. The same on `StopHandle::stop`, or when the
+    /// server is stopped through its handle.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let live = self.state.live.clone();
+        let trigger = self.stop.trigger.clone();
         let mut server = self.server;
         let result = tokio::select! {
             result = &mut server => result,
-            _ = stop_signal() => {
+            _ = async {
+                tokio::select! {
+                    _ = stop_signal() => {}
+                    _ = trigger.cancelled() => {}
+                }
+            } => {
                 tracing::info!("shutting down: no new connections; live streams end");
                 live.begin_shutdown();
                 // The server future processes the stop command: keep polling it.
@@ -291,12 +349,24 @@ impl Application {
             "checkpointing live activities before exit"
         );
         live.shutdown().await;
-        self.state.changes.stop();
-        self.state.segment_updates.stop();
-        self.state.strava.stop();
+        let background = &self.state.background;
+        let mut left = background.stop(BACKGROUND_STOP).await;
+        // Workers the segment updater started while it was being stopped.
+        let late = self.state.segment_updates.abort_handles();
+        if !late.is_empty() {
+            for task in late {
+                background.adopt_handle("leaderboards.segment", task);
+            }
+            left = background.stop(BACKGROUND_STOP).await;
+        }
         for arbiter in &self.arbiters {
             arbiter.stop();
         }
+        if let Err(e) = self.state.store.close().await {
+            tracing::warn!(error = %e, "closing the database timed out");
+        }
+        tracing::info!(background_tasks_left = left, "stopped");
+        self.stopped.send_replace(true);
         result
     }
 }

@@ -38,4 +38,6 @@ pub struct AppState {
     pub global_boards: Arc<crate::leaderboards::global_sync::GlobalBoards>,
     /// The Strava-compatible API: rate limits, webhook delivery.
     pub strava: Arc<crate::oauth::StravaState>,
+    /// The node's background tasks, stopped together at shutdown.
+    pub background: Arc<crate::background::Background>,
 }

@@ -1,4 +1,4 @@
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Datelike;
 use serde::{Deserialize, Serialize};
 
@@ -13,11 +13,17 @@ use crate::store::{AthleteMatch, NewAthleteRow, StoreError};
 
 /// `POST /api/v1/athletes`: sign up; answers with a first access token.
 pub async fn create(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<RawNewAthlete>,
 ) -> Result<HttpResponse, ApiError> {
     let (athlete, password) = NewAthlete::parse(body.into_inner(), chrono::Utc::now().year())
         .map_err(|errors| ApiError::invalid("Athlete", errors))?;
+    // Each sign-up costs a password hash and an account (and answers
+    // whether a name is taken): limited per address, as sign-ins are.
+    state
+        .signin
+        .signup_attempt(req.peer_addr().map(|a| a.ip()))?;
     if state
         .store
         .credentials(athlete.username.as_str())

@@ -175,6 +175,7 @@ pub async fn websocket(
             let (state, caller) = (checker.clone(), caller.clone());
             Box::pin(async move { verdict(&state, &caller, id, true).await })
         }),
+        shutting_down: Box::pin(state.live.shutting_down()),
     };
     crate::live::ws::start(&req, payload, addr, athlete, access)
 }

@@ -116,6 +116,11 @@ impl RunningConsumer {
             t.abort();
         }
     }
+
+    /// Its tasks, for the node's stop to end and wait for.
+    pub fn abort_handles(&self) -> Vec<tokio::task::AbortHandle> {
+        self.tasks.iter().map(JoinHandle::abort_handle).collect()
+    }
 }
 
 impl Drop for RunningConsumer {

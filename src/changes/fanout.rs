@@ -102,12 +102,13 @@ pub struct EventsHub {
 }
 
 impl EventsHub {
-    /// Starts the reader from the current end of the log.
+    /// Starts the reader from the current end of the log; answers the
+    /// hub and the reader's task.
     pub async fn start(
         store: DynStore,
         queue: usize,
         poll: Duration,
-    ) -> StoreResult<Arc<EventsHub>> {
+    ) -> StoreResult<(Arc<EventsHub>, tokio::task::JoinHandle<()>)> {
         let head = store.change_head().await?;
         let hub = Arc::new(EventsHub {
             store,
@@ -117,8 +118,8 @@ impl EventsHub {
             }),
             queue: queue.max(1),
         });
-        tokio::spawn(read_log(Arc::downgrade(&hub), poll));
-        Ok(hub)
+        let reader = tokio::spawn(read_log(Arc::downgrade(&hub), poll));
+        Ok((hub, reader))
     }
 
     pub fn store(&self) -> &DynStore {

@@ -55,7 +55,9 @@ pub struct Changes {
     store: DynStore,
     nats: Option<nats::Nats>,
     consumers: std::sync::Mutex<Vec<RunningConsumer>>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Every task of the log (and of its consumers) is registered here:
+    /// they end when the node stops.
+    background: Arc<crate::background::Background>,
     /// The segment index the matcher and the segments API share.
     pub segments: Arc<segment_matcher::SegmentMatching>,
     /// Notified when the `best_efforts` consumer queued athletes for the
@@ -65,31 +67,35 @@ pub struct Changes {
 
 impl Changes {
     /// Starts the events stream's reader, the built-in consumers, the
-    /// pruning and (with NATS) the relay.
-    pub async fn start(store: DynStore, config: ChangesConfig) -> Result<Changes, ChangesError> {
-        let events =
+    /// pruning and (with NATS) the relay, as tasks of `background`.
+    pub async fn start(
+        store: DynStore,
+        config: ChangesConfig,
+        background: Arc<crate::background::Background>,
+    ) -> Result<Changes, ChangesError> {
+        let (events, reader) =
             fanout::EventsHub::start(store.clone(), config.watcher_queue, config.poll).await?;
+        background.adopt("changes.events", reader);
         let nats = match &config.nats_url {
             Some(url) => Some(nats::Nats::connect(url, store.clone(), config.poll).await?),
             None => None,
         };
-        let mut tasks = vec![tokio::spawn(prune(store.clone(), config.retention))];
+        background.spawn("changes.prune", prune(store.clone(), config.retention));
         if let Some(n) = &nats {
-            tasks.push(n.start_relay());
+            background.adopt("changes.nats_relay", n.start_relay());
         }
         let segments = segment_matcher::SegmentMatching::new();
         segments.refresh(&store).await?;
-        tasks.extend(segment_matcher::start_background(
-            store.clone(),
-            segments.clone(),
-        ));
+        for task in segment_matcher::start_background(store.clone(), segments.clone()) {
+            background.adopt("segments.matching", task);
+        }
         let changes = Changes {
             events,
             config,
             store,
             nats,
             consumers: std::sync::Mutex::new(Vec::new()),
-            tasks,
+            background,
             segments: segments.clone(),
             boards_wake: Arc::new(tokio::sync::Notify::new()),
         };
@@ -115,12 +121,12 @@ impl Changes {
 
     /// Starts a consumer: from the local log, or with NATS from its
     /// partitions of the stream. It runs until the handle is stopped or
-    /// dropped.
+    /// dropped, or the node stops.
     pub async fn start_consumer(
         &self,
         consumer: Arc<dyn Consumer>,
     ) -> Result<RunningConsumer, ChangesError> {
-        Ok(match &self.nats {
+        let running = match &self.nats {
             Some(n) => n.start_consumer(consumer).await?,
             None => {
                 let settings = RunnerSettings {
@@ -129,7 +135,16 @@ impl Changes {
                 };
                 consumer::start(self.store.clone(), consumer, settings).await?
             }
-        })
+        };
+        for task in running.abort_handles() {
+            self.background.adopt_handle("changes.consumer", task);
+        }
+        Ok(running)
+    }
+
+    /// The node's background tasks (for components that start their own).
+    pub fn background(&self) -> &Arc<crate::background::Background> {
+        &self.background
     }
 
     /// Runs a consumer for as long as this node does.
@@ -142,11 +157,9 @@ impl Changes {
         Ok(())
     }
 
-    /// Stops the consumers and the relay (as at exit).
+    /// Stops the consumers (as at exit; the node's stop ends the other
+    /// tasks and waits for them all).
     pub fn stop(&self) {
-        for t in &self.tasks {
-            t.abort();
-        }
         for c in self
             .consumers
             .lock()

@@ -110,10 +110,14 @@ pub struct ClubBoards {
 }
 
 impl ClubBoards {
-    pub fn new(backend: Arc<dyn BoardBackend>, store: DynStore) -> Arc<ClubBoards> {
+    pub fn new(
+        backend: Arc<dyn BoardBackend>,
+        store: DynStore,
+        background: &crate::background::Background,
+    ) -> Arc<ClubBoards> {
         let boards = Arc::new(ClubBoards { backend, store });
         let evicting = Arc::downgrade(&boards);
-        tokio::spawn(async move {
+        background.spawn("leaderboards.club_evict", async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(600)).await;
                 let Some(b) = evicting.upgrade() else { return };
@@ -327,7 +331,7 @@ pub async fn start(
         Some(url) => super::club_redis::RedisBoards::connect(url, &config.redis_prefix).await?,
         None => super::club_embedded::EmbeddedBoards::new(),
     };
-    let boards = ClubBoards::new(backend, store.clone());
+    let boards = ClubBoards::new(backend, store.clone(), changes.background());
     changes
         .register(Arc::new(super::club_consumer::ClubBoardsConsumer {
             boards: boards.clone(),

@@ -23,8 +23,10 @@ const LOAD_BATCH: u32 = 20_000;
 const TAIL_BATCH: u32 = 2_000;
 /// Athletes refreshed at once (their reads in parallel).
 const REFRESH_CONCURRENCY: usize = 16;
-/// Without a wake-up (another node's change), the queue is read this often.
-const POLL: Duration = Duration::from_millis(200);
+/// This node's writers of the queue wake the tail (`GlobalBoards::wake`:
+/// the `best_efforts` consumer, profile edits); without a wake-up the
+/// queue is read this often, for rows other nodes wrote.
+const SAFETY_POLL: Duration = Duration::from_secs(30);
 /// Queue rows older than this are pruned; a node further behind rebuilds.
 pub const QUEUE_RETENTION_MS: i64 = 3_600_000;
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
@@ -42,14 +44,19 @@ fn year_of(ms: i64) -> i32 {
 }
 
 impl GlobalBoards {
-    /// Starts building and then tailing on the current runtime. `wake` is
-    /// notified by this node's writers of the queue (no polling delay).
-    pub fn start(store: DynStore, wake: Arc<Notify>) -> Arc<GlobalBoards> {
+    /// Starts building and then tailing on the current runtime, until the
+    /// node stops. `wake` is notified by this node's writers of the queue
+    /// (no polling delay).
+    pub fn start(
+        store: DynStore,
+        wake: Arc<Notify>,
+        background: &crate::background::Background,
+    ) -> Arc<GlobalBoards> {
         let boards = Arc::new(GlobalBoards {
             current: RwLock::new(None),
             wake,
         });
-        tokio::spawn(run(Arc::downgrade(&boards), store));
+        background.spawn("leaderboards.global", run(Arc::downgrade(&boards), store));
         boards
     }
 
@@ -201,7 +208,7 @@ async fn tail(
             }
         };
         let Some(&(first, _)) = rows.first() else {
-            let _ = tokio::time::timeout(POLL, wake.notified()).await;
+            let _ = tokio::time::timeout(SAFETY_POLL, wake.notified()).await;
             continue;
         };
         // Queue numbers have no gaps: a jump means rows were pruned

@@ -196,6 +196,18 @@ pub fn start(
     updates
 }
 
+impl Updates {
+    /// The tasks, for the node's stop to abort and wait for.
+    pub fn abort_handles(&self) -> Vec<tokio::task::AbortHandle> {
+        self.tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(JoinHandle::abort_handle)
+            .collect()
+    }
+}
+
 /// Builds every board from the stored efforts. Answers the queue position
 /// to tail from.
 async fn build(

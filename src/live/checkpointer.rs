@@ -80,6 +80,9 @@ enum Op {
 #[derive(Clone)]
 pub struct Checkpointer {
     tx: mpsc::Sender<Op>,
+    /// The writer's task (ended by the node's stop, after the final
+    /// checkpoint).
+    task: tokio::task::AbortHandle,
 }
 
 fn timed_out() -> StoreError {
@@ -91,8 +94,12 @@ impl Checkpointer {
     /// chunks that cannot be written at shutdown are saved.
     pub fn start(store: DynStore, spill: spill::SpillFile) -> Checkpointer {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        actix::spawn(run(store, rx, spill));
-        Checkpointer { tx }
+        let task = actix::spawn(run(store, rx, spill)).abort_handle();
+        Checkpointer { tx, task }
+    }
+
+    pub fn task(&self) -> tokio::task::AbortHandle {
+        self.task.clone()
     }
 
     /// Queues new route points; gives them back when the queue is full.

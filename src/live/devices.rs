@@ -10,7 +10,7 @@
 //! only the open activity and the end of the last one, written when an
 //! activity starts or completes, never per fix.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +38,13 @@ const RESUME_LIMIT: u32 = 100_000;
 /// again: a device deleted through another node stops working here within
 /// this time (on this node, deleting stops it at once).
 const TOKEN_RECHECK_MS: i64 = 5_000;
+/// A token the database did not know is answered 401 from memory this
+/// long (a client retrying a deleted or mistyped token does not reach the
+/// database on every request); tokens are random, so none turns valid in
+/// the meantime except by a device created for it on another node.
+const UNKNOWN_TOKEN_MS: i64 = 5_000;
+/// Most unknown tokens remembered (a spray of random ones keeps memory flat).
+const MAX_UNKNOWN_TOKENS: usize = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
@@ -72,6 +79,10 @@ pub struct DeviceTracker {
     /// Token hash → the device and when the database last confirmed it.
     by_token: DashMap<String, (Arc<TrackedDevice>, i64)>,
     by_id: DashMap<DeviceId, Arc<TrackedDevice>>,
+    /// Token hash → when the database last did not know it.
+    unknown: DashMap<String, i64>,
+    /// Token lookups that reached the database.
+    lookups: AtomicU64,
     hub: Arc<LiveHub>,
     store: DynStore,
 }
@@ -81,9 +92,26 @@ impl DeviceTracker {
         DeviceTracker {
             by_token: DashMap::new(),
             by_id: DashMap::new(),
+            unknown: DashMap::new(),
+            lookups: AtomicU64::new(0),
             hub,
             store,
         }
+    }
+
+    /// Token lookups that reached the database so far.
+    pub fn token_lookups(&self) -> u64 {
+        self.lookups.load(Ordering::Relaxed)
+    }
+
+    fn remember_unknown(&self, token_hash: &str, now: i64) {
+        if self.unknown.len() >= MAX_UNKNOWN_TOKENS {
+            self.unknown.retain(|_, at| now - *at < UNKNOWN_TOKEN_MS);
+            if self.unknown.len() >= MAX_UNKNOWN_TOKENS {
+                self.unknown.clear();
+            }
+        }
+        self.unknown.insert(token_hash.to_string(), now);
     }
 
     /// The device a token (its SHA-256, hex) belongs to.
@@ -96,7 +124,15 @@ impl DeviceTracker {
                 return Ok(device.clone());
             }
         }
+        if cached.is_none() {
+            let known_unknown = self.unknown.get(token_hash).map(|at| *at);
+            if known_unknown.is_some_and(|at| now - at < UNKNOWN_TOKEN_MS) {
+                return Err(DeviceError::UnknownToken);
+            }
+        }
+        self.lookups.fetch_add(1, Ordering::Relaxed);
         let Some(row) = self.store.device_by_token(token_hash).await? else {
+            self.remember_unknown(token_hash, now);
             if let Some((device, _)) = cached {
                 // Deleted through another node. Its session stays for the
                 // sweep, which completes an open activity after silence.
@@ -105,6 +141,7 @@ impl DeviceTracker {
             }
             return Err(DeviceError::UnknownToken);
         };
+        self.unknown.remove(token_hash);
         let device = self.adopt(row);
         self.by_token
             .insert(token_hash.to_string(), (device.clone(), now));
@@ -357,13 +394,16 @@ impl DeviceTracker {
 }
 
 /// Runs the device sweep every `interval`.
-pub fn start_sweeper(tracker: Arc<DeviceTracker>, interval: Duration) {
+pub fn start_sweeper(
+    tracker: Arc<DeviceTracker>,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
     actix::spawn(async move {
         loop {
             tokio::time::sleep(interval).await;
             tracker.sweep().await;
         }
-    });
+    })
 }
 
 /// Completes the activity at its last fix (or its last status change, if

@@ -37,6 +37,9 @@ pub struct SessionAccess {
     pub changes: AccessWatch,
     pub frame_changes: AccessWatch,
     pub recheck: Recheck,
+    /// Resolves when the server begins to shut down: the session closes
+    /// (as SSE streams end), so that it does not hold the shutdown up.
+    pub shutting_down: Pin<Box<dyn Future<Output = ()>>>,
 }
 
 pub struct WsSession {
@@ -46,6 +49,7 @@ pub struct WsSession {
     changes: Option<AccessWatch>,
     frame_changes: AccessWatch,
     recheck: std::rc::Rc<Recheck>,
+    shutting_down: Option<Pin<Box<dyn Future<Output = ()>>>>,
 }
 
 /// Upgrades the request to a WebSocket session feeding `activity`.
@@ -63,6 +67,7 @@ pub fn start(
         changes: Some(access.changes),
         frame_changes: access.frame_changes,
         recheck: std::rc::Rc::new(access.recheck),
+        shutting_down: Some(access.shutting_down),
     };
     ws::WsResponseBuilder::new(session, req, payload)
         .frame_size(MAX_FRAME_BYTES)
@@ -88,6 +93,15 @@ impl Actor for WsSession {
                 ctx.ping(b"");
             }
         });
+        if let Some(down) = self.shutting_down.take() {
+            ctx.spawn(down.into_actor(self).map(|(), _, ctx| {
+                ctx.close(Some(ws::CloseReason {
+                    code: ws::CloseCode::Restart,
+                    description: Some("server shutting down".to_string()),
+                }));
+                ctx.stop();
+            }));
+        }
         if let Some(mut changes) = self.changes.take() {
             let recheck = self.recheck.clone();
             let watch = async move {

@@ -53,6 +53,7 @@ macro_rules! with_deadlines {
 
 with_deadlines! {
     CALL_DEADLINE fn ping(&self) -> StoreResult<()>;
+    CALL_DEADLINE fn close(&self) -> StoreResult<()>;
     CALL_DEADLINE fn create_athlete(&self, new: &NewAthleteRow) -> StoreResult<AthleteRow>;
     CALL_DEADLINE fn athlete(&self, id: AthleteId) -> StoreResult<Option<AthleteRow>>;
     CALL_DEADLINE fn credentials(&self, username: &str) -> StoreResult<Option<(AthleteRow, String)>>;

@@ -443,6 +443,9 @@ pub trait Store:
 {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> StoreResult<()>;
+    /// Closes the pool (at shutdown): later calls fail; answers once every
+    /// connection is closed (the SQLite file unlocked).
+    async fn close(&self) -> StoreResult<()>;
 
     async fn create_athlete(&self, new: &NewAthleteRow) -> StoreResult<AthleteRow>;
     async fn athlete(&self, id: AthleteId) -> StoreResult<Option<AthleteRow>>;

@@ -322,6 +322,11 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn close(&self) -> StoreResult<()> {
+        self.pool.close().await;
+        Ok(())
+    }
+
     async fn create_athlete(&self, new: &NewAthleteRow) -> StoreResult<AthleteRow> {
         let row = sqlx::query_as::<_, AthleteRow>(concat!(
             "INSERT INTO athletes (username, password_hash, firstname, lastname, sex, birth_year, \

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::common::process::ServerProcess;
 use crate::common::{
     eventually, fix_json, fresh_database, now_ms, rfc3339, track, Athlete, Backend, DbGuard,
     SseEvent, SseReader, TestApp,
@@ -579,53 +580,12 @@ each_mode!(athlete_totals_follow_the_log);
 
 /// The real binary, killed with SIGKILL between a change and its
 /// consumption; the consumer's effect after the restart is exact.
-struct ServerProcess {
-    child: Child,
-    base: String,
-}
-
-impl ServerProcess {
-    async fn start(database_url: &str, nats_url: Option<&str>) -> ServerProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pacer"));
-        cmd.env("DATABASE_URL", database_url)
-            .env("PACER_BIND", format!("127.0.0.1:{port}"))
-            .env("PACER_LOG", "warn")
-            .env_remove("PACER_NATS_URL")
-            .stdout(Stdio::null());
-        if let Some(url) = nats_url {
-            cmd.env("PACER_NATS_URL", url);
-        }
-        let child = cmd.spawn().unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        eventually(Duration::from_secs(20), "the server to start", || async {
-            client
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-        })
-        .await;
-        ServerProcess { child, base }
-    }
-
-    fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+async fn start_process(database_url: &str, nats_url: Option<&str>) -> ServerProcess {
+    let env: Vec<_> = nats_url
+        .map(|url| ("PACER_NATS_URL", url.to_string()))
+        .into_iter()
+        .collect();
+    ServerProcess::start_with(database_url, &env).await
 }
 
 async fn kill_9_between_change_and_consumption(backend: Backend, nats: bool) {
@@ -640,7 +600,7 @@ async fn kill_9_between_change_and_consumption(backend: Backend, nats: bool) {
         return;
     };
     let nats_url = server.as_ref().map(|s| s.url.as_str());
-    let process = ServerProcess::start(&url, nats_url).await;
+    let process = start_process(&url, nats_url).await;
     let http = reqwest::Client::new();
     let res: Value = http
         .post(format!("{}/api/v1/athletes", process.base))
@@ -678,7 +638,7 @@ async fn kill_9_between_change_and_consumption(backend: Backend, nats: bool) {
     }
     // Straight after the last acknowledged change.
     process.kill_9();
-    let restarted = ServerProcess::start(&url, nats_url).await;
+    let restarted = start_process(&url, nats_url).await;
     let sql = format!(
         "SELECT CAST(COALESCE(SUM(activities), 0) AS BIGINT), CAST(0 AS BIGINT) FROM athlete_week_totals \
          WHERE week_start_ms = {ITS_MONDAY} AND athlete_id = CAST($1 AS BIGINT)"
@@ -1126,22 +1086,11 @@ async fn retention_waits_for_every_consumer(app: TestApp) {
 crate::both_backends!(retention_waits_for_every_consumer, four_second_retention);
 
 /// Builds an app on an existing database; answers it and its server handle.
-async fn node(config: Config, backend: Backend) -> (TestApp, actix_web::dev::ServerHandle) {
-    // The node before a restart lives on in this process (its consumers
-    // still commit to the same SQLite file), so the new one may find the
-    // file locked for a moment, which a real restart never does.
-    let mut tries = 0;
-    let app = loop {
-        match Application::build(config.clone()).await {
-            Ok(app) => break app,
-            Err(e) if tries < 60 && format!("{e:?}").contains("database is locked") => {
-                tries += 1;
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-            Err(e) => panic!("{e:?}"),
-        }
-    };
-    let handle = app.server_handle();
+async fn node(config: Config, backend: Backend) -> (TestApp, pacer::startup::StopHandle) {
+    // A stopped node has closed the database and ended its background
+    // tasks, so the next one finds the SQLite file free at once.
+    let app = Application::build(config.clone()).await.unwrap();
+    let handle = app.stop_handle();
     let port = app.port();
     let state = app.state();
     actix_web::rt::spawn(app.run_until_stopped());
@@ -1181,10 +1130,9 @@ async fn resume_after_restart(backend: Backend) {
     // Changes bob's closed stream misses while the server restarts.
     put(&app, &ann, id, json!({"name": "Renamed"})).await;
     drop(bobs);
-    handle.stop(false).await;
-    // The first node's state (pool, background tasks) goes with it, as in a
-    // real restart.
-    drop(app);
+    // The first node's state stays alive in this process: its stop alone
+    // must release the database.
+    handle.stop().await;
     let (app, _handle) = node(config, backend).await;
     let other = app.start_at(&ann, "Ride", t0 + 120_000).await;
     set_state(&app, &ann, other, "COMPLETE", t0 + 180_000).await;

@@ -2,13 +2,13 @@
 //! backends, with the boards in process and on Redis.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chrono::{Datelike, TimeZone};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
+use crate::common::process::ServerProcess;
 use crate::common::{
     assert_error_shape, eventually, fix_json, fresh_database, now_ms, rfc3339, spawn_with, Athlete,
     Backend, TestApp,
@@ -1011,55 +1011,18 @@ each_board!(bad_input_is_refused);
 /// The real binary, killed with SIGKILL between changes: after the
 /// restart the board (rebuilt from the database, or Redis caught up by the
 /// consumer) is exact.
-struct ServerProcess {
-    child: Child,
-    base: String,
-}
-
-impl ServerProcess {
-    async fn start(database_url: &str, redis_prefix: Option<&str>) -> ServerProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pacer"));
-        cmd.env("DATABASE_URL", database_url)
-            .env("PACER_BIND", format!("127.0.0.1:{port}"))
-            .env("PACER_LOG", "warn")
-            .env_remove("PACER_NATS_URL")
-            .env_remove("PACER_REDIS_URL")
-            .stdout(Stdio::null());
-        if let Some(p) = redis_prefix {
-            cmd.env("PACER_REDIS_URL", redis_url())
-                .env("PACER_REDIS_PREFIX", p);
-        }
-        let child = cmd.spawn().unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        eventually(WAIT, "the server to start", || async {
-            client
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
+async fn start_process(database_url: &str, redis_prefix: Option<&str>) -> ServerProcess {
+    let env: Vec<_> = redis_prefix
+        .map(|p| {
+            [
+                ("PACER_REDIS_URL", redis_url()),
+                ("PACER_REDIS_PREFIX", p.to_string()),
+            ]
         })
-        .await;
-        ServerProcess { child, base }
-    }
-
-    fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+        .into_iter()
+        .flatten()
+        .collect();
+    ServerProcess::start_with(database_url, &env).await
 }
 
 async fn call(
@@ -1092,7 +1055,7 @@ async fn kill_9_loses_nothing(backend: Backend, redis: bool) {
     let Some((url, _db)) = fresh_database(backend).await else {
         return;
     };
-    let server = ServerProcess::start(&url, prefix.as_deref()).await;
+    let server = start_process(&url, prefix.as_deref()).await;
     let mut tokens = Vec::new();
     for name in ["owner", "ann", "bob"] {
         let (status, res) = call(
@@ -1209,7 +1172,7 @@ async fn kill_9_loses_nothing(backend: Backend, redis: bool) {
     .await;
     assert_eq!(status, StatusCode::OK);
     server.kill_9();
-    let restarted = ServerProcess::start(&url, prefix.as_deref()).await;
+    let restarted = start_process(&url, prefix.as_deref()).await;
     // Ann: three runs, one deleted and one only_me: one counts. Bob left.
     let body = eventually(WAIT, "the board after the restart", || async {
         let (status, body) = call(

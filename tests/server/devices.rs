@@ -931,3 +931,34 @@ async fn a_device_deleted_on_another_node_stops_within_seconds() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// A token the database does not know is answered from memory for a
+/// while: a client retrying it does not reach the database each time, and
+/// a real device's token still works at once.
+async fn unknown_tokens_are_remembered(app: TestApp) {
+    let ann = app.signup("ann").await;
+    let t = seconds(now_ms() - 60_000);
+    let before = app.state.devices.token_lookups();
+    for _ in 0..20 {
+        let (status, text, _) = raw(
+            &app,
+            app.client.get(app.url(&format!(
+                "/ingest/osmand?id=nosuchdevice&lat=1&lon=2&timestamp={t}"
+            ))),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    }
+    assert_eq!(app.state.devices.token_lookups() - before, 1);
+    let device = create_device(&app, &ann, "osmand", "Run").await;
+    let (status, text, _) = raw(
+        &app,
+        app.client.get(app.url(&format!(
+            "/ingest/osmand?id={}&lat=1&lon=2&timestamp={t}",
+            device.token
+        ))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+}
+both_backends!(unknown_tokens_are_remembered);

@@ -1,6 +1,5 @@
 //! Crashes, shutdowns and database outages: nothing acknowledged is lost.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,6 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::common::process::ServerProcess;
 use crate::common::{
     eventually, fix_json, fresh_database, now_ms, postgres_admin_url, rfc3339, spawn_with, track,
     Backend, DbGuard,
@@ -19,90 +19,19 @@ use pacer::domain::{Fix, Sport};
 
 const SECOND: Duration = Duration::from_secs(1);
 
-/// The real binary, run as a separate process.
-struct ServerProcess {
-    child: Child,
-    base: String,
+/// The real binary, run as a separate process, checkpointing every
+/// `checkpoint_ms`.
+async fn start_process(database_url: &str, checkpoint_ms: u64) -> ServerProcess {
+    start_process_with(database_url, checkpoint_ms, Vec::new()).await
 }
 
-impl ServerProcess {
-    async fn start(database_url: &str, checkpoint_ms: u64) -> ServerProcess {
-        ServerProcess::start_with(database_url, checkpoint_ms, &[]).await
-    }
-
-    async fn start_with(
-        database_url: &str,
-        checkpoint_ms: u64,
-        env: &[(&str, String)],
-    ) -> ServerProcess {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_pacer"));
-        command
-            .env("DATABASE_URL", database_url)
-            .env("PACER_BIND", format!("127.0.0.1:{port}"))
-            .env("PACER_CHECKPOINT_INTERVAL_MS", checkpoint_ms.to_string())
-            .env("PACER_LOG", "warn")
-            .stdout(Stdio::null());
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let child = command.spawn().unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        eventually(Duration::from_secs(20), "the server to start", || async {
-            client
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-        })
-        .await;
-        ServerProcess { child, base }
-    }
-
-    fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-
-    fn terminate(self) -> std::process::ExitStatus {
-        self.send_term();
-        self.wait_exit()
-    }
-
-    fn send_term(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Waits for the process to exit (a minute at most: then it hangs).
-    fn wait_exit(mut self) -> std::process::ExitStatus {
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the server did not exit within a minute of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
+async fn start_process_with(
+    database_url: &str,
+    checkpoint_ms: u64,
+    mut env: Vec<(&str, String)>,
+) -> ServerProcess {
+    env.push(("PACER_CHECKPOINT_INTERVAL_MS", checkpoint_ms.to_string()));
+    ServerProcess::start_with(database_url, &env).await
 }
 
 struct Client {
@@ -165,7 +94,7 @@ async fn kill_9_loses_nothing_acknowledged(backend: Backend) {
         return;
     };
     let checkpoint_ms = 300;
-    let server = ServerProcess::start(&url, checkpoint_ms).await;
+    let server = start_process(&url, checkpoint_ms).await;
     let mut client = sign_up(&server.base).await;
     let start = now_ms() - 3_600_000;
     let (_, activity) = client
@@ -183,7 +112,7 @@ async fn kill_9_loses_nothing_acknowledged(backend: Backend) {
     client.post_fixes(id, &fixes[200..300]).await;
     server.kill_9();
 
-    let server = ServerProcess::start(&url, checkpoint_ms).await;
+    let server = start_process(&url, checkpoint_ms).await;
     client.base = server.base.clone();
     let (status, back) = client
         .call(
@@ -238,7 +167,7 @@ async fn sigterm_checkpoints_every_actor() {
         return;
     };
     // No periodic checkpoint would run in time: only the shutdown one.
-    let server = ServerProcess::start(&url, 600_000).await;
+    let server = start_process(&url, 600_000).await;
     let client = sign_up(&server.base).await;
     let start = now_ms() - 600_000;
     let mut ids = Vec::new();
@@ -280,7 +209,7 @@ async fn sigterm_checkpoints_every_actor() {
     let status = server.wait_exit();
     assert!(status.success(), "{status:?}");
 
-    let server = ServerProcess::start(&url, 600_000).await;
+    let server = start_process(&url, 600_000).await;
     let client = Client {
         base: server.base.clone(),
         ..client
@@ -511,7 +440,7 @@ async fn sigterm_during_postgres_outage_loses_nothing_acknowledged() {
         ("PACER_SHUTDOWN_DB_WAIT_S", "1".to_string()),
     ];
     let checkpoint_ms = 300;
-    let server = ServerProcess::start_with(&url, checkpoint_ms, &env).await;
+    let server = start_process_with(&url, checkpoint_ms, env.to_vec()).await;
     let mut client = sign_up(&server.base).await;
     let start = now_ms() - 3_600_000;
     let (_, activity) = client
@@ -535,7 +464,7 @@ async fn sigterm_during_postgres_outage_loses_nothing_acknowledged() {
     assert!(status.success(), "{status:?}");
 
     proxy.restore();
-    let server = ServerProcess::start_with(&url, checkpoint_ms, &env).await;
+    let server = start_process_with(&url, checkpoint_ms, env.to_vec()).await;
     client.base = server.base.clone();
     let (status, back) = client
         .call(

@@ -25,6 +25,7 @@ mod security;
 mod segment_leaderboards;
 mod segments;
 mod shares;
+mod shutdown;
 mod startup;
 mod strava_api;
 mod strava_clients;

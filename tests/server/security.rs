@@ -280,6 +280,41 @@ async fn sign_in_is_limited_per_address(app: TestApp) {
 }
 both_backends!(sign_in_is_limited_per_address, address_limit);
 
+fn signup_limit(config: &mut Config) {
+    config.signup_address_burst = 3;
+    config.signup_address_refill_s = 600;
+}
+
+/// One address creating account after account is limited as sign-ins are:
+/// 429 + Retry-After, and nothing is created past the limit.
+async fn sign_up_is_limited_per_address(app: TestApp) {
+    for i in 0..3 {
+        app.signup(&format!("new{i}")).await;
+    }
+    let res = app
+        .client
+        .post(app.url("/api/v1/athletes"))
+        .json(
+            &json!({"username": "new9", "password": "correct horse battery",
+                      "firstname": "N", "lastname": "Nine"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after(&res) > 60);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(assert_error_shape(&body), "address");
+    let row = app.state.store.credentials("new9").await.unwrap();
+    assert!(row.is_none(), "an account was created past the limit");
+    // Signing in is a separate allowance.
+    assert_eq!(
+        sign_in(&app, "new0", "correct horse").await.status(),
+        StatusCode::OK
+    );
+}
+both_backends!(sign_up_is_limited_per_address, signup_limit);
+
 async fn metric(app: &TestApp, series: &str) -> f64 {
     let text = app
         .client

@@ -5,7 +5,6 @@
 //! sequence through visibility changes and delete / re-upload, and the
 //! same across kill -9 of the server process.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chrono::{Datelike, TimeZone, Utc};
@@ -467,51 +466,7 @@ async fn add_remove_add(app: TestApp) {
 both_backends!(add_remove_add);
 
 /// The real binary as a separate process (killed with SIGKILL).
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    async fn start(database_url: &str) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(env!("CARGO_BIN_EXE_pacer"))
-            .env("DATABASE_URL", database_url)
-            .env("PACER_BIND", format!("127.0.0.1:{port}"))
-            .env("PACER_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
-        eventually(Duration::from_secs(30), "the server to start", || async {
-            client
-                .get(format!("{base}/readyz"))
-                .send()
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-        })
-        .await;
-        Server { child, base }
-    }
-
-    fn kill_9(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::common::process::ServerProcess as Server;
 
 async fn call(
     base: &str,

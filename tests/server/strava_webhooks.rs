@@ -4,7 +4,6 @@
 //! nothing; deauthorization is announced; private callbacks are refused
 //! unless allowed.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -399,51 +398,14 @@ async fn unverified_callback_refused(app: TestApp) {
 both_backends!(unverified_callback_refused);
 
 /// The real binary as a child process (so it can be killed with -9).
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn kill_9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill_9();
-    }
-}
+use crate::common::process::ServerProcess as Server;
 
 async fn start_server(database_url: &str) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_pacer"))
-        .env("DATABASE_URL", database_url)
-        .env("PACER_BIND", format!("127.0.0.1:{port}"))
-        .env("PACER_LOG", "warn")
-        .env("PACER_WEBHOOK_ALLOW_PRIVATE", "true")
-        .env("PACER_CHANGE_POLL_MS", "100")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    eventually(Duration::from_secs(20), "the server to start", || async {
-        client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .ok()
-            .filter(|r| r.status().is_success())
-    })
-    .await;
-    Server { child, base }
+    let env = [
+        ("PACER_WEBHOOK_ALLOW_PRIVATE", "true".to_string()),
+        ("PACER_CHANGE_POLL_MS", "100".to_string()),
+    ];
+    Server::start_with(database_url, &env).await
 }
 
 async fn kill_9_loses_nothing(backend: Backend) {
@@ -525,7 +487,6 @@ async fn kill_9_loses_nothing(backend: Backend) {
     .await;
     // A change acknowledged just before the crash, maybe not yet queued.
     let second: Value = create("Second").await.unwrap().json().await.unwrap();
-    let mut server = server;
     server.kill_9();
     rx.inbox.lock().unwrap().fail_next = 0;
     let server = start_server(&database_url).await;
