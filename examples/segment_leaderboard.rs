@@ -152,15 +152,68 @@ fn reads() {
         q.date_range = r;
         cases.push((format!("date_range={name}"), q));
     }
-    let mut q = query(Scope::Everyone);
-    q.gender = Some(Gender::F);
-    q.age_group = Some(AgeGroup::From35To44);
-    q.date_range = DateRange::ThisYear;
-    cases.push(("gender=F&age_group=35_44&date_range=this_year".into(), q));
-    let mut q = query(Scope::Everyone);
-    q.age_group = Some(AgeGroup::From35To44);
-    q.weight_class = Some(WeightClass::From65To74);
-    cases.push(("age_group=35_44&weight_class=65_74 (scan)".into(), q));
+    // Every pair and triple of gender, age group, weight class and date
+    // range (one value each, varied from row to row).
+    let ranges = [
+        ("", DateRange::All),
+        ("this_year", DateRange::ThisYear),
+        ("this_month", DateRange::ThisMonth),
+        ("this_week", DateRange::ThisWeek),
+        ("today", DateRange::Today),
+    ];
+    let ages = ["35_44", "0_19", "55_64", "75_plus", "20_24"];
+    let weights = ["65_74", "0_54", "85_94", "95_plus", "55_64"];
+    for (i, (range_name, range)) in ranges.iter().enumerate() {
+        let g = if i % 2 == 0 { Gender::F } else { Gender::M };
+        let (a, w) = (ages[i], weights[i]);
+        let combos: [(bool, bool, bool); 7] = [
+            (true, false, false),
+            (false, true, false),
+            (false, false, true),
+            (true, true, false),
+            (true, false, true),
+            (false, true, true),
+            (true, true, true),
+        ];
+        for (with_g, with_a, with_w) in combos {
+            // The single attributes alone were measured above.
+            if range_name.is_empty() && (with_g as u8 + with_a as u8 + with_w as u8) < 2 {
+                continue;
+            }
+            let mut q = query(Scope::Everyone);
+            q.date_range = *range;
+            let mut name = Vec::new();
+            if with_g {
+                q.gender = Some(g);
+                name.push(format!("gender={}", g.as_str()));
+            }
+            if with_a {
+                q.age_group = Some(AgeGroup::parse(a).unwrap());
+                name.push(format!("age_group={a}"));
+            }
+            if with_w {
+                q.weight_class = Some(WeightClass::parse(w).unwrap());
+                name.push(format!("weight_class={w}"));
+            }
+            if !range_name.is_empty() {
+                name.push(format!("date_range={range_name}"));
+            }
+            cases.push((name.join("&"), q));
+        }
+    }
+    // Deep pages of merged boards (the position is searched, not walked).
+    for (page, a, w) in [(50, "35_44", "65_74"), (400, "25_34", "95_plus")] {
+        let mut q = query(Scope::Everyone);
+        q.age_group = Some(AgeGroup::parse(a).unwrap());
+        q.weight_class = Some(WeightClass::parse(w).unwrap());
+        q.page = page;
+        cases.push((format!("age_group={a}&weight_class={w}&page={page}"), q));
+        let mut q = query(Scope::Everyone);
+        q.gender = Some(Gender::M);
+        q.weight_class = Some(WeightClass::parse(w).unwrap());
+        q.page = page;
+        cases.push((format!("gender=M&weight_class={w}&page={page}"), q));
+    }
     cases.push(("mine".into(), query(Scope::Mine)));
     cases.push(("following (1,000 friends)".into(), query(Scope::Following)));
     cases.push(("club_id (1,000 members)".into(), query(Scope::Club(1))));
@@ -168,6 +221,10 @@ fn reads() {
     q.date_range = DateRange::ThisMonth;
     q.gender = Some(Gender::M);
     cases.push(("following&gender=M&date_range=this_month".into(), q));
+    let mut q = query(Scope::Club(1));
+    q.age_group = Some(AgeGroup::From35To44);
+    q.weight_class = Some(WeightClass::From65To74);
+    cases.push(("club_id&age_group=35_44&weight_class=65_74".into(), q));
 
     println!("\n| filter (first page, context_entries=2) | entry_count | p50 | p99 | max |");
     println!("|---|---|---|---|---|");
@@ -273,34 +330,48 @@ async fn mutations() {
     let mut live: Vec<(i64, i64)> = Vec::new(); // (effort id, athlete)
     let (sample_tx, mut sample_rx) =
         tokio::sync::mpsc::channel::<(i64, i64, bool, Instant)>(100_000);
+    // One poller per sample (a sequential watcher would add its own
+    // backlog to the figure); a sample whose effort a later transaction
+    // removed again may never show: given up after 30 s and counted.
     let watcher = {
         let service = service.clone();
         tokio::spawn(async move {
-            let mut lat = Vec::new();
+            let mut pollers = Vec::new();
             while let Some((athlete, effort, added, at)) = sample_rx.recv().await {
-                loop {
-                    let present = service
-                        .query(
-                            segment,
-                            &LeaderboardQuery {
-                                per_page: 200,
-                                ..query(Scope::Mine)
-                            },
-                            AthleteId(athlete),
-                            &[],
-                            pacer::domain::now_ms(),
-                        )
-                        .entries
-                        .iter()
-                        .any(|r| r.effort.id == effort);
-                    if present == added {
-                        break;
+                let service = service.clone();
+                pollers.push(tokio::spawn(async move {
+                    while at.elapsed() < Duration::from_secs(30) {
+                        let present = service
+                            .query(
+                                segment,
+                                &LeaderboardQuery {
+                                    per_page: 200,
+                                    ..query(Scope::Mine)
+                                },
+                                AthleteId(athlete),
+                                &[],
+                                pacer::domain::now_ms(),
+                            )
+                            .entries
+                            .iter()
+                            .any(|r| r.effort.id == effort);
+                        if present == added {
+                            return Some(at.elapsed());
+                        }
+                        tokio::time::sleep(Duration::from_micros(500)).await;
                     }
-                    tokio::time::sleep(Duration::from_micros(500)).await;
-                }
-                lat.push(at.elapsed());
+                    None
+                }));
             }
-            lat
+            let mut lat = Vec::new();
+            let mut lost = 0usize;
+            for p in pollers {
+                match p.await.unwrap() {
+                    Some(d) => lat.push(d),
+                    None => lost += 1,
+                }
+            }
+            (lat, lost)
         })
     };
     let started = Instant::now();
@@ -382,8 +453,9 @@ async fn mutations() {
     }
     let applied = started.elapsed();
     drop(sample_tx);
-    let mut lat = watcher.await.unwrap();
+    let (mut lat, lost) = watcher.await.unwrap();
     lat.sort();
+    println!("samples never seen in their state (superseded by a later mutation): {lost}");
     println!(
         "{mutations} durable effort mutations in {txs} transactions of {PER_TX} over {:.1} s: \
          {:.0} mutations/s written; all applied to the boards after {:.2} s ({:.0} mutations/s)",

@@ -76,6 +76,11 @@ impl AgeGroup {
         (AgeGroup::From75, "75_plus"),
     ];
 
+    /// Every group, youngest first.
+    pub fn every() -> impl Iterator<Item = AgeGroup> {
+        Self::ALL.into_iter().map(|(g, _)| g)
+    }
+
     pub fn parse(s: &str) -> Result<AgeGroup, DomainError> {
         Self::ALL
             .iter()
@@ -131,6 +136,11 @@ impl WeightClass {
         (WeightClass::From85To94, "85_94"),
         (WeightClass::From95, "95_plus"),
     ];
+
+    /// Every class, lightest first.
+    pub fn every() -> impl Iterator<Item = WeightClass> {
+        Self::ALL.into_iter().map(|(w, _)| w)
+    }
 
     pub fn parse(s: &str) -> Result<WeightClass, DomainError> {
         Self::ALL

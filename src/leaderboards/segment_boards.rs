@@ -5,10 +5,14 @@
 //! Per segment, each athlete has a *slot*: all their efforts on it, with
 //! the activity's visibility. From a slot follow the athlete's *entries*:
 //! their best visible effort (not `only_me`) in each date range, placed on
-//! the boards of every filter they belong to: everyone, their gender,
-//! their age group, their weight class, and gender × age group, gender ×
-//! weight class. Each board is an order-statistic B-tree (`indexset`), so
-//! a page, an athlete's rank and its context are a few index lookups.
+//! the boards of: everyone, their gender, their age group, their weight
+//! class, and their *leaf* (gender × age group × weight class, unknowns
+//! included: each athlete is on exactly one leaf per range). Each board is
+//! an order-statistic B-tree (`indexset`). A filter with its own board is
+//! a few index lookups; any other combination (gender with age group or
+//! weight class, age group with weight class) is the merge of the leaves
+//! it covers (at most 10): an entry's rank is the sum of the entries ahead
+//! of it on each leaf, a page a k-way merge from its first position.
 //! Replacing a slot removes its old entries (recomputed from the old slot,
 //! so nothing else is stored per entry) and places the new ones: applying
 //! the same slot twice is the same as once.
@@ -107,6 +111,9 @@ enum Group {
     Any,
     Age(AgeGroup),
     Weight(WeightClass),
+    /// With the key's gender (`None`: unknown here, not "any"), one
+    /// athlete's exact classes.
+    Leaf(Option<AgeGroup>, Option<WeightClass>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,18 +126,15 @@ struct BoardKey {
 impl Classes {
     /// The (gender, group) pairs whose boards hold this athlete.
     fn boards(&self) -> impl Iterator<Item = (Option<Gender>, Group)> {
-        let genders = [None, self.gender];
-        let groups = [
-            Some(Group::Any),
-            self.age.map(Group::Age),
-            self.weight.map(Group::Weight),
-        ];
-        let g = self.gender;
-        genders
-            .into_iter()
-            .enumerate()
-            .filter(move |(i, _)| *i == 0 || g.is_some())
-            .flat_map(move |(_, gender)| groups.into_iter().flatten().map(move |grp| (gender, grp)))
+        [
+            Some((None, Group::Any)),
+            self.gender.map(|g| (Some(g), Group::Any)),
+            self.age.map(|a| (None, Group::Age(a))),
+            self.weight.map(|w| (None, Group::Weight(w))),
+            Some((self.gender, Group::Leaf(self.age, self.weight))),
+        ]
+        .into_iter()
+        .flatten()
     }
 }
 
@@ -173,20 +177,53 @@ impl Filter {
             && (self.weight.is_none() || self.weight == c.weight)
     }
 
-    /// The board holding exactly this filter's entries, if one is kept
-    /// (age group and weight class together are not).
-    fn board(&self) -> Option<BoardKey> {
-        let group = match (self.age, self.weight) {
-            (None, None) => Group::Any,
-            (Some(a), None) => Group::Age(a),
-            (None, Some(w)) => Group::Weight(w),
-            (Some(_), Some(_)) => return None,
+    /// The boards whose union is exactly this filter's entries: its own
+    /// board if one is kept, else the leaves it covers.
+    fn boards(&self) -> Vec<BoardKey> {
+        let range = self.range;
+        let own = |gender, group| {
+            vec![BoardKey {
+                range,
+                gender,
+                group,
+            }]
         };
-        Some(BoardKey {
-            range: self.range,
-            gender: self.gender,
-            group,
-        })
+        match (self.gender, self.age, self.weight) {
+            (g, None, None) => own(g, Group::Any),
+            (None, Some(a), None) => own(None, Group::Age(a)),
+            (None, None, Some(w)) => own(None, Group::Weight(w)),
+            (g, a, w) => {
+                let genders: Vec<Option<Gender>> = match g {
+                    Some(_) => vec![g],
+                    None => vec![None, Some(Gender::M), Some(Gender::F)],
+                };
+                let ages: Vec<Option<AgeGroup>> = match a {
+                    Some(_) => vec![a],
+                    None => std::iter::once(None)
+                        .chain(AgeGroup::every().map(Some))
+                        .collect(),
+                };
+                let weights: Vec<Option<WeightClass>> = match w {
+                    Some(_) => vec![w],
+                    None => std::iter::once(None)
+                        .chain(WeightClass::every().map(Some))
+                        .collect(),
+                };
+                let mut keys = Vec::with_capacity(genders.len() * ages.len() * weights.len());
+                for &gender in &genders {
+                    for &age in &ages {
+                        for &weight in &weights {
+                            keys.push(BoardKey {
+                                range,
+                                gender,
+                                group: Group::Leaf(age, weight),
+                            });
+                        }
+                    }
+                }
+                keys
+            }
+        }
     }
 }
 
@@ -377,42 +414,37 @@ impl SegmentBoard {
 
     /// Everyone's best under the filter.
     pub fn rank_everyone(&self, filter: &Filter, caller: AthleteId, paging: Paging) -> Answer {
-        let Some(board_key) = filter.board() else {
-            // Age group with weight class: no kept board; rank the
-            // narrower one's entries that pass both.
-            let mut keys: Vec<EntryKey> = match self.boards.get(&BoardKey {
-                range: filter.range,
-                gender: filter.gender,
-                group: Group::Weight(filter.weight.unwrap_or(WeightClass::To54)),
-            }) {
-                Some(set) => set
-                    .iter()
-                    .filter(|k| self.entry_of(AthleteId(k.athlete), filter) == Some(**k))
-                    .copied()
-                    .collect(),
-                None => Vec::new(),
-            };
-            keys.sort_unstable();
-            return self.rank_sorted(&keys, caller, paging);
-        };
-        let Some(set) = self.boards.get(&board_key) else {
-            return Answer::default();
-        };
-        let n = set.len();
-        let mut positions: Vec<usize> = page_positions(paging, n).collect();
-        if let Some(key) = self.entry_of(caller, filter) {
-            if set.contains(&key) {
-                positions.extend(context_positions(set.rank(&key), paging.context, n));
+        let sets: Vec<&BTreeSet<EntryKey>> = filter
+            .boards()
+            .iter()
+            .filter_map(|k| self.boards.get(k))
+            .collect();
+        let merged = Merged { sets };
+        let n = merged.len();
+        let mut keys: Vec<EntryKey> = Vec::new();
+        let first = page_positions(paging, n).next();
+        if let Some(p) = first {
+            if let Some(start) = merged.select(p) {
+                keys.extend(merged.forward(&merged.cursors(&start), paging.per_page as usize));
             }
         }
-        positions.sort_unstable();
-        positions.dedup();
-        let entries = positions
-            .into_iter()
-            .filter_map(|p| {
-                let key = set.get_index(p)?;
+        if let Some(key) = self.entry_of(caller, filter) {
+            if paging.context > 0 && merged.contains(&key) {
+                let at = merged.cursors(&key);
+                let c = paging.context as usize;
+                keys.extend(merged.backward(&at, c));
+                keys.extend(merged.forward(&at, c + 1));
+            } else if merged.contains(&key) {
+                keys.push(key);
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        let entries = keys
+            .iter()
+            .filter_map(|key| {
                 let mut r = self.effort_of(key)?;
-                r.rank = set.rank(&EntryKey::first_with(key.elapsed_s)) as u64 + 1;
+                r.rank = merged.rank(&EntryKey::first_with(key.elapsed_s)) as u64 + 1;
                 Some(r)
             })
             .collect();
@@ -501,7 +533,7 @@ impl SegmentBoard {
     /// The athlete's overall rank (everyone, all time) if on the board.
     pub fn overall_rank(&self, athlete: AthleteId) -> Option<u64> {
         let key = self.entry_of(athlete, &Filter::EVERYONE)?;
-        let set = self.boards.get(&Filter::EVERYONE.board()?)?;
+        let set = self.boards.get(Filter::EVERYONE.boards().first()?)?;
         if !set.contains(&key) {
             return None;
         }
@@ -518,6 +550,113 @@ impl SegmentBoard {
             })
             .map_or(0, |set| set.rank(&EntryKey::first_with(elapsed_s)) as u64)
             + 1
+    }
+}
+
+/// Disjoint boards read as one ordered board (one athlete is on one leaf).
+struct Merged<'a> {
+    sets: Vec<&'a BTreeSet<EntryKey>>,
+}
+
+impl Merged<'_> {
+    fn len(&self) -> usize {
+        self.sets.iter().map(|s| s.len()).sum()
+    }
+
+    fn contains(&self, key: &EntryKey) -> bool {
+        self.sets.iter().any(|s| s.contains(key))
+    }
+
+    /// Entries ahead of `key` on all the boards.
+    fn rank(&self, key: &EntryKey) -> usize {
+        self.sets.iter().map(|s| s.rank(key)).sum()
+    }
+
+    /// Each board's position of its first entry not ahead of `key`.
+    fn cursors(&self, key: &EntryKey) -> Vec<usize> {
+        self.sets.iter().map(|s| s.rank(key)).collect()
+    }
+
+    /// The entry at position `p` of the merged order: narrows each board's
+    /// window by probing the middle of the widest one (O(k log n) probes
+    /// of k rank lookups each).
+    fn select(&self, p: usize) -> Option<EntryKey> {
+        if p >= self.len() {
+            return None;
+        }
+        if p == 0 {
+            return self.sets.iter().filter_map(|s| s.first()).min().copied();
+        }
+        let k = self.sets.len();
+        let mut lo = vec![0usize; k];
+        let mut hi: Vec<usize> = self.sets.iter().map(|s| s.len()).collect();
+        loop {
+            let i = (0..k).max_by_key(|&j| hi[j].saturating_sub(lo[j]))?;
+            if hi[i] <= lo[i] {
+                return None;
+            }
+            let mid = lo[i] + (hi[i] - lo[i]) / 2;
+            let m = *self.sets[i].get_index(mid)?;
+            let ranks: Vec<usize> = (0..k)
+                .map(|j| if j == i { mid } else { self.sets[j].rank(&m) })
+                .collect();
+            let r: usize = ranks.iter().sum();
+            match r.cmp(&p) {
+                std::cmp::Ordering::Equal => return Some(m),
+                // The answer comes after m: nothing up to m on any board.
+                std::cmp::Ordering::Less => {
+                    for (j, (l, r)) in lo.iter_mut().zip(&ranks).enumerate() {
+                        let bound = if j == i { mid + 1 } else { *r };
+                        *l = (*l).max(bound);
+                    }
+                }
+                // The answer comes before m.
+                std::cmp::Ordering::Greater => {
+                    for (h, r) in hi.iter_mut().zip(&ranks) {
+                        *h = (*h).min(*r);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Up to `n` entries from the cursors on, in order.
+    fn forward(&self, cursors: &[usize], n: usize) -> Vec<EntryKey> {
+        let mut at = cursors.to_vec();
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let next = self
+                .sets
+                .iter()
+                .zip(&at)
+                .enumerate()
+                .filter_map(|(j, (s, &i))| s.get_index(i).map(|k| (*k, j)))
+                .min();
+            let Some((key, j)) = next else { break };
+            out.push(key);
+            at[j] += 1;
+        }
+        out
+    }
+
+    /// Up to `n` entries just before the cursors, nearest first.
+    fn backward(&self, cursors: &[usize], n: usize) -> Vec<EntryKey> {
+        let mut at = cursors.to_vec();
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let prev = self
+                .sets
+                .iter()
+                .zip(&at)
+                .enumerate()
+                .filter(|(_, (_, &i))| i > 0)
+                .filter_map(|(j, (s, &i))| s.get_index(i - 1).map(|k| (*k, j)))
+                .max();
+            let Some((key, j)) = prev else { break };
+            out.push(key);
+            at[j] -= 1;
+        }
+        out
     }
 }
 
@@ -705,5 +844,126 @@ mod tests {
         };
         assert_eq!(b.rank_everyone(&week, AthleteId(1), PAGE).entry_count, 1);
         assert_eq!(b.overall_rank(AthleteId(1)), Some(1));
+    }
+
+    /// Every gender × age group × weight class × date range combination,
+    /// pages past the first and the caller's context, against a plain
+    /// filter-and-sort of the slots.
+    #[test]
+    fn every_combination_matches_a_plain_sort() {
+        let mut b = SegmentBoard::new(NOW);
+        let mut seed: u64 = 7;
+        let mut next = |m: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % m
+        };
+        let mut people = Vec::new();
+        for i in 0..400_i64 {
+            let a = Attributes {
+                sex: match next(5) {
+                    0 => None,
+                    1 | 2 => Some(Sex::M),
+                    _ => Some(Sex::F),
+                },
+                birth_year: (next(8) != 0).then(|| 1940 + next(75) as i32),
+                weight_kg: (next(8) != 0).then(|| 45.0 + next(60) as f64),
+            };
+            let efforts: Vec<Effort> = (0..1 + next(3) as i64)
+                .map(|e| {
+                    let vis = match next(10) {
+                        0 => Visibility::OnlyMe,
+                        1 => Visibility::FollowersOnly,
+                        _ => Visibility::Everyone,
+                    };
+                    // Few distinct times: many ties.
+                    effort(
+                        i * 10 + e,
+                        300 + next(40) as i64,
+                        NOW - next(400) as i64 * DAY / 3,
+                        vis,
+                    )
+                })
+                .collect();
+            b.replace(AthleteId(i), efforts.clone(), a);
+            people.push((AthleteId(i), efforts, a));
+        }
+        let periods = Periods::at(NOW);
+        let genders = [None, Some(Gender::M), Some(Gender::F)];
+        let ages: Vec<Option<AgeGroup>> = std::iter::once(None)
+            .chain(AgeGroup::every().map(Some))
+            .collect();
+        let weights: Vec<Option<WeightClass>> = std::iter::once(None)
+            .chain(WeightClass::every().map(Some))
+            .collect();
+        let mut checked = 0;
+        for range in DateRange::ALL {
+            for &gender in &genders {
+                for &age in &ages {
+                    for &weight in &weights {
+                        let f = Filter {
+                            range,
+                            gender,
+                            age,
+                            weight,
+                        };
+                        let mut keys: Vec<(i64, i64, i64, i64)> = people
+                            .iter()
+                            .filter(|(_, _, a)| {
+                                gender.is_none_or(|g| Gender::of(a.sex) == Some(g))
+                                    && age.is_none_or(|x| {
+                                        AgeGroup::in_year(a.birth_year, 2026) == Some(x)
+                                    })
+                                    && weight
+                                        .is_none_or(|w| WeightClass::of_kg(a.weight_kg) == Some(w))
+                            })
+                            .filter_map(|(id, es, _)| {
+                                es.iter()
+                                    .filter(|e| {
+                                        e.visibility != Visibility::OnlyMe
+                                            && periods.contains(range, e.start_ms)
+                                    })
+                                    .map(|e| (e.elapsed_s(), e.start_ms, e.id, id.0))
+                                    .min()
+                            })
+                            .collect();
+                        keys.sort_unstable();
+                        let n = keys.len();
+                        for (page, caller) in [(1, 0_i64), (2, 17), (3, 399), (40, 5)] {
+                            let paging = Paging {
+                                page,
+                                per_page: 7,
+                                context: 2,
+                            };
+                            let got = b.rank_everyone(&f, AthleteId(caller), paging);
+                            assert_eq!(got.entry_count as usize, n, "{f:?}");
+                            let mut want: Vec<usize> = page_positions(paging, n).collect();
+                            if let Some(p) = keys.iter().position(|k| k.3 == caller) {
+                                want.extend(context_positions(p, 2, n));
+                            }
+                            want.sort_unstable();
+                            want.dedup();
+                            let want: Vec<(u64, i64, i64)> = want
+                                .iter()
+                                .map(|&p| {
+                                    let k = keys[p];
+                                    let rank = keys.iter().filter(|o| o.0 < k.0).count() as u64 + 1;
+                                    (rank, k.3, k.2)
+                                })
+                                .collect();
+                            let got: Vec<(u64, i64, i64)> = got
+                                .entries
+                                .iter()
+                                .map(|r| (r.rank, r.athlete.0, r.effort.id))
+                                .collect();
+                            assert_eq!(got, want, "{f:?} page {page} caller {caller}");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 5 * 3 * 10 * 7 * 4);
     }
 }

@@ -290,6 +290,100 @@ async fn filters_paging_ties_visibility(app: TestApp) {
         assert_eq!(got, expected, "{range}: {body}");
     }
 
+    // Every combination of gender, age group, weight class and date
+    // range (pairs and triples served by merging leaf boards), against a
+    // plain filter of the overall board's entries by what each athlete
+    // signed up with and when their effort started.
+    let people = [
+        (a, "F", "35_44", "55_64"),
+        (b, "M", "45_54", "75_84"),
+        (c, "F", "0_19", "0_54"),
+        (d, "M", "75_plus", "95_plus"),
+        (f, "M", "35_44", "65_74"),
+    ];
+    let overall: Vec<(i64, i64, i64)> = all["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let start = chrono::DateTime::parse_from_rfc3339(e["start_date"].as_str().unwrap())
+                .unwrap()
+                .timestamp_millis();
+            (
+                e["athlete_id"].as_i64().unwrap(),
+                e["elapsed_time"].as_i64().unwrap(),
+                start,
+            )
+        })
+        .collect();
+    let mut combos = 0;
+    for gender in ["", "M", "F"] {
+        for age in ["", "35_44", "45_54", "0_19", "75_plus", "20_24"] {
+            for weight in ["", "55_64", "65_74", "75_84", "0_54", "95_plus", "85_94"] {
+                for range in ["", "today", "this_week", "this_month", "this_year"] {
+                    let mut query = Vec::new();
+                    for (k, v) in [
+                        ("gender", gender),
+                        ("age_group", age),
+                        ("weight_class", weight),
+                        ("date_range", range),
+                    ] {
+                        if !v.is_empty() {
+                            query.push(format!("{k}={v}"));
+                        }
+                    }
+                    let from = if range.is_empty() {
+                        i64::MIN
+                    } else {
+                        period_start(now, range)
+                    };
+                    let kept: Vec<(i64, i64)> = overall
+                        .iter()
+                        .filter(|(id, _, start)| {
+                            let (_, g, ag, w) = people.iter().find(|p| p.0 == *id).unwrap();
+                            (gender.is_empty() || gender == *g)
+                                && (age.is_empty() || age == *ag)
+                                && (weight.is_empty() || weight == *w)
+                                && *start >= from
+                        })
+                        .map(|(id, el, _)| (*id, *el))
+                        .collect();
+                    let expected: Vec<(i64, i64)> = kept
+                        .iter()
+                        .map(|(id, el)| {
+                            let ahead = kept.iter().filter(|(_, o)| o < el).count() as i64;
+                            (ahead + 1, *id)
+                        })
+                        .collect();
+                    let query = query.join("&");
+                    let and = if query.is_empty() { "" } else { "&" };
+                    let body = board(&app, &ann, seg, &format!("{query}{and}per_page=200")).await;
+                    assert_eq!(ranks(&body), expected, "{query}: {body}");
+                    assert_eq!(body["entry_count"], expected.len(), "{query}");
+                    // Page 2 of size 1 with one entry of context around
+                    // the caller (dan), where dan has an entry.
+                    let body = board(
+                        &app,
+                        &dan,
+                        seg,
+                        &format!("{query}{and}per_page=1&page=2&context_entries=1"),
+                    )
+                    .await;
+                    let mut want: Vec<usize> = (1..2.min(expected.len())).collect();
+                    if let Some(p) = expected.iter().position(|e| e.1 == d) {
+                        want.extend(p.saturating_sub(1)..(p + 2).min(expected.len()));
+                    }
+                    want.sort_unstable();
+                    want.dedup();
+                    let want: Vec<(i64, i64)> = want.into_iter().map(|p| expected[p]).collect();
+                    assert_eq!(ranks(&body), want, "{query} paged: {body}");
+                    combos += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(combos, 3 * 6 * 7 * 5);
+
     // Paging and context: dan (5th) with one on either side, page size 1.
     let body = board(&app, &dan, seg, "per_page=1&context_entries=1").await;
     assert_eq!(ranks(&body), [(1, c), (4, f), (5, d)], "{body}");
