@@ -15,6 +15,7 @@ use crate::store::{DynStore, StoreError};
 
 pub mod athlete_totals;
 pub mod best_efforts;
+pub mod best_efforts_backfill;
 pub mod consumer;
 pub mod event;
 pub mod fanout;
@@ -83,6 +84,11 @@ impl Changes {
             store.clone(),
             segments.clone(),
         ));
+        let boards_wake = Arc::new(tokio::sync::Notify::new());
+        tasks.push(best_efforts_backfill::start(
+            store.clone(),
+            boards_wake.clone(),
+        ));
         let changes = Changes {
             events,
             config,
@@ -91,7 +97,7 @@ impl Changes {
             consumers: std::sync::Mutex::new(Vec::new()),
             tasks,
             segments: segments.clone(),
-            boards_wake: Arc::new(tokio::sync::Notify::new()),
+            boards_wake,
         };
         changes
             .register(Arc::new(athlete_totals::AthleteTotals {
