@@ -61,7 +61,9 @@ impl BestEfforts {
         backfill_version: Option<i64>,
     ) -> Result<Vec<Statement>, ConsumerError> {
         let mut out = match backfill_version {
-            None => vec![Statement::new("DELETE FROM best_efforts WHERE activity_id = $1").int(id.0)],
+            None => {
+                vec![Statement::new("DELETE FROM best_efforts WHERE activity_id = $1").int(id.0)]
+            }
             Some(_) => Vec::new(),
         };
         let Some(row) = store.activity(id).await? else {
@@ -93,16 +95,16 @@ impl BestEfforts {
             };
             out.push(
                 Statement::new(sql)
-                .int(id.0)
-                .text(sport.as_str())
-                .text(e.distance.as_str())
-                .real(e.distance.metres())
-                .int(e.elapsed_ms)
-                .int(e.moving_ms)
-                .int(e.start_ms)
-                .int(e.start_index as i64)
-                .int(e.end_index as i64)
-                .int(now),
+                    .int(id.0)
+                    .text(sport.as_str())
+                    .text(e.distance.as_str())
+                    .real(e.distance.metres())
+                    .int(e.elapsed_ms)
+                    .int(e.moving_ms)
+                    .int(e.start_ms)
+                    .int(e.start_index as i64)
+                    .int(e.end_index as i64)
+                    .int(now),
             );
         }
         Ok(out)

@@ -63,14 +63,18 @@ enum Step {
 }
 
 async fn step(store: &DynStore) -> Result<Step, String> {
-    let Some((after, upto)) = store.backfill_position().await.map_err(|e| e.to_string())? else {
+    let Some((after, upto)) = store
+        .effort_backfill_position()
+        .await
+        .map_err(|e| e.to_string())?
+    else {
         return Ok(Step::Done);
     };
     if after >= upto {
         return Ok(Step::Done);
     }
     let candidates = store
-        .backfill_candidates(after, upto, BATCH)
+        .effort_backfill_candidates(after, upto, BATCH)
         .await
         .map_err(|e| e.to_string())?;
     // A short batch is the last one: the marker goes to the end.
@@ -95,15 +99,11 @@ async fn step(store: &DynStore) -> Result<Step, String> {
         effects.extend(queue_athlete(*a, now));
     }
     let applied = store
-        .commit_backfill(after, to, &effects, now)
+        .commit_effort_backfill(after, to, &effects, now)
         .await
         .map_err(|e| e.to_string())?;
     Ok(Step::Batch {
-        activities: if applied {
-            candidates.len() as u64
-        } else {
-            0
-        },
+        activities: if applied { candidates.len() as u64 } else { 0 },
         queued: applied && !athletes.is_empty(),
     })
 }

@@ -10,13 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures_util::{stream, StreamExt, TryStreamExt};
 use redis::aio::ConnectionManager;
 use redis::Script;
 
-use super::club_boards::{
-    BoardBackend, BoardChange, BoardEntry, BoardError, BoardKey, BoardPage,
-};
+use super::club_boards::{BoardBackend, BoardChange, BoardEntry, BoardError, BoardKey, BoardPage};
 use crate::domain::clubs::{SortColumn, WeekTotals};
 use crate::domain::AthleteId;
 
@@ -155,6 +152,15 @@ impl RedisBoards {
         let client = redis::Client::open(url).map_err(redis_error)?;
         let conn = within(client.get_connection_manager()).await?;
         let reads = within(client.get_connection_manager()).await?;
+        // Loaded up front: batches are sent as bare EVALSHAs in a pipeline.
+        let mut c = conn.clone();
+        let _: String = within(
+            redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(SET_SCRIPT)
+                .query_async(&mut c),
+        )
+        .await?;
         Ok(Arc::new(RedisBoards {
             conn,
             reads,
@@ -266,8 +272,9 @@ impl BoardBackend for RedisBoards {
         let keys = self.keys(key);
         // Several chunks in flight on the multiplexed connection, so that
         // Redis is not idle while the next chunk is encoded and sent.
-        stream::iter(rows.chunks(LOAD_CHUNK))
-            .map(|chunk| {
+        for group in rows.chunks(LOAD_CHUNK * LOAD_IN_FLIGHT) {
+            let mut calls = Vec::with_capacity(LOAD_IN_FLIGHT);
+            for chunk in group.chunks(LOAD_CHUNK) {
                 let mut call = self.fill.prepare_invoke();
                 for k in &keys {
                     call.key(k);
@@ -279,12 +286,15 @@ impl BoardBackend for RedisBoards {
                         call.arg(s);
                     }
                 }
+                calls.push(call);
+            }
+            let mut sent = Vec::with_capacity(calls.len());
+            for call in &calls {
                 let mut conn = self.conn.clone();
-                async move { within(call.invoke_async::<i64>(&mut conn)).await }
-            })
-            .buffer_unordered(LOAD_IN_FLIGHT)
-            .try_for_each(|_| async { Ok(()) })
-            .await?;
+                sent.push(async move { within(call.invoke_async::<i64>(&mut conn)).await });
+            }
+            futures_util::future::try_join_all(sent).await?;
+        }
         let mut conn = self.conn.clone();
         let _: i64 = within(
             self.ready

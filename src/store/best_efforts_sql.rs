@@ -268,7 +268,7 @@ impl BestEffortStore for SqlStore {
         )
     }
 
-    async fn backfill_position(&self) -> StoreResult<Option<(i64, i64)>> {
+    async fn effort_backfill_position(&self) -> StoreResult<Option<(i64, i64)>> {
         Ok(sqlx::query_as::<_, (i64, i64)>(
             "SELECT after_id, upto_id FROM best_effort_backfill WHERE id = 1",
         )
@@ -276,7 +276,7 @@ impl BestEffortStore for SqlStore {
         .await?)
     }
 
-    async fn backfill_candidates(
+    async fn effort_backfill_candidates(
         &self,
         after: i64,
         upto: i64,
@@ -299,7 +299,7 @@ impl BestEffortStore for SqlStore {
             .collect())
     }
 
-    async fn commit_backfill(
+    async fn commit_effort_backfill(
         &self,
         from: i64,
         to: i64,

@@ -1373,7 +1373,11 @@ async fn bulk_members_by_the_operator(app: TestApp) {
         );
     };
     check(&board(&app, &cid, id, "").await, ann.id, &this_week);
-    check(&board(&app, &cid, id, "week=last").await, bob.id, &last_week);
+    check(
+        &board(&app, &cid, id, "week=last").await,
+        bob.id,
+        &last_week,
+    );
     // A repeat adds nobody and changes no board.
     let (s, b) = app.post(&path, ADMIN, ids).await;
     assert_eq!(s, StatusCode::OK, "{b}");

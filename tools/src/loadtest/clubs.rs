@@ -36,7 +36,12 @@ async fn post(
     token: &str,
     body: Value,
 ) -> Result<Value, BoxError> {
-    let res = client.post(url).bearer_auth(token).json(&body).send().await?;
+    let res = client
+        .post(url)
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await?;
     let status = res.status();
     let value: Value = res.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
@@ -148,9 +153,7 @@ async fn complete_and_watch(
     ));
     loop {
         let answers = futures_util::future::join_all(
-            waiting
-                .iter()
-                .map(|u| get(client, u.clone(), &who.token)),
+            waiting.iter().map(|u| get(client, u.clone(), &who.token)),
         )
         .await;
         let mut still = Vec::new();
@@ -183,7 +186,7 @@ async fn complete_and_watch(
 
 /// The clubs scenario: set-up, then `--completions` completions,
 /// `--club-concurrency` at a time, each timed to visible everywhere.
-pub async fn measure(args: &LoadtestArgs) -> Result<(), BoxError> {
+pub async fn measure(args: &LoadtestArgs) -> Result<ClubsReport, BoxError> {
     let base = args.url.trim_end_matches('/').to_string();
     let completions = args.completions.max(1);
     let members = args.club_members.max(completions + 1);
@@ -250,32 +253,44 @@ pub async fn measure(args: &LoadtestArgs) -> Result<(), BoxError> {
             .collect()
             .await;
     let wall = started.elapsed().as_secs_f64();
-    let mut h = Histogram::<u64>::new(3)?;
+    let mut h = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
     for r in results {
-        h.record(r?.as_micros() as u64)?;
+        h.record(r?.as_micros() as u64).map_err(|e| e.to_string())?;
     }
-    let p = Percentiles::of(&h);
-    println!(
-        "clubs scenario: {} athletes in each of {} clubs; {} completions, {} at a time, {:.1}/s",
-        ids.len(),
-        clubs.len(),
-        h.len(),
-        args.club_concurrency.max(1),
-        h.len() as f64 / wall
-    );
-    println!(
-        "completion answered → visible on all {} club boards and the global board: p50 {} ms, p99 {} ms, max {} ms",
-        clubs.len(),
-        p.p50,
-        p.p99,
-        p.max
-    );
-    if args.json {
+    Ok(ClubsReport {
+        clubs: clubs.len(),
+        members: ids.len(),
+        completions: h.len(),
+        concurrency: args.club_concurrency.max(1),
+        completions_per_s: h.len() as f64 / wall,
+        setup_s,
+        visible_ms: Percentiles::of(&h),
+    })
+}
+
+/// What the clubs scenario measured.
+#[derive(Debug, serde::Serialize)]
+pub struct ClubsReport {
+    pub clubs: usize,
+    /// Athletes in every club (the clubs' owner aside).
+    pub members: usize,
+    pub completions: u64,
+    pub concurrency: usize,
+    pub completions_per_s: f64,
+    pub setup_s: f64,
+    /// From a completion's answer to visible on every board.
+    pub visible_ms: Percentiles,
+}
+
+impl ClubsReport {
+    pub fn print_human(&self) {
         println!(
-            "{}",
-            json!({"scenario": "clubs", "clubs": clubs.len(), "members": ids.len(),
-                   "completions": h.len(), "setup_s": setup_s, "visible_ms": p})
+            "clubs scenario: {} athletes in each of {} clubs (set up in {:.1} s); {} completions, {} at a time, {:.1}/s",
+            self.members, self.clubs, self.setup_s, self.completions, self.concurrency, self.completions_per_s
+        );
+        println!(
+            "completion answered -> visible on all {} club boards and the global board: p50 {} ms, p99 {} ms, max {} ms",
+            self.clubs, self.visible_ms.p50, self.visible_ms.p99, self.visible_ms.max
         );
     }
-    Ok(())
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use rand::{Rng, SeedableRng};
 
-mod clubs;
+pub mod clubs;
 mod ingest;
 mod plan;
 pub mod protocol;
@@ -95,7 +95,12 @@ pub struct LoadtestArgs {
 pub async fn run(args: LoadtestArgs) -> Result<(), Box<dyn std::error::Error>> {
     let json = args.json;
     if args.clubs > 0 {
-        return clubs::measure(&args).await.map_err(|e| e.to_string().into());
+        let report = clubs::measure(&args).await.map_err(|e| e.to_string())?;
+        report.print_human();
+        if json {
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        return Ok(());
     }
     if args.protocol.is_some() {
         let threads = args.threads.max(1);
