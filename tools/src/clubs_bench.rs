@@ -150,6 +150,9 @@ async fn bench(
                 if backend.set_many(&batch).await.is_ok() {
                     updates.fetch_add(per_tick, Ordering::Relaxed);
                 }
+                // In process a batch never awaits: without this, updaters
+                // behind their ticks hold the workers and starve readers.
+                tokio::task::yield_now().await;
             }
         }));
     }
