@@ -290,3 +290,65 @@ async fn ensure_athlete(
         Err(e) => Err(e.into()),
     }
 }
+
+/// Most members one bulk add takes.
+pub const MAX_CLUB_MEMBERS_BATCH: usize = 10_000;
+
+#[derive(Deserialize)]
+pub struct ClubMembersRequest {
+    athlete_ids: Vec<i64>,
+}
+
+/// `POST /api/v1/admin/clubs/{id}/members`: adds existing athletes to a
+/// club in one transaction (members already in are left as they are),
+/// then puts their this and last week on the club's boards, as a join
+/// does. Private clubs too: the operator is the approval.
+pub async fn club_members(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    body: web::Json<ClubMembersRequest>,
+) -> Result<HttpResponse, ApiError> {
+    authorised(&state, &req)?;
+    let club_id = crate::domain::clubs::ClubId(id.into_inner());
+    let mut ids = body.into_inner().athlete_ids;
+    if !(1..=MAX_CLUB_MEMBERS_BATCH).contains(&ids.len()) {
+        return Err(ApiError::invalid(
+            "ClubMembers",
+            [DomainError::invalid("athlete_ids")],
+        ));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    let athletes: Vec<AthleteId> = ids.into_iter().map(AthleteId).collect();
+    let known = state.store.athlete_names(&athletes).await?;
+    if known.len() != athletes.len() {
+        return Err(ApiError::invalid(
+            "ClubMembers",
+            [DomainError::new("athlete_ids", "not_found")],
+        ));
+    }
+    let Some(club) = state.store.board_club(club_id).await? else {
+        return Err(ApiError::with(
+            Code::ClubNotFound,
+            "Club",
+            "id",
+            "not_found",
+        ));
+    };
+    let added = state
+        .store
+        .add_club_members(club_id, &athletes, now_ms())
+        .await?;
+    // Setting totals is idempotent, so members who were in already are
+    // simply set again. A failure leaves the membership standing: the
+    // board's next rebuild reads the database.
+    if let Err(e) = state.club_boards.joined_many(&club, &athletes).await {
+        tracing::warn!(club = club_id.0, error = %e, "club boards not updated on a bulk add");
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "club_id": club_id.0,
+        "added": added,
+        "requested": athletes.len(),
+    })))
+}

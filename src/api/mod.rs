@@ -46,6 +46,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::post().to(admin::provision)),
             )
             .route("/admin/demo", web::post().to(admin::demo))
+            .service(
+                web::resource("/admin/clubs/{id}/members")
+                    // A full batch of ids.
+                    .app_data(
+                        web::JsonConfig::default()
+                            .limit(1024 * 1024)
+                            .error_handler(crate::error::extractors::json),
+                    )
+                    .route(web::post().to(admin::club_members)),
+            )
             .route("/athletes/search", web::get().to(athletes::search))
             .route("/athletes/{id}", web::get().to(athletes::show))
             .route("/athlete", web::get().to(athletes::me))

@@ -48,8 +48,24 @@ impl BestEfforts {
     /// The statements that replace the activity's efforts by those of its
     /// current state (none when it is gone or not complete).
     async fn refresh(store: &DynStore, id: ActivityId) -> Result<Vec<Statement>, ConsumerError> {
-        let mut out =
-            vec![Statement::new("DELETE FROM best_efforts WHERE activity_id = $1").int(id.0)];
+        Self::efforts(store, id, None).await
+    }
+
+    /// The refresh's statements; with `backfill_version` (the backfill's),
+    /// nothing is deleted and each effort is written only while the
+    /// activity is at that version and has none for the distance: the
+    /// consumer's newer work is never overwritten with older.
+    pub(crate) async fn efforts(
+        store: &DynStore,
+        id: ActivityId,
+        backfill_version: Option<i64>,
+    ) -> Result<Vec<Statement>, ConsumerError> {
+        let mut out = match backfill_version {
+            None => {
+                vec![Statement::new("DELETE FROM best_efforts WHERE activity_id = $1").int(id.0)]
+            }
+            Some(_) => Vec::new(),
+        };
         let Some(row) = store.activity(id).await? else {
             return Ok(out);
         };
@@ -66,23 +82,29 @@ impl BestEfforts {
         for e in efforts {
             // Only while the activity is there and complete: a deletion
             // racing this batch leaves nothing behind.
+            const INSERT: &str = "INSERT INTO best_efforts (activity_id, athlete_id, sport, \
+                 distance_key, distance, elapsed_ms, moving_ms, start_ms, start_index, end_index, \
+                 created_ms) SELECT id, athlete_id, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+                 FROM activities WHERE id = $1 AND state = 'COMPLETE'";
+            let sql = match backfill_version {
+                None => INSERT.to_string(),
+                Some(v) => format!(
+                    "{INSERT} AND version = {v} AND NOT EXISTS (SELECT 1 FROM best_efforts x \
+                     WHERE x.activity_id = $1 AND x.distance_key = $3)"
+                ),
+            };
             out.push(
-                Statement::new(
-                    "INSERT INTO best_efforts (activity_id, athlete_id, sport, distance_key, \
-                     distance, elapsed_ms, moving_ms, start_ms, start_index, end_index, created_ms) \
-                     SELECT id, athlete_id, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM activities \
-                     WHERE id = $1 AND state = 'COMPLETE'",
-                )
-                .int(id.0)
-                .text(sport.as_str())
-                .text(e.distance.as_str())
-                .real(e.distance.metres())
-                .int(e.elapsed_ms)
-                .int(e.moving_ms)
-                .int(e.start_ms)
-                .int(e.start_index as i64)
-                .int(e.end_index as i64)
-                .int(now),
+                Statement::new(sql)
+                    .int(id.0)
+                    .text(sport.as_str())
+                    .text(e.distance.as_str())
+                    .real(e.distance.metres())
+                    .int(e.elapsed_ms)
+                    .int(e.moving_ms)
+                    .int(e.start_ms)
+                    .int(e.start_index as i64)
+                    .int(e.end_index as i64)
+                    .int(now),
             );
         }
         Ok(out)

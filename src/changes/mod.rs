@@ -15,6 +15,7 @@ use crate::store::{DynStore, StoreError};
 
 pub mod athlete_totals;
 pub mod best_efforts;
+pub mod best_efforts_backfill;
 pub mod consumer;
 pub mod event;
 pub mod fanout;
@@ -89,6 +90,11 @@ impl Changes {
         for task in segment_matcher::start_background(store.clone(), segments.clone()) {
             background.adopt("segments.matching", task);
         }
+        let boards_wake = Arc::new(tokio::sync::Notify::new());
+        background.adopt(
+            "best_efforts.backfill",
+            best_efforts_backfill::start(store.clone(), boards_wake.clone()),
+        );
         let changes = Changes {
             events,
             config,
@@ -97,7 +103,7 @@ impl Changes {
             consumers: std::sync::Mutex::new(Vec::new()),
             background,
             segments: segments.clone(),
-            boards_wake: Arc::new(tokio::sync::Notify::new()),
+            boards_wake,
         };
         changes
             .register(Arc::new(athlete_totals::AthleteTotals {

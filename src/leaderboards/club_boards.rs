@@ -55,6 +55,15 @@ pub enum BoardError {
     Start(String),
 }
 
+/// One `set` of a batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BoardChange {
+    pub key: BoardKey,
+    pub athlete: AthleteId,
+    pub totals: Option<WeekTotals>,
+    pub expires_ms: i64,
+}
+
 /// Where boards are held.
 #[async_trait]
 pub trait BoardBackend: Send + Sync + 'static {
@@ -82,6 +91,14 @@ pub trait BoardBackend: Send + Sync + 'static {
         totals: Option<WeekTotals>,
         expires_ms: i64,
     ) -> Result<(), BoardError>;
+    /// Several `set`s: Redis sends them in one pipeline (one round trip
+    /// for a batch of the change log).
+    async fn set_many(&self, changes: &[BoardChange]) -> Result<(), BoardError> {
+        for c in changes {
+            self.set(c.key, c.athlete, c.totals, c.expires_ms).await?;
+        }
+        Ok(())
+    }
     /// A page of a ready board, with `me`; None while it is not ready.
     async fn page(
         &self,
@@ -100,6 +117,8 @@ pub trait BoardBackend: Send + Sync + 'static {
 const LOOKBACK_MS: i64 = 16 * 86_400_000;
 /// Boards outlive their week by this (so last week stays readable).
 const KEEP_AFTER_WEEK_MS: i64 = 8 * 86_400_000;
+/// Board changes per `set_many` call.
+const SET_BATCH: usize = 1_000;
 /// The longest a read waits for another caller's rebuild.
 const LOAD_WAIT: Duration = Duration::from_secs(30);
 
@@ -164,14 +183,54 @@ impl ClubBoards {
         {
             activities.entry(a).or_default().push(act);
         }
+        let mut changes = Vec::with_capacity(clubs.len() * 2);
         for (athlete, club) in clubs {
             let mine = activities.get(&athlete).map_or(&[][..], Vec::as_slice);
             for (key, from, to) in Self::weeks(&club, now) {
-                let totals = WeekTotals::of(mine, club.sport, from, to);
-                self.backend
-                    .set(key, athlete, totals, to + KEEP_AFTER_WEEK_MS)
-                    .await?;
+                changes.push(BoardChange {
+                    key,
+                    athlete,
+                    totals: WeekTotals::of(mine, club.sport, from, to),
+                    expires_ms: to + KEEP_AFTER_WEEK_MS,
+                });
             }
+        }
+        for batch in changes.chunks(SET_BATCH) {
+            self.backend.set_many(batch).await?;
+        }
+        Ok(())
+    }
+
+    /// New members (an operator's bulk add): their this and last week go
+    /// on the club's boards, read from the database once per chunk.
+    pub async fn joined_many(
+        &self,
+        club: &BoardClub,
+        athletes: &[AthleteId],
+    ) -> Result<(), BoardError> {
+        let now = now_ms();
+        for chunk in athletes.chunks(SET_BATCH / 2) {
+            let mut activities: HashMap<AthleteId, Vec<_>> = HashMap::new();
+            for (a, act) in self
+                .store
+                .counted_activities(chunk, now - LOOKBACK_MS)
+                .await?
+            {
+                activities.entry(a).or_default().push(act);
+            }
+            let mut changes = Vec::with_capacity(chunk.len() * 2);
+            for &athlete in chunk {
+                let mine = activities.get(&athlete).map_or(&[][..], Vec::as_slice);
+                for (key, from, to) in Self::weeks(club, now) {
+                    changes.push(BoardChange {
+                        key,
+                        athlete,
+                        totals: WeekTotals::of(mine, club.sport, from, to),
+                        expires_ms: to + KEEP_AFTER_WEEK_MS,
+                    });
+                }
+            }
+            self.backend.set_many(&changes).await?;
         }
         Ok(())
     }

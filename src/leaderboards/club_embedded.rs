@@ -126,14 +126,33 @@ impl BoardBackend for EmbeddedBoards {
         let Some(board) = self.board(key) else {
             return Ok(());
         };
-        let mut b = write(&board);
-        for (athlete, totals) in rows {
-            if !b.touched.contains(athlete) {
-                b.put(*athlete, Some(*totals));
+        // Built outside the lock, so that reads (answering "not ready"
+        // meanwhile) never wait for it; each column sorted first, as
+        // inserting in order appends to the B-tree's last node, several
+        // times faster than at random.
+        let mut fresh = Board {
+            totals: rows.iter().copied().collect(),
+            ..Board::default()
+        };
+        for c in SortColumn::ALL {
+            let mut keys: Vec<(i64, i64)> = rows
+                .iter()
+                .filter_map(|(a, t)| Some((-t.score(c)?, a.0)))
+                .collect();
+            keys.sort_unstable();
+            let column = &mut fresh.columns[c.index()];
+            for key in keys {
+                column.insert(key);
             }
         }
-        b.touched = HashSet::new();
-        b.ready = true;
+        let mut b = write(&board);
+        // Athletes set during the load: theirs are newer than the load's.
+        for athlete in std::mem::take(&mut b.touched) {
+            let current = b.totals.get(&athlete).copied();
+            fresh.put(athlete, current);
+        }
+        fresh.ready = true;
+        *b = fresh;
         Ok(())
     }
 

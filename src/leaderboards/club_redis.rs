@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::Script;
 
-use super::club_boards::{BoardBackend, BoardEntry, BoardError, BoardKey, BoardPage};
+use super::club_boards::{BoardBackend, BoardChange, BoardEntry, BoardError, BoardKey, BoardPage};
 use crate::domain::clubs::{SortColumn, WeekTotals};
 use crate::domain::AthleteId;
 
@@ -23,25 +23,31 @@ const CALL_DEADLINE: Duration = Duration::from_secs(5);
 const LOADING_TTL_MS: u64 = 120_000;
 /// Athletes per script call in a rebuild.
 const LOAD_CHUNK: usize = 1_000;
+/// Rebuild chunks in flight at once.
+const LOAD_IN_FLIGHT: usize = 4;
 
 const SET_SCRIPT: &str = r"
 local st = redis.call('GET', KEYS[1])
 if not st then return 0 end
 if st == 'loading' then redis.call('SADD', KEYS[3], ARGV[1]) end
+local exp = ARGV[9]
+-- A key gets its expiry when this write may have created it (a new
+-- member); existing keys already carry it, so a change costs 7 writes.
+local function fresh(k, added)
+  if added == 1 and redis.call('PTTL', k) == -1 then redis.call('PEXPIREAT', k, exp) end
+end
 if ARGV[2] == '' then
   redis.call('HDEL', KEYS[2], ARGV[1])
   for c = 0, 5 do redis.call('ZREM', KEYS[4 + c], ARGV[1]) end
 else
-  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  fresh(KEYS[2], redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]))
   for c = 0, 5 do
     local s = ARGV[3 + c]
     if s == '' then redis.call('ZREM', KEYS[4 + c], ARGV[1])
-    else redis.call('ZADD', KEYS[4 + c], s, ARGV[1]) end
+    else fresh(KEYS[4 + c], redis.call('ZADD', KEYS[4 + c], s, ARGV[1])) end
   end
 end
-for k = 2, 9 do
-  if redis.call('EXISTS', KEYS[k]) == 1 then redis.call('PEXPIREAT', KEYS[k], ARGV[9]) end
-end
+if st == 'loading' then fresh(KEYS[3], 1) end
 return 1
 ";
 
@@ -93,7 +99,11 @@ return out
 ";
 
 pub struct RedisBoards {
+    /// Writes (the change log's updates, rebuilds).
     conn: ConnectionManager,
+    /// Pages: their own connection, so that a read never waits behind a
+    /// pipeline of updates on the same socket.
+    reads: ConnectionManager,
     prefix: String,
     set: Script,
     fill: Script,
@@ -141,8 +151,19 @@ impl RedisBoards {
     pub async fn connect(url: &str, prefix: &str) -> Result<Arc<RedisBoards>, BoardError> {
         let client = redis::Client::open(url).map_err(redis_error)?;
         let conn = within(client.get_connection_manager()).await?;
+        let reads = within(client.get_connection_manager()).await?;
+        // Loaded up front: batches are sent as bare EVALSHAs in a pipeline.
+        let mut c = conn.clone();
+        let _: String = within(
+            redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(SET_SCRIPT)
+                .query_async(&mut c),
+        )
+        .await?;
         Ok(Arc::new(RedisBoards {
             conn,
+            reads,
             prefix: prefix.to_string(),
             set: Script::new(SET_SCRIPT),
             fill: Script::new(FILL_SCRIPT),
@@ -249,20 +270,30 @@ impl BoardBackend for RedisBoards {
         expires_ms: i64,
     ) -> Result<(), BoardError> {
         let keys = self.keys(key);
-        for chunk in rows.chunks(LOAD_CHUNK) {
-            let mut call = self.fill.prepare_invoke();
-            for k in &keys {
-                call.key(k);
-            }
-            call.arg(expires_ms);
-            for (athlete, totals) in chunk {
-                call.arg(athlete.0).arg(encode(totals));
-                for s in scores(totals) {
-                    call.arg(s);
+        // Several chunks in flight on the multiplexed connection, so that
+        // Redis is not idle while the next chunk is encoded and sent.
+        for group in rows.chunks(LOAD_CHUNK * LOAD_IN_FLIGHT) {
+            let mut calls = Vec::with_capacity(LOAD_IN_FLIGHT);
+            for chunk in group.chunks(LOAD_CHUNK) {
+                let mut call = self.fill.prepare_invoke();
+                for k in &keys {
+                    call.key(k);
                 }
+                call.arg(expires_ms);
+                for (athlete, totals) in chunk {
+                    call.arg(athlete.0).arg(encode(totals));
+                    for s in scores(totals) {
+                        call.arg(s);
+                    }
+                }
+                calls.push(call);
             }
-            let mut conn = self.conn.clone();
-            let _: i64 = within(call.invoke_async(&mut conn)).await?;
+            let mut sent = Vec::with_capacity(calls.len());
+            for call in &calls {
+                let mut conn = self.conn.clone();
+                sent.push(async move { within(call.invoke_async::<i64>(&mut conn)).await });
+            }
+            futures_util::future::try_join_all(sent).await?;
         }
         let mut conn = self.conn.clone();
         let _: i64 = within(
@@ -294,29 +325,63 @@ impl BoardBackend for RedisBoards {
         totals: Option<WeekTotals>,
         expires_ms: i64,
     ) -> Result<(), BoardError> {
-        let mut call = self.set.prepare_invoke();
-        for k in &self.keys(key) {
-            call.key(k);
+        self.set_many(&[BoardChange {
+            key,
+            athlete,
+            totals,
+            expires_ms,
+        }])
+        .await
+    }
+
+    async fn set_many(&self, changes: &[BoardChange]) -> Result<(), BoardError> {
+        if changes.is_empty() {
+            return Ok(());
         }
-        call.arg(athlete.0);
-        match totals {
-            Some(t) => {
-                call.arg(encode(&t));
-                for s in scores(&t) {
-                    call.arg(s);
+        let pipe = |sha: &str| {
+            let mut pipe = redis::pipe();
+            for c in changes {
+                let cmd = pipe.cmd("EVALSHA").arg(sha).arg(9);
+                for k in &self.keys(c.key) {
+                    cmd.arg(k);
                 }
-            }
-            None => {
-                call.arg("");
-                for _ in 0..6 {
-                    call.arg("");
+                cmd.arg(c.athlete.0);
+                match &c.totals {
+                    Some(t) => {
+                        cmd.arg(encode(t));
+                        for s in scores(t) {
+                            cmd.arg(s);
+                        }
+                    }
+                    None => {
+                        for _ in 0..7 {
+                            cmd.arg("");
+                        }
+                    }
                 }
+                cmd.arg(c.expires_ms).ignore();
             }
-        }
-        call.arg(expires_ms);
+            pipe
+        };
         let mut conn = self.conn.clone();
-        let _: i64 = within(call.invoke_async(&mut conn)).await?;
-        Ok(())
+        let sha = self.set.get_hash();
+        let first = tokio::time::timeout(CALL_DEADLINE, pipe(sha).query_async::<()>(&mut conn))
+            .await
+            .map_err(|_| BoardError::Redis("call ran past its deadline".into()))?;
+        match first {
+            Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
+                // Redis restarted or flushed its scripts: load it again.
+                let _: String = within(
+                    redis::cmd("SCRIPT")
+                        .arg("LOAD")
+                        .arg(SET_SCRIPT)
+                        .query_async(&mut conn),
+                )
+                .await?;
+                within(pipe(sha).query_async::<()>(&mut conn)).await
+            }
+            other => other.map_err(redis_error),
+        }
     }
 
     async fn page(
@@ -327,7 +392,7 @@ impl BoardBackend for RedisBoards {
         limit: u64,
         me: Option<AthleteId>,
     ) -> Result<Option<BoardPage>, BoardError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.reads.clone();
         let reply: Option<Vec<String>> = within(
             self.page
                 .key(self.key(key, "state"))

@@ -108,4 +108,24 @@ pub trait BestEffortStore: Send + Sync {
     async fn board_change_tail(&self) -> StoreResult<i64>;
     /// Deletes queue rows older than `before_ms`; answers how many.
     async fn prune_board_changes(&self, before_ms: i64) -> StoreResult<u64>;
+    /// The one-time backfill's marker: (after_id, upto_id).
+    async fn effort_backfill_position(&self) -> StoreResult<Option<(i64, i64)>>;
+    /// Completed activities with ids in `(after, upto]` and no best
+    /// efforts, in id order, with their athlete and version.
+    async fn effort_backfill_candidates(
+        &self,
+        after: i64,
+        upto: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(ActivityId, AthleteId, i64)>>;
+    /// In one transaction: moves the backfill's marker from `from` to `to`
+    /// and runs the batch's statements. False (nothing written) when the
+    /// marker was not at `from` (another node did the batch).
+    async fn commit_effort_backfill(
+        &self,
+        from: i64,
+        to: i64,
+        effects: &[Statement],
+        now_ms: i64,
+    ) -> StoreResult<bool>;
 }

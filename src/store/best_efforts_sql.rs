@@ -13,7 +13,7 @@ use crate::domain::{ActivityId, AthleteId, Sport};
 use crate::store::best_efforts::{
     queue_athlete, BestEffortRow, BestEffortStore, BoardAthlete, BoardEffort,
 };
-use crate::store::changes::Arg;
+use crate::store::changes::{Arg, Statement};
 use crate::store::{AthleteRow, StoreError, StoreResult};
 
 const ATHLETE_COLUMNS: &str = "id, username, firstname, lastname, sex, birth_year, weight_kg, \
@@ -266,5 +266,69 @@ impl BestEffortStore for SqlStore {
                 .await?
                 .rows_affected(),
         )
+    }
+
+    async fn effort_backfill_position(&self) -> StoreResult<Option<(i64, i64)>> {
+        Ok(sqlx::query_as::<_, (i64, i64)>(
+            "SELECT after_id, upto_id FROM best_effort_backfill WHERE id = 1",
+        )
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    async fn effort_backfill_candidates(
+        &self,
+        after: i64,
+        upto: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(ActivityId, AthleteId, i64)>> {
+        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT a.id, a.athlete_id, a.version FROM activities a \
+             WHERE a.id > $1 AND a.id <= $2 AND a.state = 'COMPLETE' \
+             AND NOT EXISTS (SELECT 1 FROM best_efforts e WHERE e.activity_id = a.id) \
+             ORDER BY a.id LIMIT $3",
+        )
+        .bind(after)
+        .bind(upto)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, athlete, version)| (ActivityId(id), AthleteId(athlete), version))
+            .collect())
+    }
+
+    async fn commit_effort_backfill(
+        &self,
+        from: i64,
+        to: i64,
+        effects: &[Statement],
+        now_ms: i64,
+    ) -> StoreResult<bool> {
+        let mut tx = super::begin_write(self.pool()).await?;
+        // First: a second node doing the same batch waits on this row and
+        // then finds the marker moved.
+        let moved = sqlx::query(
+            "UPDATE best_effort_backfill SET after_id = $2, updated_ms = $3 \
+             WHERE id = 1 AND after_id = $1",
+        )
+        .bind(from)
+        .bind(to)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        for statement in effects {
+            super::changes_sql::bind_args(sqlx::query(&statement.sql), &statement.args)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 }

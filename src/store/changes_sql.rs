@@ -110,7 +110,7 @@ fn decode(row: &<Db as sqlx::Database>::Row) -> StoreResult<ChangeEvent> {
     })
 }
 
-fn bind_args<'q>(
+pub(super) fn bind_args<'q>(
     mut query: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>>,
     args: &'q [Arg],
 ) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments<'q>> {

@@ -769,6 +769,34 @@ impl best_efforts::BestEffortStore for Deadline {
     async fn prune_board_changes(&self, before_ms: i64) -> StoreResult<u64> {
         within(BULK_DEADLINE, self.0.prune_board_changes(before_ms)).await
     }
+    async fn effort_backfill_position(&self) -> StoreResult<Option<(i64, i64)>> {
+        within(CALL_DEADLINE, self.0.effort_backfill_position()).await
+    }
+    async fn effort_backfill_candidates(
+        &self,
+        after: i64,
+        upto: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(ActivityId, AthleteId, i64)>> {
+        within(
+            BULK_DEADLINE,
+            self.0.effort_backfill_candidates(after, upto, limit),
+        )
+        .await
+    }
+    async fn commit_effort_backfill(
+        &self,
+        from: i64,
+        to: i64,
+        effects: &[changes::Statement],
+        now_ms: i64,
+    ) -> StoreResult<bool> {
+        within(
+            BULK_DEADLINE,
+            self.0.commit_effort_backfill(from, to, effects, now_ms),
+        )
+        .await
+    }
 }
 
 #[async_trait]

@@ -16,6 +16,8 @@ use crate::common::{
 use pacer::config::Config;
 
 const WAIT: Duration = Duration::from_secs(20);
+/// The operator's token (`PACER_ADMIN_TOKEN`) of every server here.
+const ADMIN: &str = "admin-secret-for-club-tests";
 
 fn redis_required() -> bool {
     std::env::var("PACER_REQUIRE_REDIS").is_ok_and(|v| v == "1")
@@ -77,6 +79,7 @@ async fn spawn_boards(backend: Backend, redis: bool) -> Option<(TestApp, Option<
     };
     let (url, db) = fresh_database(backend).await?;
     let mut config = Config::for_tests(&url);
+    config.admin_token = Some(ADMIN.to_string());
     if let Some(p) = &prefix {
         config.redis_url = Some(redis_url());
         config.redis_prefix = p.clone();
@@ -1222,3 +1225,134 @@ async fn kill_9_loses_nothing_sqlite_redis() {
 async fn kill_9_loses_nothing_postgres_redis() {
     kill_9_loses_nothing(Backend::Postgres, true).await;
 }
+
+/// The operator's bulk add: members and boards consistent (a member's
+/// this and last week come along, as with a join), repeats harmless,
+/// bad input and callers without the admin token refused.
+async fn bulk_members_by_the_operator(app: TestApp) {
+    let (zone, week_start) = zone_well_into_its_week(3);
+    let owner = app.signup("owner").await;
+    let club = create_club(
+        &app,
+        &owner,
+        json!({"name": "Imported", "sport_type": "Run", "timezone": zone}),
+    )
+    .await;
+    let id = club["id"].as_i64().unwrap();
+    let ann = app.signup("ann").await;
+    let bob = app.signup("bob").await;
+    let cid = app.signup("cid").await;
+    let t0 = now_ms() - 2 * 3_600_000;
+    let this_week = record(&app, &ann, "Run", t0, 400, 0.0).await;
+    // Bob's run ended last week (an hour before this week began).
+    let last_week = record(&app, &bob, "Run", week_start - 3_600_000, 300, 0.0).await;
+    // The boards are held before the add: the add must update them.
+    assert_eq!(board(&app, &owner, id, "").await["entry_count"], 0);
+    assert_eq!(board(&app, &owner, id, "week=last").await["entry_count"], 0);
+    let path = format!("/api/v1/admin/clubs/{id}/members");
+    let ids = json!({"athlete_ids": [ann.id, bob.id, cid.id, ann.id]});
+    // Not the operator: an athlete's own token, none, a wrong one.
+    for token in [owner.token.as_str(), "", "wrong"] {
+        let (s, b) = app.post(&path, token, ids.clone()).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{token:?}: {b}");
+        assert_error_shape(&b);
+    }
+    let too_many: Vec<i64> = (1..=10_001).collect();
+    for (body, status, field, code) in [
+        (
+            json!({"athlete_ids": []}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "athlete_ids",
+            "invalid",
+        ),
+        (
+            json!({ "athlete_ids": too_many }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "athlete_ids",
+            "invalid",
+        ),
+        (
+            json!({"athlete_ids": [ann.id, 999_999]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "athlete_ids",
+            "not_found",
+        ),
+        (
+            json!({"athlete_ids": "all"}),
+            StatusCode::BAD_REQUEST,
+            "body",
+            "malformed_body",
+        ),
+    ] {
+        let (s, b) = app.post(&path, ADMIN, body.clone()).await;
+        assert_eq!(s, status, "{body}: {b}");
+        assert_eq!(assert_error_shape(&b), field, "{body}: {b}");
+        if status == StatusCode::UNPROCESSABLE_ENTITY {
+            assert_eq!(b["errors"][0]["code"], code, "{body}: {b}");
+        } else {
+            assert_eq!(b["code"], code, "{body}: {b}");
+        }
+    }
+    let (s, b) = app
+        .post("/api/v1/admin/clubs/999999/members", ADMIN, ids.clone())
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    assert_eq!(b["code"], "club_not_found");
+    // Nothing refused changed the club.
+    let (_, c) = app.get(&format!("/api/v1/clubs/{id}"), &owner.token).await;
+    assert_eq!(c["member_count"], 1, "{c}");
+
+    let (s, b) = app.post(&path, ADMIN, ids.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["added"], 3, "{b}");
+    let (_, c) = app.get(&format!("/api/v1/clubs/{id}"), &owner.token).await;
+    assert_eq!(c["member_count"], 4, "{c}");
+    let (_, c) = app.get(&format!("/api/v1/clubs/{id}"), &cid.token).await;
+    assert_eq!(c["membership"], "member", "{c}");
+    let (_, members) = app
+        .get(&format!("/api/v1/clubs/{id}/members"), &owner.token)
+        .await;
+    let mut got: Vec<i64> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    got.sort_unstable();
+    let mut want = vec![owner.id, ann.id, bob.id, cid.id];
+    want.sort_unstable();
+    assert_eq!(got, want);
+    // On the boards at once (the add answers after setting them): Ann
+    // this week, Bob last week, Cid (no runs) on neither.
+    let check = |body: &Value, who: i64, activity: &Value| {
+        assert_eq!(body["entry_count"], 1, "{body}");
+        let line = &body["entries"][0];
+        assert_eq!(line["athlete_id"], who, "{body}");
+        assert_eq!(line["activities"], 1, "{body}");
+        assert!(
+            (line["distance"].as_f64().unwrap() - activity["distance"].as_f64().unwrap()).abs()
+                < 0.01,
+            "{body} vs {activity}"
+        );
+    };
+    check(&board(&app, &cid, id, "").await, ann.id, &this_week);
+    check(
+        &board(&app, &cid, id, "week=last").await,
+        bob.id,
+        &last_week,
+    );
+    // A repeat adds nobody and changes no board.
+    let (s, b) = app.post(&path, ADMIN, ids).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["added"], 0, "{b}");
+    let (_, c) = app.get(&format!("/api/v1/clubs/{id}"), &owner.token).await;
+    assert_eq!(c["member_count"], 4, "{c}");
+    check(&board(&app, &cid, id, "").await, ann.id, &this_week);
+    // A bulk-added member is a member like any other: leaving takes them off.
+    let (s, _) = app
+        .post(&format!("/api/v1/clubs/{id}/leave"), &ann.token, json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(board(&app, &cid, id, "").await["entry_count"], 0);
+}
+each_board!(bulk_members_by_the_operator);

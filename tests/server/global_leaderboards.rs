@@ -635,3 +635,110 @@ async fn bad_input(app: TestApp) {
     assert_eq!(cleared["birth_year"], before["birth_year"]);
 }
 both_backends!(bad_input);
+
+/// Runs one statement on the app's database, from outside the server.
+async fn execute(app: &TestApp, sql: &str) {
+    use sqlx::Connection;
+    match app.backend {
+        crate::common::Backend::Sqlite => {
+            let mut c = sqlx::SqliteConnection::connect(&app.database_url)
+                .await
+                .unwrap();
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+        }
+        crate::common::Backend::Postgres => {
+            let mut c = sqlx::PgConnection::connect(&app.database_url)
+                .await
+                .unwrap();
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+        }
+    }
+}
+
+/// The activity's best efforts now (no waiting).
+async fn efforts_now(app: &TestApp, who: &Athlete, id: i64) -> Vec<Value> {
+    let (status, body) = app
+        .get(&format!("/api/v1/activities/{id}"), &who.token)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["best_efforts"].as_array().cloned().unwrap_or_default()
+}
+
+fn names_and_times(efforts: &[Value]) -> Vec<(String, i64)> {
+    efforts
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["elapsed_time"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Activities completed before best efforts existed (their change-log
+/// events pruned): the backfill at start gives them their efforts and puts
+/// their athletes on the global boards; it resumes after its marker (an
+/// activity before it is not done again) and ends at the marker's end.
+async fn backfill_of_activities_from_before_best_efforts(app: TestApp) {
+    let kim = app.signup("kim").await;
+    let t0 = now_ms() - 3 * 3_600_000;
+    // The fastest run is the first: the marker is past it, so if the
+    // backfill did it again the board would show its time.
+    let first = upload_run(&app, &kim, t0, 4.0).await;
+    let second = upload_run(&app, &kim, t0 + 3_600_000, 3.0).await;
+    let third = upload_run(&app, &kim, t0 + 7_200_000, 3.5).await;
+    let mut before = Vec::new();
+    for id in [first, second, third] {
+        before.push(names_and_times(&best_efforts(&app, &kim, id).await));
+    }
+    // As if best efforts had never been computed, and a backfill had done
+    // the first activity before it stopped.
+    execute(&app, "DELETE FROM best_efforts").await;
+    execute(
+        &app,
+        &format!("UPDATE best_effort_backfill SET after_id = {first}, upto_id = {third}"),
+    )
+    .await;
+    assert!(efforts_now(&app, &kim, second).await.is_empty());
+    // A restart on the same database (the first server's backfill has
+    // ended; its boards are not looked at again).
+    let mut config = pacer::config::Config::for_tests(&app.database_url);
+    config.admin_token = None;
+    let restarted = crate::common::spawn_with(
+        config,
+        app.backend,
+        crate::common::DbGuard::Sqlite(tempfile::tempdir().unwrap()),
+    )
+    .await;
+    assert_eq!(
+        names_and_times(&best_efforts(&restarted, &kim, second).await),
+        before[1]
+    );
+    assert_eq!(
+        names_and_times(&best_efforts(&restarted, &kim, third).await),
+        before[2]
+    );
+    let third_5k = before[2]
+        .iter()
+        .find(|(n, _)| n == "5K")
+        .map(|(_, t)| *t)
+        .unwrap();
+    let body = board_until(
+        &restarted,
+        &kim,
+        "sport_type=Run&distance=5k",
+        "the backfilled athlete on the board",
+        |b| b["me"]["elapsed_time"].as_i64() == Some(third_5k),
+    )
+    .await;
+    assert_eq!(body["me"]["activity_id"], third, "{body}");
+    // Resumed after the marker: the first activity was not done again.
+    assert!(efforts_now(&restarted, &kim, first).await.is_empty());
+    assert_eq!(
+        body["entries"].as_array().unwrap().len(),
+        1,
+        "one entry per athlete: {body}"
+    );
+}
+both_backends!(backfill_of_activities_from_before_best_efforts);

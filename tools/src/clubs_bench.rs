@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use pacer::domain::clubs::{ClubId, SortColumn, WeekTotals};
 use pacer::domain::AthleteId;
-use pacer::leaderboards::club_boards::{BoardBackend, BoardKey};
+use pacer::leaderboards::club_boards::{BoardBackend, BoardChange, BoardKey};
 use pacer::leaderboards::club_embedded::EmbeddedBoards;
 use pacer::leaderboards::club_redis::RedisBoards;
 use rand::{Rng, SeedableRng};
@@ -34,6 +34,10 @@ pub struct ClubsBenchArgs {
     /// Concurrent readers.
     #[arg(long, default_value_t = 2)]
     pub readers: usize,
+    /// Reads per second, all readers together (0: each reader reads
+    /// back to back, as fast as it can).
+    #[arg(long, default_value_t = 1_000)]
+    pub reads_per_s: u64,
     /// Redis to measure too (its keys are deleted afterwards).
     #[arg(long, env = "PACER_REDIS_URL")]
     pub redis_url: Option<String>,
@@ -69,7 +73,10 @@ fn rss_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
-const UPDATERS: u64 = 25;
+/// Update tasks, each sending its share of a 10 ms tick as one batch (as
+/// the change-log consumer's partitions do).
+const UPDATERS: u64 = 4;
+const TICKS_PER_S: u64 = 100;
 
 struct Outcome {
     name: &'static str,
@@ -118,26 +125,34 @@ async fn bench(
     };
     let stop = Arc::new(AtomicBool::new(false));
     let updates = Arc::new(AtomicU64::new(0));
-    // Updaters: 25 tasks, each its share of the rate, in 10 ms ticks (many,
-    // so that a slow call does not hold the rate back).
     let mut tasks = Vec::new();
     for u in 0..UPDATERS {
         let (backend, stop, updates) = (backend.clone(), stop.clone(), updates.clone());
-        let per_tick = (args.updates_per_s / UPDATERS / 100).max(1);
+        let per_tick = (args.updates_per_s / UPDATERS / TICKS_PER_S).max(1);
         let members = args.members as i64;
         tasks.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(100 + u);
-            let mut tick = tokio::time::interval(Duration::from_millis(10));
+            let mut tick = tokio::time::interval(Duration::from_millis(1_000 / TICKS_PER_S));
             while !stop.load(Ordering::Relaxed) {
                 tick.tick().await;
-                for _ in 0..per_tick {
-                    let athlete = AthleteId(rng.gen_range(1..=members));
-                    let mut t = week(&mut rng).unwrap_or_default();
-                    add_activity(&mut t, &mut rng);
-                    if backend.set(key, athlete, Some(t), expires).await.is_ok() {
-                        updates.fetch_add(1, Ordering::Relaxed);
-                    }
+                let batch: Vec<BoardChange> = (0..per_tick)
+                    .map(|_| {
+                        let mut t = week(&mut rng).unwrap_or_default();
+                        add_activity(&mut t, &mut rng);
+                        BoardChange {
+                            key,
+                            athlete: AthleteId(rng.gen_range(1..=members)),
+                            totals: Some(t),
+                            expires_ms: expires,
+                        }
+                    })
+                    .collect();
+                if backend.set_many(&batch).await.is_ok() {
+                    updates.fetch_add(per_tick, Ordering::Relaxed);
                 }
+                // In process a batch never awaits: without this, updaters
+                // behind their ticks hold the workers and starve readers.
+                tokio::task::yield_now().await;
             }
         }));
     }
@@ -147,10 +162,20 @@ async fn bench(
     for r in 0..args.readers {
         let backend = backend.clone();
         let members = args.members as i64;
+        let gap = (args.reads_per_s > 0)
+            .then(|| Duration::from_secs_f64(args.readers as f64 / args.reads_per_s as f64));
         readers.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(1_000 + r as u64);
             let mut h = Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+            let mut pace = gap.map(|g| {
+                let mut i = tokio::time::interval(g);
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                i
+            });
             while t0.elapsed() < run {
+                if let Some(p) = pace.as_mut() {
+                    p.tick().await;
+                }
                 let column = SortColumn::ALL[rng.gen_range(0..6)];
                 let me = AthleteId(rng.gen_range(1..=members));
                 let asked = Instant::now();
@@ -208,20 +233,21 @@ pub async fn run(args: ClubsBenchArgs) -> Result<(), Box<dyn std::error::Error>>
         outcomes.push(result?);
     }
     println!(
-        "club of {} members, top 10 + me (random column, random me), {} readers, {} updates/s asked",
-        args.members, args.readers, args.updates_per_s
+        "club of {} members, top 10 + me (random column, random me), {} readers, {} reads/s asked (0: back to back), {} updates/s asked",
+        args.members, args.readers, args.reads_per_s, args.updates_per_s
     );
-    println!("| boards | on board | load s | bytes/member | reads | p50 ms | p99 ms | max ms | updates/s |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| boards | on board | load s | bytes/member | reads | reads/s | p50 ms | p99 ms | max ms | updates/s |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for o in outcomes {
         let ms = |q: f64| o.reads.value_at_quantile(q) as f64 / 1000.0;
         println!(
-            "| {} | {} | {:.1} | {:.0} | {} | {:.3} | {:.3} | {:.3} | {:.0} |",
+            "| {} | {} | {:.1} | {:.0} | {} | {:.0} | {:.3} | {:.3} | {:.3} | {:.0} |",
             o.name,
             o.on_board,
             o.load_s,
             o.bytes_per_member,
             o.reads.len(),
+            o.reads.len() as f64 / o.seconds,
             ms(0.5),
             ms(0.99),
             o.reads.max() as f64 / 1000.0,

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use rand::{Rng, SeedableRng};
 
+pub mod clubs;
 mod ingest;
 mod plan;
 pub mod protocol;
@@ -73,11 +74,34 @@ pub struct LoadtestArgs {
     /// phases that share --duration-s.
     #[arg(long, value_enum)]
     pub protocol: Option<protocol::IngestProtocol>,
+    /// The clubs scenario instead: athletes in this many clubs complete
+    /// activities; each completion is timed until every club board and
+    /// the global leaderboard show it.
+    #[arg(long, default_value_t = 0)]
+    pub clubs: usize,
+    /// Clubs scenario: athletes put in every club (bulk, by the operator
+    /// endpoint).
+    #[arg(long, default_value_t = 1_000)]
+    pub club_members: usize,
+    /// Clubs scenario: completions timed (one per athlete).
+    #[arg(long, default_value_t = 200)]
+    pub completions: usize,
+    /// Clubs scenario: completions in flight at once.
+    #[arg(long, default_value_t = 4)]
+    pub club_concurrency: usize,
 }
 
 /// Runs the load on its own multi-threaded runtime and prints the report.
 pub async fn run(args: LoadtestArgs) -> Result<(), Box<dyn std::error::Error>> {
     let json = args.json;
+    if args.clubs > 0 {
+        let report = clubs::measure(&args).await.map_err(|e| e.to_string())?;
+        report.print_human();
+        if json {
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        return Ok(());
+    }
     if args.protocol.is_some() {
         let threads = args.threads.max(1);
         let report = tokio::task::spawn_blocking(move || {

@@ -45,6 +45,10 @@ fn args(app: &TestApp) -> LoadtestArgs {
         threads: 1,
         admin_token: ADMIN.to_string(),
         protocol: None,
+        clubs: 0,
+        club_members: 1_000,
+        completions: 200,
+        club_concurrency: 4,
     }
 }
 
@@ -146,4 +150,24 @@ async fn osmand_ingest_is_measured_beside_the_api(app: TestApp) {
         * f64::from(report.rounds);
     let accepted = fixes_accepted(&app).await - before;
     assert!(accepted >= counted.round() - 1.0, "{accepted} < {counted}");
+}
+
+both_backends!(clubs_scenario_measures, with_admin);
+/// The clubs scenario: set up through the operator endpoints; each
+/// completion is counted only once every club board and the global board
+/// show it (the scenario fails otherwise).
+async fn clubs_scenario_measures(app: TestApp) {
+    let args = LoadtestArgs {
+        clubs: 3,
+        club_members: 12,
+        completions: 6,
+        club_concurrency: 2,
+        ..args(&app)
+    };
+    let report = pacer_tools::loadtest::clubs::measure(&args).await.unwrap();
+    assert_eq!(report.clubs, 3, "{report:?}");
+    assert_eq!(report.members, 11, "{report:?}");
+    assert_eq!(report.completions, 6, "{report:?}");
+    assert!(report.visible_ms.max > 0.0, "{report:?}");
+    assert!(report.visible_ms.p99 <= report.visible_ms.max, "{report:?}");
 }
