@@ -42,7 +42,12 @@ pub fn new_token() -> String {
 }
 
 pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    hex::encode(token_digest(token))
+}
+
+/// The token's SHA-256, raw: what the cache is keyed by.
+pub fn token_digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }
 
 /// Argon2id with the crate's defaults. CPU-heavy: call it off the arbiter.
@@ -90,9 +95,12 @@ fn cache_key(token_hash: &str) -> Option<[u8; 32]> {
 impl TokenCache {
     /// The athlete and the token's last renewal (ms).
     pub fn get(&self, token_hash: &str) -> Option<(AthleteId, i64)> {
-        self.entries
-            .get(&cache_key(token_hash)?)
-            .map(|e| *e.value())
+        self.get_digest(&cache_key(token_hash)?)
+    }
+
+    /// As `get`, by the raw digest (no hex on the request path).
+    pub fn get_digest(&self, digest: &[u8; 32]) -> Option<(AthleteId, i64)> {
+        self.entries.get(digest).map(|e| *e.value())
     }
 
     pub fn insert(&self, token_hash: &str, athlete: AthleteId, used_ms: i64) {
@@ -114,16 +122,22 @@ impl TokenCache {
 
 /// The presented token, if any, from the header or the query string.
 pub fn presented_token(req: &HttpRequest) -> Option<String> {
+    presented_digest_input(req, |t| t.to_string())
+}
+
+/// Runs `f` on the presented token without copying it when it comes in
+/// the header (every fix post).
+fn presented_digest_input<T>(req: &HttpRequest, f: impl FnOnce(&str) -> T) -> Option<T> {
     if let Some(value) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
         let value = value.to_str().ok()?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))?;
-        return Some(token.trim().to_string());
+        return Some(f(token.trim()));
     }
     url::form_urlencoded::parse(req.query_string().as_bytes())
         .find(|(k, _)| k == "access_token")
-        .map(|(_, v)| v.into_owned())
+        .map(|(_, v)| f(&v))
 }
 
 /// Sliding expiry: how long a token lives unused, and how often its renewal
@@ -162,20 +176,44 @@ pub struct Caller {
 
 impl FromRequest for Caller {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>;
+    type Future = futures_util::future::Either<
+        std::future::Ready<Result<Caller, ApiError>>,
+        Pin<Box<dyn Future<Output = Result<Caller, ApiError>>>>,
+    >;
 
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let token = presented_token(req);
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        Box::pin(async move {
-            let (Some(token), Some(state)) = (token, state) else {
-                return Err(ApiError::unauthorized());
-            };
-            let token_hash = hash_token(&token);
+        use futures_util::future::Either;
+        let digest = presented_digest_input(req, token_digest);
+        let Some(state) = req.app_data::<web::Data<AppState>>() else {
+            return Either::Left(std::future::ready(Err(ApiError::unauthorized())));
+        };
+        let Some(digest) = digest else {
+            return Either::Left(std::future::ready(Err(ApiError::unauthorized())));
+        };
+        // The common case (a cached token not due for renewal) answers
+        // here: no boxed future, no hex decoding of the cache key.
+        if let Some(id) = cached_caller(state, &digest) {
+            return Either::Left(std::future::ready(Ok(Caller {
+                id,
+                token_hash: hex::encode(digest),
+            })));
+        }
+        let state = state.clone();
+        Either::Right(Box::pin(async move {
+            let token_hash = hex::encode(digest);
             let id = authenticate(&state, &token_hash).await?;
             Ok(Caller { id, token_hash })
-        })
+        }))
     }
+}
+
+/// The token's athlete when the cache holds it, unexpired and not due for
+/// renewal; None sends the caller through `authenticate`.
+fn cached_caller(state: &AppState, digest: &[u8; 32]) -> Option<AthleteId> {
+    let (id, used_ms) = state.tokens.get_digest(digest)?;
+    let lifetime = TokenLifetime::new(state.config.token_ttl_ms());
+    let now = now_ms();
+    (!lifetime.expired(used_ms, now) && !lifetime.due_for_renewal(used_ms, now)).then_some(id)
 }
 
 fn expired_token() -> ApiError {
@@ -454,6 +492,12 @@ mod tests {
         assert_eq!(cache.get(&hash), Some((AthleteId(7), 5)));
         cache.forget(&hash);
         assert_eq!(cache.get(&hash), None);
+        let token = new_token();
+        cache.insert(&hash_token(&token), AthleteId(9), 6);
+        assert_eq!(
+            cache.get_digest(&token_digest(&token)),
+            Some((AthleteId(9), 6))
+        );
         cache.insert("not hex", AthleteId(8), 5);
         assert_eq!(cache.get("not hex"), None);
     }

@@ -100,3 +100,44 @@ fn recordings_match_device_totals() {
         m.abs_median * 100.0
     );
 }
+
+/// Every real ride in the corpus, its sport forgotten, is guessed a ride
+/// (the run cap would cut it); runs are counted to see the guess's errs.
+#[test]
+fn rides_without_their_sport_are_guessed_rides() {
+    use pacer::domain::Sport;
+    use pacer::formats::{parse, DataType};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recordings");
+    let (mut rides, mut runs, mut runs_as_rides) = (0, 0, Vec::new());
+    for path in common::eval::recordings(&dir) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(data_type) = DataType::from_file_name(&name) else {
+            continue;
+        };
+        let Ok(mut parsed) = parse(data_type, &std::fs::read(&path).unwrap()) else {
+            continue;
+        };
+        pacer::api::uploads::main_session_only(&mut parsed);
+        let guess = Sport::guess(&parsed.fixes);
+        println!("{name}: {:?}, guessed {guess:?}", parsed.sport);
+        match parsed.sport {
+            Some(Sport::Ride) => {
+                rides += 1;
+                assert_eq!(guess, Sport::Ride, "{name}");
+            }
+            Some(Sport::Run) => {
+                runs += 1;
+                if guess == Sport::Ride {
+                    runs_as_rides.push(name);
+                }
+            }
+            None => {}
+        }
+    }
+    assert!(rides >= 10, "{rides} rides");
+    // A runner's whole outing rarely averages a riding speed.
+    assert!(
+        runs_as_rides.len() * 5 <= runs,
+        "{runs_as_rides:?} of {runs}"
+    );
+}

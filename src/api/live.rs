@@ -115,11 +115,23 @@ pub async fn ingest(
     let id = ActivityId(id.into_inner());
     let (fixes, rejected) = body.into_inner().parse(now_ms())?;
     let athlete = caller.id;
-    let result = with_actor(&state.live, id, Waker::Owner(athlete), |addr| {
-        let fixes = fixes.clone();
-        async move { submit(&addr, athlete, fixes).await }
-    })
-    .await;
+    // The common case, a running actor free to take the fixes, applies them
+    // here without copying the batch; anything else takes the full path.
+    let fast = state
+        .live
+        .get(id)
+        .filter(|actor| actor.connected())
+        .and_then(|actor| actor.try_ingest(athlete, &fixes));
+    let result = match fast {
+        Some(result) => result,
+        None => {
+            with_actor(&state.live, id, Waker::Owner(athlete), |addr| {
+                let fixes = fixes.clone();
+                async move { submit(&addr, athlete, fixes).await }
+            })
+            .await
+        }
+    };
     match result {
         // A few hundred bytes: not worth compressing (a phone's client asks
         // for gzip on every post; setting up a compressor costs more).

@@ -32,6 +32,18 @@ pub mod views;
 pub const ROUTES_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Fix ingest first: the router tries services in order, and this one
+    // takes most of the requests.
+    cfg.service(
+        web::resource("/api/v1/activities/{id}/routes")
+            // Up to MAX_FIXES_PER_BATCH fixes in one body.
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(ROUTES_BODY_LIMIT)
+                    .error_handler(crate::error::extractors::json),
+            )
+            .route(web::post().to(live::ingest)),
+    );
     cfg.service(
         web::scope("/api/v1")
             .route("/athletes", web::post().to(athletes::create))
@@ -106,16 +118,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/activities/{id}", web::put().to(activities::update))
             .route("/activities/{id}", web::delete().to(activities::delete))
             .route("/activities/{id}/crop", web::post().to(activities::crop))
-            .service(
-                web::resource("/activities/{id}/routes")
-                    // Up to MAX_FIXES_PER_BATCH fixes in one body.
-                    .app_data(
-                        web::JsonConfig::default()
-                            .limit(ROUTES_BODY_LIMIT)
-                            .error_handler(crate::error::extractors::json),
-                    )
-                    .route(web::post().to(live::ingest)),
-            )
             .route("/activities/{id}/ws", web::get().to(live::websocket))
             // `?share=TOKEN`: a link holder, without an account.
             .service(

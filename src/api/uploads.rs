@@ -189,7 +189,12 @@ fn validate(form: &Form) -> Result<Meta, ApiError> {
         }
     };
     let sport = match form.sport_type.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Sport::parse(s).map_err(|e| errors.push(e)).ok(),
+        // Strava's own types (`VirtualRide`, `TrailRun`, ...) map onto
+        // Pacer's two sports; other sports stay refused.
+        Some(s) => Sport::parse(s)
+            .or_else(|e| formats::sport_from_name(s).ok_or(e))
+            .map_err(|e| errors.push(e))
+            .ok(),
         None => None,
     };
     // Upload forms send empty fields: blank means absent.
@@ -339,9 +344,13 @@ pub fn process(
 ) -> Result<ImportedActivity, FormatError> {
     let mut parsed = formats::parse(data_type, bytes)?;
     main_session_only(&mut parsed);
-    // The file's sport where it names one, else the request's, else Run
-    // (the cautious thresholds).
-    let sport = parsed.sport.or(sport).unwrap_or(Sport::Run);
+    // The file's sport where it names one, else the request's, else what
+    // the track's speeds say: a bike computer's file often names no sport,
+    // and a ride taken for a run would lose its fast steps to the run cap.
+    let sport = parsed
+        .sport
+        .or(sport)
+        .unwrap_or_else(|| Sport::guess(&parsed.fixes));
     build_activity(athlete, parsed, name, sport, external_id, now).map_err(|e| match e.code {
         "no_track" => FormatError::NoTrack,
         _ => FormatError::Corrupt(format!("{} {}", e.field, e.code)),

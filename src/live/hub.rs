@@ -37,8 +37,20 @@ pub struct LiveHub {
 /// handled. actix's mailbox bound is its buffer plus one per sender, and
 /// every request clones the address (a new sender), so it bounds nothing;
 /// this count is the real bound (`PACER_MAILBOX_CAPACITY`).
+/// Cloned per request: one reference count, not a new actix sender (a
+/// sender clone allocates and bumps the mailbox's sender count).
 #[derive(Clone)]
-pub struct ActorRef {
+pub struct ActorRef(Arc<ActorInner>);
+
+impl std::ops::Deref for ActorRef {
+    type Target = ActorInner;
+
+    fn deref(&self) -> &ActorInner {
+        &self.0
+    }
+}
+
+pub struct ActorInner {
     pub addr: Addr<ActivityActor>,
     /// The actor's state: fixes are applied to it from the caller's thread
     /// when the actor is free (`try_ingest`).
@@ -47,7 +59,7 @@ pub struct ActorRef {
     capacity: usize,
 }
 
-impl ActorRef {
+impl ActorInner {
     pub fn connected(&self) -> bool {
         self.addr.connected()
     }
@@ -269,12 +281,12 @@ impl LiveHub {
                     ActivityActor::new(shared, id)
                 });
                 self.metrics.live_activities.inc();
-                let actor = ActorRef {
+                let actor = ActorRef(Arc::new(ActorInner {
                     addr,
                     core,
                     in_flight: Arc::new(AtomicUsize::new(0)),
                     capacity: self.config.mailbox_capacity.max(1),
-                };
+                }));
                 slot.insert(actor.clone());
                 actor
             }

@@ -77,9 +77,9 @@ fn plain_sum(fixes: &[Fix], pauses: &[(i64, i64)], metric: fn(f64, f64, f64, f64
 
 /// One activity as an upload creates it.
 fn case(name: String, parsed: ParsedActivity) -> Result<Case, String> {
-    // Unknown sport (e.g. a hike): foot thresholds, as uploads do.
+    // Unknown sport (e.g. a hike): guessed from the track, as uploads do.
     let named_sport = parsed.sport.is_some();
-    let sport = parsed.sport.unwrap_or(Sport::Run);
+    let sport = parsed.sport.unwrap_or_else(|| Sport::guess(&parsed.fixes));
     let device = parsed.device;
     let plain_ellipsoidal = plain_sum(&parsed.fixes, &parsed.pauses, ellipsoidal);
     let haversine = plain_sum(&parsed.fixes, &parsed.pauses, haversine);

@@ -378,3 +378,94 @@ async fn bad_files_get_errors_and_create_nothing(app: TestApp) {
     assert_eq!(activity_count(&app, &ann).await, 1);
 }
 both_backends!(bad_files_get_errors_and_create_nothing);
+
+/// Real ride recordings with their sport stripped (a bike computer's file
+/// often names none): the upload guesses Ride from the track, so the
+/// distance is the one the same file gets when it says Ride, and the run
+/// cap never cuts a ride.
+async fn rides_without_a_sport_are_rides(app: TestApp) {
+    let with = app.signup("named").await;
+    let without = app.signup("stripped").await;
+    let gunzip = |bytes: Vec<u8>| {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut out)
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    };
+    let cases = [
+        (
+            "gpx",
+            String::from_utf8(fixture("formats/sweat_5039744860_garmin.gpx")).unwrap(),
+            "<type>cycling</type>",
+            "",
+        ),
+        (
+            "gpx",
+            gunzip(fixture("corpus/sportslib_20190929_ride_4108490848.gpx.gz")),
+            "<type>road_biking</type>",
+            "",
+        ),
+        (
+            "tcx",
+            gunzip(fixture("corpus/tcxparser_edge520_ride.tcx.gz")),
+            "Sport=\"Biking\"",
+            "Sport=\"Other\"",
+        ),
+    ];
+    for (data_type, named, tag, replacement) in cases {
+        assert!(named.contains(tag), "{tag}");
+        let stripped = named.replace(tag, replacement);
+        assert_eq!(
+            pacer::formats::parse(
+                pacer::formats::DataType::parse(data_type).unwrap(),
+                stripped.as_bytes()
+            )
+            .unwrap()
+            .sport,
+            None,
+            "{tag}"
+        );
+        let mut distances = Vec::new();
+        for (who, file) in [(&with, named), (&without, stripped)] {
+            let (status, body) =
+                upload(&app, who, file.into_bytes(), &[("data_type", data_type)]).await;
+            assert_eq!(status, StatusCode::CREATED, "{tag}: {body}");
+            let id = body["activity_id"].as_i64().unwrap();
+            let (_, activity) = app
+                .get(&format!("/api/v1/activities/{id}"), &who.token)
+                .await;
+            assert_eq!(activity["sport_type"], "Ride", "{tag}");
+            distances.push(activity["distance"].as_f64().unwrap());
+        }
+        // The accuracy test's median bound (0.3%); the same sport gives the
+        // same figure.
+        let (a, b) = (distances[0], distances[1]);
+        assert!(a > 500.0, "{tag}: {a}");
+        assert!((a - b).abs() <= a * 0.003, "{tag}: {a} vs {b}");
+    }
+    // An explicit sport in the request wins over the guess, and Strava's
+    // ride types are accepted as Ride.
+    let gpx = String::from_utf8(fixture("formats/sweat_5039744860_garmin.gpx"))
+        .unwrap()
+        .replace("<type>cycling</type>", "");
+    for (who, sport, expected) in [
+        ("explicit", "Run", "Run"),
+        ("strava", "VirtualRide", "Ride"),
+    ] {
+        let who = app.signup(who).await;
+        let (status, body) = upload(
+            &app,
+            &who,
+            gpx.clone().into_bytes(),
+            &[("data_type", "gpx"), ("activity_type", sport)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = body["activity_id"].as_i64().unwrap();
+        let (_, activity) = app
+            .get(&format!("/api/v1/activities/{id}"), &who.token)
+            .await;
+        assert_eq!(activity["sport_type"], expected, "{sport}");
+    }
+}
+both_backends!(rides_without_a_sport_are_rides);
