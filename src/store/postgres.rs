@@ -53,6 +53,10 @@ mod webhooks_sql;
 
 pub use sql::SqlStore as PgStore;
 
+async fn close_pool(pool: &sqlx::Pool<Db>) {
+    pool.close().await;
+}
+
 async fn begin_write(pool: &sqlx::Pool<Db>) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
     pool.begin().await
 }

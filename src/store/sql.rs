@@ -323,7 +323,7 @@ impl Store for SqlStore {
     }
 
     async fn close(&self) -> StoreResult<()> {
-        self.pool.close().await;
+        super::close_pool(&self.pool).await;
         Ok(())
     }
 

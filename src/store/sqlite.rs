@@ -68,6 +68,13 @@ async fn begin_write(pool: &sqlx::Pool<Db>) -> Result<sqlx::Transaction<'static,
     writer_for(pool).begin_with("BEGIN IMMEDIATE").await
 }
 
+/// Closes the store's pool and its writer pool: no connection is left open.
+async fn close_pool(pool: &sqlx::Pool<Db>) {
+    let writer = writer_for(pool);
+    writer.close().await;
+    pool.close().await;
+}
+
 /// The writer pools, one per open store pool (by its options, which each
 /// pool holds for its life); entries of dropped pools are pruned.
 #[allow(clippy::type_complexity)]
