@@ -113,6 +113,29 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
     Some(spawn_with(Config::for_tests(&database_url), backend, db).await)
 }
 
+/// Builds a node on an existing database (the caller keeps the database's
+/// guard): the app and the handle that stops it as SIGTERM would. Restart
+/// and shutdown tests build two nodes on one database this way.
+pub async fn node(config: Config, backend: Backend) -> (TestApp, pacer::startup::StopHandle) {
+    let app = Application::build(config.clone()).await.unwrap();
+    let stop = app.stop_handle();
+    let port = app.port();
+    let state = app.state();
+    actix_web::rt::spawn(app.run_until_stopped());
+    (
+        TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            backend,
+            client: reqwest::Client::new(),
+            database_url: config.database_url.clone(),
+            state,
+            db: DbGuard::Sqlite(tempfile::tempdir().unwrap()),
+        },
+        stop,
+    )
+}
+
 pub async fn spawn_with(config: Config, backend: Backend, db: DbGuard) -> TestApp {
     let database_url = config.database_url.clone();
     let app = Application::build(config).await.expect("app builds");

@@ -12,13 +12,12 @@ use serde_json::{json, Value};
 
 use crate::common::process::ServerProcess;
 use crate::common::{
-    eventually, fix_json, fresh_database, now_ms, rfc3339, track, Athlete, Backend, DbGuard,
+    eventually, fix_json, fresh_database, node, now_ms, rfc3339, track, Athlete, Backend, DbGuard,
     SseEvent, SseReader, TestApp,
 };
 use pacer::changes::event::{ChangeEvent, ChangeKind, Changed};
 use pacer::changes::{Consumer, ConsumerError};
 use pacer::config::Config;
-use pacer::startup::Application;
 use pacer::store::changes::Statement;
 use pacer::store::DynStore;
 
@@ -1084,29 +1083,6 @@ async fn retention_waits_for_every_consumer(app: TestApp) {
     assert_eq!(store.change_tail().await.unwrap(), 5);
 }
 crate::both_backends!(retention_waits_for_every_consumer, four_second_retention);
-
-/// Builds an app on an existing database; answers it and its server handle.
-async fn node(config: Config, backend: Backend) -> (TestApp, pacer::startup::StopHandle) {
-    // A stopped node has closed the database and ended its background
-    // tasks, so the next one finds the SQLite file free at once.
-    let app = Application::build(config.clone()).await.unwrap();
-    let handle = app.stop_handle();
-    let port = app.port();
-    let state = app.state();
-    actix_web::rt::spawn(app.run_until_stopped());
-    (
-        TestApp {
-            base: format!("http://127.0.0.1:{port}"),
-            port,
-            backend,
-            client: reqwest::Client::new(),
-            database_url: config.database_url.clone(),
-            state,
-            db: DbGuard::Sqlite(tempfile::tempdir().unwrap()),
-        },
-        handle,
-    )
-}
 
 async fn resume_after_restart(backend: Backend) {
     let Some((url, _db)) = fresh_database(backend).await else {

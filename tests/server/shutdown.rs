@@ -11,32 +11,11 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::common::{fix_json, fresh_database, now_ms, track, Athlete, Backend, DbGuard, TestApp};
+use crate::common::{fix_json, fresh_database, node, now_ms, track, Athlete, Backend, TestApp};
 use pacer::config::Config;
-use pacer::startup::{Application, StopHandle};
 
 /// The longest a stop may take here (everything is local and idle-able).
 const STOP_WITHIN: Duration = Duration::from_secs(10);
-
-async fn node(config: Config, backend: Backend) -> (TestApp, StopHandle) {
-    let app = Application::build(config.clone()).await.unwrap();
-    let stop = app.stop_handle();
-    let port = app.port();
-    let state = app.state();
-    actix_web::rt::spawn(app.run_until_stopped());
-    (
-        TestApp {
-            base: format!("http://127.0.0.1:{port}"),
-            port,
-            backend,
-            client: reqwest::Client::new(),
-            database_url: config.database_url.clone(),
-            state,
-            db: DbGuard::Sqlite(tempfile::tempdir().unwrap()),
-        },
-        stop,
-    )
-}
 
 /// Keeps every kind of background task busy: activities completed (the
 /// change log's consumers: totals, segments, best efforts, club boards,
