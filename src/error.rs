@@ -132,6 +132,10 @@ impl ApiError {
         }
     }
 
+    pub fn is_not_found(&self) -> bool {
+        self.code.status() == StatusCode::NOT_FOUND
+    }
+
     /// Adds a `WWW-Authenticate` challenge if this is a 401.
     pub fn challenge(mut self, challenge: &'static str) -> Self {
         if self.code.status() == StatusCode::UNAUTHORIZED {

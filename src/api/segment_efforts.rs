@@ -18,12 +18,12 @@ use crate::store::segments::{EffortQuery, EffortRow};
 /// Strava shows PR ranks 1 to 3 only.
 const SHOWN_PR_RANKS: i64 = 3;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Ref {
     pub id: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SegmentRef {
     pub id: i64,
     pub name: String,
@@ -31,7 +31,7 @@ pub struct SegmentRef {
 }
 
 /// Strava's DetailedSegmentEffort (times in seconds).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct EffortView {
     pub id: i64,
     pub resource_state: u8,

@@ -92,6 +92,8 @@ pub trait ClubStore: Send + Sync {
         skip: u64,
         limit: u32,
     ) -> StoreResult<Vec<MemberRow>>;
+    /// The owner and admins, in athlete id order.
+    async fn club_admins(&self, id: ClubId, skip: u64, limit: u32) -> StoreResult<Vec<MemberRow>>;
     /// Joins a public club, or asks to join a private one.
     async fn join_club(
         &self,

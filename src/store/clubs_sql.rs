@@ -219,6 +219,22 @@ impl ClubStore for SqlStore {
         .collect()
     }
 
+    async fn club_admins(&self, id: ClubId, skip: u64, limit: u32) -> StoreResult<Vec<MemberRow>> {
+        sqlx::query(
+            "SELECT m.athlete_id, u.firstname, u.lastname, m.role, m.joined_ms \
+             FROM club_members m JOIN athletes u ON u.id = m.athlete_id \
+             WHERE m.club_id = $1 AND m.role <> 'member' ORDER BY m.athlete_id LIMIT $2 OFFSET $3",
+        )
+        .bind(id.0)
+        .bind(i64::from(limit))
+        .bind(i64::try_from(skip).unwrap_or(i64::MAX))
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(member)
+        .collect()
+    }
+
     async fn join_club(
         &self,
         id: ClubId,

@@ -521,6 +521,14 @@ impl clubs::ClubStore for Deadline {
     ) -> StoreResult<Vec<clubs::MemberRow>> {
         within(CALL_DEADLINE, self.0.club_members(id, after, skip, limit)).await
     }
+    async fn club_admins(
+        &self,
+        id: crate::domain::clubs::ClubId,
+        skip: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<clubs::MemberRow>> {
+        within(CALL_DEADLINE, self.0.club_admins(id, skip, limit)).await
+    }
     async fn join_club(
         &self,
         id: crate::domain::clubs::ClubId,
@@ -697,6 +705,9 @@ impl oauth::OAuthStore for Deadline {
     }
     async fn activity_details(&self, id: i64) -> StoreResult<Option<oauth::ActivityDetails>> {
         within(CALL_DEADLINE, self.0.activity_details(id)).await
+    }
+    async fn activity_flags(&self, ids: &[i64]) -> StoreResult<Vec<(i64, bool, bool)>> {
+        within(CALL_DEADLINE, self.0.activity_flags(ids)).await
     }
     async fn set_activity_details(
         &self,

@@ -136,6 +136,9 @@ pub trait OAuthStore: Send + Sync {
     /// Strava's description, trainer and commute of an activity (None
     /// when never set).
     async fn activity_details(&self, id: i64) -> StoreResult<Option<ActivityDetails>>;
+    /// The trainer and commute flags of those of these activities that
+    /// have them set, as `(id, trainer, commute)`.
+    async fn activity_flags(&self, ids: &[i64]) -> StoreResult<Vec<(i64, bool, bool)>>;
     /// Sets them (replacing what was there).
     async fn set_activity_details(&self, id: i64, details: &ActivityDetails) -> StoreResult<()>;
 }

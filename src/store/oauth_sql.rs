@@ -232,8 +232,12 @@ impl OAuthStore for SqlStore {
         pair: &NewTokenPair,
     ) -> StoreResult<Option<AppTokenRow>> {
         let mut tx = super::begin_write(self.pool()).await?;
+        // The refresh token is spent, but its access token keeps working
+        // until it expires (Strava's clients may still hold it); a spent
+        // mark can never equal a presented token's digest.
         let old: Option<StoredToken> = sqlx::query_as(
-            "DELETE FROM oauth_tokens WHERE refresh_hash = $1 AND app_id = $2 \
+            "UPDATE oauth_tokens SET refresh_hash = 'spent:' || access_hash \
+             WHERE refresh_hash = $1 AND app_id = $2 \
              RETURNING app_id, athlete_id, scope, access_expires_ms",
         )
         .bind(refresh_hash)
@@ -244,6 +248,15 @@ impl OAuthStore for SqlStore {
             return Ok(None);
         };
         let athlete = AthleteId(old.athlete_id);
+        sqlx::query(
+            "DELETE FROM oauth_tokens WHERE app_id = $1 AND athlete_id = $2 \
+             AND refresh_hash LIKE 'spent:%' AND access_expires_ms <= $3",
+        )
+        .bind(app_id)
+        .bind(athlete.0)
+        .bind(pair.now_ms)
+        .execute(&mut *tx)
+        .await?;
         insert_pair(&mut tx, app_id, athlete, &old.scope, pair).await?;
         tx.commit().await?;
         Ok(Some(AppTokenRow {
@@ -391,6 +404,23 @@ impl OAuthStore for SqlStore {
             trainer,
             commute,
         }))
+    }
+
+    async fn activity_flags(&self, ids: &[i64]) -> StoreResult<Vec<(i64, bool, bool)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT activity_id, trainer, commute FROM activity_details \
+             WHERE activity_id IN ({})",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query_as(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        Ok(query.fetch_all(self.pool()).await?)
     }
 
     async fn set_activity_details(&self, id: i64, details: &ActivityDetails) -> StoreResult<()> {

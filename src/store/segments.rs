@@ -207,6 +207,13 @@ pub fn decode_points(bytes: &[u8]) -> StoreResult<Vec<SegmentPoint>> {
     postcard::from_bytes(bytes).map_err(|e| StoreError::decode("segment points", e))
 }
 
+/// A pass already stored (the backfill and the change-log matcher can
+/// race on one activity) is updated, never added twice.
+pub const EFFORT_UPSERT: &str = "ON CONFLICT (activity_id, segment_id, start_ms) DO UPDATE SET \
+     elapsed_ms = excluded.elapsed_ms, moving_ms = excluded.moving_ms, \
+     start_index = excluded.start_index, end_index = excluded.end_index, \
+     distance = excluded.distance";
+
 /// The matcher's effect for one activity, run in the change-log
 /// consumer's transaction: its efforts replaced (nothing if the activity
 /// is gone by then), a work-queue row for every slot it
@@ -246,7 +253,7 @@ pub fn replace_efforts(
                 "INSERT INTO segment_efforts (segment_id, activity_id, athlete_id, start_ms, \
                  elapsed_ms, moving_ms, start_index, end_index, distance, created_ms) \
                  SELECT $3, $1, $4, $5, $6, $7, $8, $9, $10, $11 WHERE {guard} \
-                 AND EXISTS (SELECT 1 FROM segments WHERE id = $3)"
+                 AND EXISTS (SELECT 1 FROM segments WHERE id = $3) {EFFORT_UPSERT}"
             ))
             .int(activity.0)
             .int(version)

@@ -12,7 +12,7 @@ use crate::domain::segments::{BBox, EffortId, SegmentId, SegmentShape, SegmentSt
 use crate::domain::{ActivityId, AthleteId, Sport};
 use crate::store::segments::{
     decode_points, encode_points, recount, BackfillCandidate, BackfillResult, EffortQuery,
-    EffortRow, NewSegment, SegmentRow, SegmentStore,
+    EffortRow, NewSegment, SegmentRow, SegmentStore, EFFORT_UPSERT,
 };
 use crate::store::{StoreError, StoreResult};
 
@@ -598,7 +598,8 @@ impl SegmentStore for SqlStore {
                 sqlx::query(&format!(
                     "INSERT INTO segment_efforts (segment_id, activity_id, athlete_id, start_ms, \
                      elapsed_ms, moving_ms, start_index, end_index, distance, created_ms) \
-                     SELECT $3, $1, $4, $5, $6, $7, $8, $9, $10, $11 WHERE {guard}"
+                     SELECT $3, $1, $4, $5, $6, $7, $8, $9, $10, $11 WHERE {guard} \
+                     {EFFORT_UPSERT}"
                 ))
                 .bind(r.activity_id.0)
                 .bind(r.version)

@@ -68,6 +68,18 @@ async fn activities_and_uploads(app: TestApp) {
         (&again["description"], &again["trainer"]),
         (&json!("easy"), &json!(true))
     );
+    // The list shows the flags too.
+    let (_, listed) = app.get("/api/v3/athlete/activities", t).await;
+    let in_list = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == created["id"])
+        .unwrap();
+    assert_eq!(
+        (&in_list["trainer"], &in_list["commute"]),
+        (&json!(true), &json!(false))
+    );
     // strava-v3's: JSON.
     let (status, ride) = app
         .call(
@@ -760,6 +772,15 @@ async fn segments_and_efforts(app: TestApp) {
     assert_eq!(one["pr_rank"], 1);
     assert_eq!(one["activity"]["id"], run);
     assert_eq!(one["segment"]["name"], "Lap stretch");
+    // The detailed activity lists its efforts in the same shape.
+    let (status, detailed) = app.get(&format!("/api/v3/activities/{run}"), t).await;
+    assert_eq!(status, StatusCode::OK);
+    let on_run = detailed["segment_efforts"].as_array().unwrap();
+    assert_eq!(on_run.len(), 3, "{detailed}");
+    let listed = on_run.iter().find(|e| e["id"] == best["id"]).unwrap();
+    assert_eq!(listed["elapsed_time"], one["elapsed_time"]);
+    assert_eq!(listed["segment"]["id"], one["segment"]["id"]);
+    assert_eq!(listed["segment"]["resource_state"], 2);
     // Bob is not ann's friend: her followers-only run is not his to see.
     let (status, body) = app
         .get(
@@ -992,7 +1013,8 @@ async fn clubs(app: TestApp) {
     assert_eq!(members.len(), 2);
     let ann_m = members.iter().find(|m| m["id"] == ann.id).unwrap();
     assert_eq!(ann_m["firstname"], "clubann");
-    assert_eq!(ann_m["lastname"], "Tester");
+    // Last names as an initial, as Strava's ClubAthlete.
+    assert_eq!(ann_m["lastname"], "T.");
     assert_eq!(ann_m["resource_state"], 2);
     assert_eq!(ann_m["membership"], "member");
     assert_eq!(
@@ -1025,6 +1047,18 @@ async fn clubs(app: TestApp) {
     assert_eq!(m1[0]["id"], members[0]["id"]);
     assert_eq!(m2[0]["id"], members[1]["id"]);
     assert_eq!(m3, json!([]));
+
+    // Admins: the owner only (bob is a plain member).
+    let (status, admins) = app.get(&format!("/api/v3/clubs/{open}/admins"), t).await;
+    assert_eq!(status, StatusCode::OK, "{admins}");
+    let admin_ids: Vec<&Value> = admins
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["id"])
+        .collect();
+    assert_eq!(admin_ids, vec![&json!(ann.id)]);
+    assert_eq!(admins[0]["owner"], true);
 
     // Activities: ClubActivities, newest first, last names as initials.
     for (who, name, start, distance) in [

@@ -311,7 +311,8 @@ async fn oauth_flow(app: TestApp) {
     assert_ne!(access2, access);
     assert_ne!(refresh2, refresh);
     assert!(refreshed.get("athlete").is_none());
-    // The refresh token rotated: the old one is spent, so is the old pair.
+    // The refresh token rotated: the old one is spent; the old access
+    // token works until it expires, as Strava's.
     let (status, body) = token_call(
         &app,
         &[
@@ -324,8 +325,8 @@ async fn oauth_flow(app: TestApp) {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(assert_error_shape(&body), "refresh_token");
-    let (status, body) = app.get("/api/v3/athlete", &access).await;
-    assert_invalid_token(status, &body);
+    let (status, _) = app.get("/api/v3/athlete", &access).await;
+    assert_eq!(status, StatusCode::OK);
     let (status, _) = app.get("/api/v3/athlete", &access2).await;
     assert_eq!(status, StatusCode::OK);
     // Another app's client cannot use this refresh token.
@@ -365,6 +366,9 @@ async fn oauth_flow(app: TestApp) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["access_token"], access2.as_str());
     let (status, body) = app.get("/api/v3/athlete", &access2).await;
+    assert_invalid_token(status, &body);
+    // The refreshed-away access token too.
+    let (status, body) = app.get("/api/v3/athlete", &access).await;
     assert_invalid_token(status, &body);
     let (status, _) = token_call(
         &app,
@@ -621,6 +625,7 @@ async fn every_endpoint_checks_its_scope(app: TestApp) {
         "/api/v3/athlete/clubs",
         "/api/v3/clubs/1",
         "/api/v3/clubs/1/members",
+        "/api/v3/clubs/1/admins",
         "/api/v3/clubs/1/activities",
         "/api/v3/clubs/1/leaderboard",
     ];

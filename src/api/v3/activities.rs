@@ -14,7 +14,7 @@ use crate::domain::activity::{default_name, ActivityState, StatusLog, Visibility
 use crate::domain::completion::complete;
 use crate::domain::feed::{FeedCursor, FeedMode};
 use crate::domain::fix::{RawTime, MAX_FUTURE_SKEW_MS};
-use crate::domain::{now_ms, ActivityId, DomainError, Sport};
+use crate::domain::{now_ms, ActivityId, AthleteId, DomainError, Sport};
 use crate::error::ApiError;
 use crate::oauth::Scopes;
 use crate::state::AppState;
@@ -75,8 +75,7 @@ async fn list(
     };
     let rows = state.store.athlete_activities(&page).await?;
     let views = views_for(&state, caller.athlete, rows, ActivityView::summary).await?;
-    let out: Vec<Value> = views.iter().map(|v| views::activity(v, false)).collect();
-    Ok(HttpResponse::Ok().json(out))
+    Ok(HttpResponse::Ok().json(summaries(&state, &views).await?))
 }
 
 /// `GET /activities/following?page&per_page` (`activity:read`): friends'
@@ -119,16 +118,40 @@ async fn following(
         .feed(caller.athlete, FeedMode::Friends, cursor, per_page)
         .await?;
     let views = views_for(&state, caller.athlete, rows, ActivityView::summary).await?;
-    let out: Vec<Value> = views.iter().map(|v| views::activity(v, false)).collect();
-    Ok(HttpResponse::Ok().json(out))
+    Ok(HttpResponse::Ok().json(summaries(&state, &views).await?))
+}
+
+/// SummaryActivities, with the trainer and commute flags kept for them.
+async fn summaries(state: &AppState, views: &[ActivityView]) -> Result<Vec<Value>, ApiError> {
+    let ids: Vec<i64> = views.iter().map(|v| v.id).collect();
+    let flags = state.store.activity_flags(&ids).await?;
+    Ok(views
+        .iter()
+        .map(|view| {
+            let mut v = views::activity(view, false);
+            if let Some((_, trainer, commute)) = flags.iter().find(|f| f.0 == view.id) {
+                v["trainer"] = json!(trainer);
+                v["commute"] = json!(commute);
+            }
+            v
+        })
+        .collect())
 }
 
 /// Longest description kept, in characters.
 const MAX_DESCRIPTION: usize = 10_000;
 
 /// DetailedActivity, with the description, trainer and commute kept for it.
-async fn detailed(state: &AppState, view: &ActivityView) -> Result<Value, ApiError> {
+async fn detailed(
+    state: &AppState,
+    caller: AthleteId,
+    view: &ActivityView,
+) -> Result<Value, ApiError> {
     let mut v = views::activity(view, true);
+    if let Some(efforts) = &view.segment_efforts {
+        v["segment_efforts"] =
+            json!(super::segments::activity_efforts_json(state, caller, efforts).await?);
+    }
     if let Some(d) = state.store.activity_details(view.id).await? {
         v["description"] = json!(d.description);
         v["trainer"] = json!(d.trainer);
@@ -182,7 +205,7 @@ async fn show(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let view = readable(&state, &caller, id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(detailed(&state, &view).await?))
+    Ok(HttpResponse::Ok().json(detailed(&state, caller.athlete, &view).await?))
 }
 
 /// `PUT /activities/{id}` (`activity:write`): `name`, `type`/`sport_type`,
@@ -231,7 +254,7 @@ async fn update(
         state.store.set_activity_details(id.0, &d).await?;
     }
     let view = activity_view(&state, &caller.caller(), id).await?;
-    Ok(HttpResponse::Ok().json(detailed(&state, &view).await?))
+    Ok(HttpResponse::Ok().json(detailed(&state, caller.athlete, &view).await?))
 }
 
 /// `DELETE /activities/{id}` (`activity:write`; Strava has no such public
@@ -376,7 +399,7 @@ async fn create(
         state.store.set_activity_details(id.0, &d).await?;
     }
     let view = activity_view(&state, &caller.caller(), id).await?;
-    Ok(HttpResponse::Created().json(detailed(&state, &view).await?))
+    Ok(HttpResponse::Created().json(detailed(&state, caller.athlete, &view).await?))
 }
 
 /// Stream types Pacer has; others asked for are left out (as Strava

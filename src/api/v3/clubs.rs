@@ -21,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/athlete/clubs", web::get().to(mine))
         .route("/clubs/{id}", web::get().to(show))
         .route("/clubs/{id}/members", web::get().to(members))
+        .route("/clubs/{id}/admins", web::get().to(admins))
         .route("/clubs/{id}/activities", web::get().to(activities))
         .route("/clubs/{id}/leaderboard", web::get().to(leaderboard));
 }
@@ -115,19 +116,39 @@ async fn members(
     caller: V3Caller,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
+    club_athletes(req, state, caller, id.into_inner(), false).await
+}
+
+/// `GET /clubs/{id}/admins?page&per_page` (`read`): the owner and admins.
+async fn admins(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: V3Caller,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    club_athletes(req, state, caller, id.into_inner(), true).await
+}
+
+async fn club_athletes(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    caller: V3Caller,
+    id: i64,
+    admins_only: bool,
+) -> Result<HttpResponse, ApiError> {
     caller.require(Scopes::READ)?;
     let p = params(&req, &[])?;
     let (page, per_page) = paging(&p)?;
-    let c = readable(&state, id.into_inner(), caller.athlete).await?;
-    let rows = state
-        .store
-        .club_members(
-            c.club.id,
-            AthleteId(i64::MIN),
-            u64::from(page - 1) * u64::from(per_page),
-            per_page,
-        )
-        .await?;
+    let c = readable(&state, id, caller.athlete).await?;
+    let skip = u64::from(page - 1) * u64::from(per_page);
+    let rows = if admins_only {
+        state.store.club_admins(c.club.id, skip, per_page).await?
+    } else {
+        state
+            .store
+            .club_members(c.club.id, AthleteId(i64::MIN), skip, per_page)
+            .await?
+    };
     let out: Vec<Value> = rows
         .into_iter()
         .map(|m| {
@@ -135,7 +156,7 @@ async fn members(
                 "id": m.athlete.0,
                 "resource_state": 2,
                 "firstname": m.firstname,
-                "lastname": m.lastname,
+                "lastname": initial(&m.lastname),
                 "membership": "member",
                 "member": "member",
                 "admin": m.role.is_admin(),
@@ -172,37 +193,42 @@ async fn activities(
     if skip.saturating_add(per_page) > MAX_ACTIVITY_DEPTH {
         return Err(invalid("page"));
     }
-    // Walk to the page by key (the store's paging), 200 at a time.
+    // Walk by key (the store's paging), 200 at a time; the caller's own
+    // only_me activities count only with `activity:read_all`.
+    let reads_all = caller.reads_all();
+    let shown = |r: &crate::store::ActivityRow| reads_all || r.visibility != Visibility::OnlyMe;
     let mut cursor: Option<FeedCursor> = None;
     let mut skipped = 0;
-    let empty = || HttpResponse::Ok().json(Vec::<Value>::new());
-    while skipped < skip {
-        let n = (skip - skipped).min(200);
-        let rows = state
+    let mut rows = Vec::new();
+    let mut scanned = 0;
+    while rows.len() < per_page as usize && scanned < 2 * MAX_ACTIVITY_DEPTH {
+        let batch = state
             .store
-            .club_activities(c.club.id, caller.athlete, cursor, n)
+            .club_activities(c.club.id, caller.athlete, cursor, 200)
             .await?;
-        let Some(last) = rows.last() else {
-            return Ok(empty());
+        scanned += batch.len() as u32;
+        let Some(last) = batch.last() else {
+            break;
         };
         cursor = Some(FeedCursor {
             start_ms: last.start_ms,
             id: last.id,
         });
-        skipped += rows.len() as u32;
-        if (rows.len() as u32) < n {
-            return Ok(empty());
+        let full = batch.len() == 200;
+        for r in batch.into_iter().filter(|r| shown(r)) {
+            if skipped < skip {
+                skipped += 1;
+            } else if rows.len() < per_page as usize {
+                rows.push(r);
+            }
+        }
+        if !full {
+            break;
         }
     }
-    let rows = state
-        .store
-        .club_activities(c.club.id, caller.athlete, cursor, per_page)
-        .await?;
     let views = views_for(&state, caller.athlete, rows, ActivityView::summary).await?;
-    let reads_all = caller.reads_all();
     let out: Vec<Value> = views
         .iter()
-        .filter(|v| reads_all || v.visibility != Visibility::OnlyMe)
         .map(|v| {
             let t = &v.totals;
             json!({

@@ -3,6 +3,7 @@
 //! former leaderboard. Thin mappings over `api::segments`,
 //! `api::segment_efforts` and `api::segment_leaderboard`.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -14,7 +15,7 @@ use crate::api::segments::{explored, set_star, shown, starred_views, CatRange, S
 use crate::domain::activity::Visibility;
 use crate::domain::leaderboard_filters::RawLeaderboardQuery;
 use crate::domain::segments::SegmentId;
-use crate::domain::DomainError;
+use crate::domain::{AthleteId, DomainError};
 use crate::error::ApiError;
 use crate::oauth::Scopes;
 use crate::state::AppState;
@@ -94,6 +95,31 @@ fn effort_json(view: EffortView, segment: &Value) -> Result<Value, ApiError> {
     m.insert("device_watts".into(), json!(false));
     m.insert("achievements".into(), json!([]));
     Ok(Value::Object(m))
+}
+
+/// An activity's efforts as the detailed activity's `segment_efforts`;
+/// an effort on a segment the caller may not see is left out.
+pub async fn activity_efforts_json(
+    state: &AppState,
+    caller: AthleteId,
+    efforts: &[EffortView],
+) -> Result<Vec<Value>, ApiError> {
+    let mut segments: HashMap<i64, Option<Value>> = HashMap::new();
+    let mut out = Vec::with_capacity(efforts.len());
+    for e in efforts {
+        let id = e.segment.id;
+        if let Entry::Vacant(slot) = segments.entry(id) {
+            slot.insert(match shown(state, caller, id).await {
+                Ok(view) => Some(summary_segment(&view)),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e),
+            });
+        }
+        if let Some(Some(segment)) = segments.get(&id) {
+            out.push(effort_json(e.clone(), segment)?);
+        }
+    }
+    Ok(out)
 }
 
 /// The caller's efforts on a segment, as `GET /segment_efforts` shows
