@@ -11,6 +11,7 @@
 //!    the time from a mutation's commit to its visibility on the board.
 //!
 //! `cargo run --release --example segment_leaderboard [-- --mutations]`
+//! (`PACER_BENCH_PER_TX=N`: mutations per transaction, default 100)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -250,7 +251,7 @@ fn reads() {
 }
 
 /// Sustained durable mutations on SQLite (WAL, synchronous FULL, as the
-/// server): transactions of `PER_TX` effort inserts or deletes, each with
+/// server): transactions of `per_tx` effort inserts or deletes, each with
 /// its queue rows, as the matcher writes them; the real tailer and
 /// workers apply them to the boards. Reports the write rate, the apply
 /// rate and the commit-to-visible time of one sampled effort per
@@ -261,7 +262,12 @@ async fn mutations() {
     use std::sync::Arc;
 
     const ATHLETES: usize = 10_000;
-    const PER_TX: usize = 100;
+    // Mutations per transaction: the change-log consumer commits up to
+    // 1,000 events' efforts in one (its apply batch) when busy.
+    let per_tx: usize = std::env::var("PACER_BENCH_PER_TX")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
     const SECONDS: u64 = 10;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.db").display());
@@ -377,27 +383,31 @@ async fn mutations() {
     let started = Instant::now();
     let mut mutations = 0usize;
     let mut txs = 0usize;
+    let mut passes = 0i64;
     while started.elapsed() < Duration::from_secs(SECONDS) {
         let add = live.len() < 5_000 || rng.gen_bool(0.5);
         let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
         let at = pacer::domain::now_ms();
-        let mut slots = Vec::with_capacity(PER_TX);
+        let mut slots = Vec::with_capacity(per_tx);
         let sample = if add {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO segment_efforts (segment_id, activity_id, athlete_id, start_ms, \
                  elapsed_ms, moving_ms, created_ms) ",
             );
-            let rows: Vec<(i64, i64, i64)> = (0..PER_TX)
+            // Each pass its own start (one pass per activity, segment and
+            // start: the table's key).
+            let rows: Vec<(i64, i64, i64, i64)> = (0..per_tx)
                 .map(|_| {
                     let (a, act) = pairs[rng.gen_range(0..pairs.len())];
-                    (a, act, rng.gen_range(300_000..1_500_000))
+                    passes += 1;
+                    (a, act, now - passes, rng.gen_range(300_000..1_500_000))
                 })
                 .collect();
-            q.push_values(&rows, |mut b, (a, act, el)| {
+            q.push_values(&rows, |mut b, (a, act, start, el)| {
                 b.push_bind(segment)
                     .push_bind(*act)
                     .push_bind(*a)
-                    .push_bind(at)
+                    .push_bind(*start)
                     .push_bind(*el)
                     .push_bind(*el)
                     .push_bind(at);
@@ -410,8 +420,8 @@ async fn mutations() {
             }
             ids.last().map(|(id, a)| (*a, *id, true))
         } else {
-            let mut gone = Vec::with_capacity(PER_TX);
-            for _ in 0..PER_TX {
+            let mut gone = Vec::with_capacity(per_tx);
+            for _ in 0..per_tx {
                 let i = rng.gen_range(0..live.len());
                 gone.push(live.swap_remove(i));
             }
@@ -436,7 +446,7 @@ async fn mutations() {
         q.build().execute(&mut *tx).await.unwrap();
         tx.commit().await.unwrap();
         let committed = Instant::now();
-        mutations += PER_TX;
+        mutations += per_tx;
         txs += 1;
         if let Some((a, e, added)) = sample {
             let _ = sample_tx.try_send((a, e, added, committed));
@@ -457,7 +467,7 @@ async fn mutations() {
     lat.sort();
     println!("samples never seen in their state (superseded by a later mutation): {lost}");
     println!(
-        "{mutations} durable effort mutations in {txs} transactions of {PER_TX} over {:.1} s: \
+        "{mutations} durable effort mutations in {txs} transactions of {per_tx} over {:.1} s: \
          {:.0} mutations/s written; all applied to the boards after {:.2} s ({:.0} mutations/s)",
         wrote.as_secs_f64(),
         mutations as f64 / wrote.as_secs_f64(),

@@ -347,34 +347,60 @@ impl ClubBoards {
                 return Ok(page);
             }
             if self.backend.begin_load(key, expires).await? {
-                let started = Instant::now();
-                match self
-                    .store
-                    .club_week_totals(club.id, club.sport, from, to)
-                    .await
-                {
-                    Ok(rows) => {
-                        self.backend.finish_load(key, &rows, expires).await?;
-                        tracing::info!(
-                            club = club.id.0,
-                            week_start_ms = from,
-                            athletes = rows.len(),
-                            ms = started.elapsed().as_millis() as u64,
-                            backend = self.backend.name(),
-                            "club board rebuilt from the database"
-                        );
-                    }
-                    Err(e) => {
-                        let _ = self.backend.abort_load(key).await;
-                        return Err(e.into());
-                    }
-                }
+                // A task of its own: a request that goes away mid-load must
+                // not leave the board claimed and never ready.
+                let load = tokio::spawn(load_board(
+                    self.backend.clone(),
+                    self.store.clone(),
+                    *club,
+                    key,
+                    (from, to),
+                    expires,
+                ));
+                load.await.map_err(|_| BoardError::Busy)??;
                 continue;
             }
             if Instant::now() > deadline {
                 return Err(BoardError::Busy);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Loads a board from the database (the caller has claimed it); on a
+/// failure the claim is dropped so that the next read tries again.
+async fn load_board(
+    backend: Arc<dyn BoardBackend>,
+    store: DynStore,
+    club: BoardClub,
+    key: BoardKey,
+    (from, to): (i64, i64),
+    expires: i64,
+) -> Result<(), BoardError> {
+    let started = Instant::now();
+    let loaded = match store.club_week_totals(club.id, club.sport, from, to).await {
+        Ok(rows) => backend
+            .finish_load(key, &rows, expires)
+            .await
+            .map(|()| rows.len()),
+        Err(e) => Err(e.into()),
+    };
+    match loaded {
+        Ok(athletes) => {
+            tracing::info!(
+                club = club.id.0,
+                week_start_ms = from,
+                athletes,
+                ms = started.elapsed().as_millis() as u64,
+                backend = backend.name(),
+                "club board rebuilt from the database"
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let _ = backend.abort_load(key).await;
+            Err(e)
         }
     }
 }

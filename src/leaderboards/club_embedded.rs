@@ -25,7 +25,32 @@ struct Board {
     columns: [Column; 6],
 }
 
+/// Boards of fewer members are built on the worker (faster than the hop).
+const BUILD_INLINE_BELOW: usize = 20_000;
+
 impl Board {
+    /// A ready-to-serve board of these totals: each column sorted first, as
+    /// inserting in order appends to the B-tree's last node, several times
+    /// faster than at random.
+    fn built(rows: &[(AthleteId, WeekTotals)]) -> Board {
+        let mut board = Board {
+            totals: rows.iter().copied().collect(),
+            ..Board::default()
+        };
+        for c in SortColumn::ALL {
+            let mut keys: Vec<(i64, i64)> = rows
+                .iter()
+                .filter_map(|(a, t)| Some((-t.score(c)?, a.0)))
+                .collect();
+            keys.sort_unstable();
+            let column = &mut board.columns[c.index()];
+            for key in keys {
+                column.insert(key);
+            }
+        }
+        board
+    }
+
     fn put(&mut self, athlete: AthleteId, totals: Option<WeekTotals>) {
         if let Some(old) = self.totals.remove(&athlete) {
             for c in SortColumn::ALL {
@@ -127,24 +152,16 @@ impl BoardBackend for EmbeddedBoards {
             return Ok(());
         };
         // Built outside the lock, so that reads (answering "not ready"
-        // meanwhile) never wait for it; each column sorted first, as
-        // inserting in order appends to the B-tree's last node, several
-        // times faster than at random.
-        let mut fresh = Board {
-            totals: rows.iter().copied().collect(),
-            ..Board::default()
+        // meanwhile) never wait for it; a big board on the blocking pool,
+        // so that it never stalls the worker's other requests.
+        let mut fresh = if rows.len() < BUILD_INLINE_BELOW {
+            Board::built(rows)
+        } else {
+            let rows = rows.to_vec();
+            tokio::task::spawn_blocking(move || Board::built(&rows))
+                .await
+                .map_err(|_| BoardError::Busy)?
         };
-        for c in SortColumn::ALL {
-            let mut keys: Vec<(i64, i64)> = rows
-                .iter()
-                .filter_map(|(a, t)| Some((-t.score(c)?, a.0)))
-                .collect();
-            keys.sort_unstable();
-            let column = &mut fresh.columns[c.index()];
-            for key in keys {
-                column.insert(key);
-            }
-        }
         let mut b = write(&board);
         // Athletes set during the load: theirs are newer than the load's.
         for athlete in std::mem::take(&mut b.touched) {

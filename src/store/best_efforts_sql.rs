@@ -77,7 +77,7 @@ impl BestEffortStore for SqlStore {
         update: &ProfileUpdate,
         now_ms: i64,
     ) -> StoreResult<Option<AthleteRow>> {
-        let mut tx = super::begin_write(self.pool()).await?;
+        let mut tx = self.begin_write().await?;
         let mut q = sqlx::QueryBuilder::<Db>::new("UPDATE athletes SET updated_ms = ");
         q.push_bind(now_ms);
         if let Some(v) = &update.firstname {
@@ -306,29 +306,13 @@ impl BestEffortStore for SqlStore {
         effects: &[Statement],
         now_ms: i64,
     ) -> StoreResult<bool> {
-        let mut tx = super::begin_write(self.pool()).await?;
-        // First: a second node doing the same batch waits on this row and
-        // then finds the marker moved.
-        let moved = sqlx::query(
+        let marker = Statement::new(
             "UPDATE best_effort_backfill SET after_id = $2, updated_ms = $3 \
              WHERE id = 1 AND after_id = $1",
         )
-        .bind(from)
-        .bind(to)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if moved == 0 {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        for statement in effects {
-            super::changes_sql::bind_args(sqlx::query(&statement.sql), &statement.args)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
+        .int(from)
+        .int(to)
+        .int(now_ms);
+        self.commit_after_marker(&marker, effects).await
     }
 }

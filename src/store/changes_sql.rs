@@ -126,6 +126,33 @@ pub(super) fn bind_args<'q>(
 }
 
 impl SqlStore {
+    /// In one transaction: `marker` (a consumer's or a backfill's position
+    /// moved) first, so that two nodes doing the same work queue on its row
+    /// and the later one finds it moved; then the work's effects. False,
+    /// with nothing changed, when the marker did not move.
+    pub(super) async fn commit_after_marker(
+        &self,
+        marker: &Statement,
+        effects: &[Statement],
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let moved = bind_args(sqlx::query(&marker.sql), &marker.args)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if moved == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        for statement in effects {
+            bind_args(sqlx::query(&statement.sql), &statement.args)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Tells this node's consumers that events up to `last_seq` are committed.
     pub(super) fn announce(&self, last_seq: i64) {
         if last_seq > 0 {
@@ -238,31 +265,19 @@ impl ChangeLog for SqlStore {
         effects: &[Statement],
         now_ms: i64,
     ) -> StoreResult<Committed> {
-        let mut tx = super::begin_write(self.pool()).await?;
-        // First, so that two nodes on one partition queue up here (the row
-        // lock) and the later one finds the position moved.
-        let moved = sqlx::query(
+        let marker = Statement::new(
             "UPDATE change_consumers SET last_seq = $3, updated_ms = $4 \
              WHERE consumer = $1 AND partition_no = $2 AND last_seq < $3",
         )
-        .bind(consumer)
-        .bind(i64::from(partition))
-        .bind(to)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if moved == 0 {
-            tx.rollback().await?;
-            return Ok(Committed::AlreadyApplied);
-        }
-        for statement in effects {
-            bind_args(sqlx::query(&statement.sql), &statement.args)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(Committed::Applied)
+        .text(consumer)
+        .int(i64::from(partition))
+        .int(to)
+        .int(now_ms);
+        Ok(if self.commit_after_marker(&marker, effects).await? {
+            Committed::Applied
+        } else {
+            Committed::AlreadyApplied
+        })
     }
 
     async fn commit_consumer_from(
@@ -277,30 +292,20 @@ impl ChangeLog for SqlStore {
         if to <= from {
             return Ok(Committed::AlreadyApplied);
         }
-        let mut tx = super::begin_write(self.pool()).await?;
-        let moved = sqlx::query(
+        let marker = Statement::new(
             "UPDATE change_consumers SET last_seq = $4, updated_ms = $5 \
              WHERE consumer = $1 AND partition_no = $2 AND last_seq = $3",
         )
-        .bind(consumer)
-        .bind(i64::from(partition))
-        .bind(from)
-        .bind(to)
-        .bind(now_ms)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if moved == 0 {
-            tx.rollback().await?;
-            return Ok(Committed::Moved);
-        }
-        for statement in effects {
-            bind_args(sqlx::query(&statement.sql), &statement.args)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(Committed::Applied)
+        .text(consumer)
+        .int(i64::from(partition))
+        .int(from)
+        .int(to)
+        .int(now_ms);
+        Ok(if self.commit_after_marker(&marker, effects).await? {
+            Committed::Applied
+        } else {
+            Committed::Moved
+        })
     }
 
     async fn consumer_position(&self, consumer: &str, partition: u32) -> StoreResult<Option<i64>> {

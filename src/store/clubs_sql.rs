@@ -130,7 +130,7 @@ impl ClubStore for SqlStore {
         new: &NewClub,
         now_ms: i64,
     ) -> StoreResult<ClubRow> {
-        let mut tx = super::begin_write(self.pool()).await?;
+        let mut tx = self.begin_write().await?;
         let sql = format!(
             "INSERT INTO clubs (name, description, sport_type, country, state, city, timezone, \
              private, owner_id, member_count, created_ms, updated_ms) \
@@ -241,7 +241,7 @@ impl ClubStore for SqlStore {
         athlete: AthleteId,
         now_ms: i64,
     ) -> StoreResult<JoinOutcome> {
-        let mut tx = super::begin_write(self.pool()).await?;
+        let mut tx = self.begin_write().await?;
         let private: bool = sqlx::query_scalar("SELECT private FROM clubs WHERE id = $1")
             .bind(id.0)
             .fetch_one(&mut *tx)
@@ -294,7 +294,7 @@ impl ClubStore for SqlStore {
     }
 
     async fn leave_club(&self, id: ClubId, athlete: AthleteId) -> StoreResult<LeaveOutcome> {
-        let mut tx = super::begin_write(self.pool()).await?;
+        let mut tx = self.begin_write().await?;
         let member: Option<String> = sqlx::query_scalar(
             "SELECT role FROM club_members WHERE club_id = $1 AND athlete_id = $2",
         )
@@ -346,7 +346,7 @@ impl ClubStore for SqlStore {
         athlete: AthleteId,
         now_ms: i64,
     ) -> StoreResult<bool> {
-        let mut tx = super::begin_write(self.pool()).await?;
+        let mut tx = self.begin_write().await?;
         let removed =
             sqlx::query("DELETE FROM club_join_requests WHERE club_id = $1 AND athlete_id = $2")
                 .bind(id.0)
@@ -387,7 +387,7 @@ impl ClubStore for SqlStore {
     }
 
     async fn remove_member(&self, id: ClubId, athlete: AthleteId) -> StoreResult<bool> {
-        let mut tx = super::begin_write(self.pool()).await?;
+        let mut tx = self.begin_write().await?;
         let removed = sqlx::query(
             "DELETE FROM club_members WHERE club_id = $1 AND athlete_id = $2 AND role <> 'owner'",
         )
@@ -443,7 +443,7 @@ impl ClubStore for SqlStore {
         athletes: &[AthleteId],
         now_ms: i64,
     ) -> StoreResult<u64> {
-        let mut tx = super::begin_write(self.pool()).await?;
+        let mut tx = self.begin_write().await?;
         let mut added = 0;
         for chunk in athletes.chunks(IN_CHUNK) {
             let values = (0..chunk.len())

@@ -119,7 +119,7 @@ impl OAuthStore for SqlStore {
     }
 
     async fn delete_app(&self, owner: AthleteId, id: i64) -> StoreResult<bool> {
-        let mut tx = super::begin_write(self.pool()).await?;
+        let mut tx = self.begin_write().await?;
         let found: Option<i64> =
             sqlx::query_scalar("SELECT id FROM oauth_apps WHERE id = $1 AND owner_id = $2")
                 .bind(id)
@@ -163,7 +163,7 @@ impl OAuthStore for SqlStore {
     }
 
     async fn take_code(&self, code_hash: &str, now_ms: i64) -> StoreResult<Option<CodeRow>> {
-        let mut tx = super::begin_write(self.pool()).await?;
+        let mut tx = self.begin_write().await?;
         let row: Option<(i64, i64, String, String, i64)> = sqlx::query_as(
             "DELETE FROM oauth_codes WHERE code_hash = $1 \
              RETURNING app_id, athlete_id, scope, redirect_uri, expires_ms",
@@ -188,7 +188,7 @@ impl OAuthStore for SqlStore {
     }
 
     async fn grant_tokens(&self, code: &CodeRow, pair: &NewTokenPair) -> StoreResult<()> {
-        let mut tx = super::begin_write(self.pool()).await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO oauth_grants (app_id, athlete_id, scope, created_ms, updated_ms) \
              VALUES ($1, $2, $3, $4, $4) ON CONFLICT (app_id, athlete_id) DO UPDATE SET \
@@ -231,7 +231,7 @@ impl OAuthStore for SqlStore {
         refresh_hash: &str,
         pair: &NewTokenPair,
     ) -> StoreResult<Option<AppTokenRow>> {
-        let mut tx = super::begin_write(self.pool()).await?;
+        let mut tx = self.begin_write().await?;
         // The refresh token is spent, but its access token keeps working
         // until it expires (Strava's clients may still hold it); a spent
         // mark can never equal a presented token's digest.
@@ -279,7 +279,7 @@ impl OAuthStore for SqlStore {
     }
 
     async fn deauthorize(&self, app_id: i64, athlete: AthleteId, now_ms: i64) -> StoreResult<bool> {
-        let mut tx = super::begin_write(self.pool()).await?;
+        let mut tx = self.begin_write().await?;
         let gone = sqlx::query("DELETE FROM oauth_grants WHERE app_id = $1 AND athlete_id = $2")
             .bind(app_id)
             .bind(athlete.0)

@@ -53,12 +53,13 @@ mod webhooks_sql;
 
 pub use sql::SqlStore as PgStore;
 
-async fn close_pool(pool: &sqlx::Pool<Db>) {
-    pool.close().await;
-}
-
 async fn begin_write(pool: &sqlx::Pool<Db>) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
     pool.begin().await
+}
+
+/// Postgres queues writers fairly itself: writes share the pool.
+fn writer_pool(pool: &sqlx::Pool<Db>) -> sqlx::Pool<Db> {
+    pool.clone()
 }
 
 pub async fn connect(url: &str, max_connections: u32) -> StoreResult<PgStore> {

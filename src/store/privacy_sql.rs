@@ -103,7 +103,7 @@ impl PrivacyStore for SqlStore {
         max: u32,
         now_ms: i64,
     ) -> StoreResult<ZoneAdded> {
-        let mut tx = super::begin_write(self.pool()).await?;
+        let mut tx = self.begin_write().await?;
         // Locks the athlete's row, so two adds cannot both pass the count.
         sqlx::query("UPDATE athletes SET updated_ms = updated_ms WHERE id = $1")
             .bind(athlete.0)
@@ -143,7 +143,7 @@ impl PrivacyStore for SqlStore {
         id: i64,
         now_ms: i64,
     ) -> StoreResult<bool> {
-        let mut tx = super::begin_write(self.pool()).await?;
+        let mut tx = self.begin_write().await?;
         let deleted = sqlx::query("DELETE FROM privacy_zones WHERE id = $1 AND athlete_id = $2")
             .bind(id)
             .bind(athlete.0)
@@ -167,7 +167,7 @@ impl PrivacyStore for SqlStore {
         hidden: &HiddenCircle,
         now_ms: i64,
     ) -> StoreResult<Option<ZoneRow>> {
-        let mut tx = super::begin_write(self.pool()).await?;
+        let mut tx = self.begin_write().await?;
         let sql = format!(
             "UPDATE privacy_zones SET lat = $3, lng = $4, radius_m = $5, hidden_lat = $6, \
              hidden_lng = $7, hidden_radius_m = $8 WHERE id = $1 AND athlete_id = $2 \

@@ -277,7 +277,7 @@ impl SegmentStore for SqlStore {
     }
 
     async fn delete_segment(&self, id: SegmentId, now_ms: i64) -> StoreResult<bool> {
-        let mut tx = super::begin_write(self.pool()).await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO segment_effort_changes (segment_id, athlete_id, at_ms) \
              SELECT DISTINCT segment_id, athlete_id, $2 FROM segment_efforts WHERE segment_id = $1",
@@ -534,7 +534,7 @@ impl SegmentStore for SqlStore {
         results: &[BackfillResult],
         now_ms: i64,
     ) -> StoreResult<ActivityId> {
-        let mut tx = super::begin_write(self.pool()).await?;
+        let mut tx = self.begin_write().await?;
         // An activity changed since it was read stops the step before it.
         let mut reached = to;
         let mut done = done;

@@ -54,6 +54,8 @@ const MAX_FIXES_PER_CHUNK: usize = 5_000;
 
 pub struct SqlStore {
     pool: Pool<Db>,
+    /// What write transactions begin on (SQLite: one fair connection).
+    writer: Pool<Db>,
     /// The highest change-log seq committed by this node (wakes consumers).
     changes: tokio::sync::watch::Sender<i64>,
 }
@@ -61,6 +63,7 @@ pub struct SqlStore {
 impl SqlStore {
     pub fn new(pool: Pool<Db>) -> Self {
         SqlStore {
+            writer: super::writer_pool(&pool),
             pool,
             changes: tokio::sync::watch::Sender::new(0),
         }
@@ -68,6 +71,11 @@ impl SqlStore {
 
     pub fn pool(&self) -> &Pool<Db> {
         &self.pool
+    }
+
+    /// A write transaction (SQLite: taking the write lock up front).
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+        super::begin_write(&self.writer).await
     }
 
     /// One attempt at `import_activity`; `Conflict` when a concurrent
@@ -78,7 +86,7 @@ impl SqlStore {
         imported: &ImportedActivity,
     ) -> StoreResult<UploadRow> {
         let new = &imported.activity;
-        let mut tx = super::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         if let Some(existing) = find_duplicate(&mut tx, new).await? {
             let error = format!("duplicate of activity {existing}");
             let row = insert_upload(&mut tx, upload, Some(&error), None).await?;
@@ -323,7 +331,8 @@ impl Store for SqlStore {
     }
 
     async fn close(&self) -> StoreResult<()> {
-        super::close_pool(&self.pool).await;
+        self.writer.close().await;
+        self.pool.close().await;
         Ok(())
     }
 
@@ -437,7 +446,7 @@ impl Store for SqlStore {
         to: AthleteId,
         now_ms: i64,
     ) -> StoreResult<FriendOutcome> {
-        let mut tx = super::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO friend_edges (from_id, to_id, created_ms) VALUES ($1, $2, $3) \
              ON CONFLICT (from_id, to_id) DO NOTHING",
@@ -595,7 +604,7 @@ impl Store for SqlStore {
     }
 
     async fn update_activity(&self, id: ActivityId, edit: &ActivityEdit) -> StoreResult<bool> {
-        let mut tx = super::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let before: Option<(String, String, String, i64)> = sqlx::query_as(
             "SELECT name, visibility, sport_type, start_ms FROM activities WHERE id = $1",
         )
@@ -655,7 +664,7 @@ impl Store for SqlStore {
     }
 
     async fn delete_activity(&self, id: ActivityId) -> StoreResult<()> {
-        let mut tx = super::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let now = crate::domain::now_ms();
         let change = next_version(&mut tx, id, ChangeKind::Deleted, Changed::empty(), now).await?;
         // Its segment efforts leave the boards in this transaction.
@@ -767,7 +776,7 @@ impl Store for SqlStore {
         if progress.is_empty() && chunks.is_empty() {
             return Ok(());
         }
-        let mut tx = super::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         // Only state changes are events, not the periodic stats: compare
         // with the stored states (one read per batch).
         let mut states = stored_states(&mut tx, progress).await?;
@@ -805,7 +814,7 @@ impl Store for SqlStore {
         progress: &ActivityProgress,
         route: &[Fix],
     ) -> StoreResult<()> {
-        let mut tx = super::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let before = stored_states(&mut tx, std::slice::from_ref(progress)).await?;
         write_progress(&mut tx, progress).await?;
         sqlx::query("DELETE FROM route_chunks WHERE activity_id = $1")
@@ -866,7 +875,7 @@ impl Store for SqlStore {
     }
 
     async fn failed_upload(&self, upload: &NewUploadRow, error: &str) -> StoreResult<UploadRow> {
-        let mut tx = super::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let row = insert_upload(&mut tx, upload, Some(error), None).await?;
         tx.commit().await?;
         Ok(row)
@@ -881,7 +890,7 @@ impl Store for SqlStore {
     }
 
     async fn provision(&self, batch: &ProvisionBatch) -> StoreResult<Vec<Provisioned>> {
-        let mut tx = super::begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let mut ids = std::collections::HashMap::with_capacity(batch.athletes.len());
         for rows in batch.athletes.chunks(PROVISION_ROWS_PER_INSERT) {
             let mut insert = sqlx::QueryBuilder::<Db>::new(

@@ -56,53 +56,28 @@ pub use sql::SqlStore as SqliteStore;
 /// Write transactions take the write lock up front (`BEGIN IMMEDIATE`): a
 /// deferred one that reads and then writes fails with "database is locked"
 /// when another writer committed in between, without waiting.
-///
-/// They also queue, first come first served, for the database's one writer
-/// connection (`writer_for`) instead of racing for SQLite's lock: SQLite's
-/// busy handler is not fair (a waiter sleeps up to 100 ms between tries,
-/// and short transactions that arrive meanwhile take the lock first), so
-/// with the change log's consumers committing back to back a bulk write
+async fn begin_write(
+    writer: &sqlx::Pool<Db>,
+) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
+    writer.begin_with("BEGIN IMMEDIATE").await
+}
+
+/// The one-connection pool that write transactions queue for, first come
+/// first served, instead of racing for SQLite's lock: SQLite's busy
+/// handler is not fair (a waiter sleeps up to 100 ms between tries, and
+/// short transactions that arrive meanwhile take the lock first), so with
+/// the change log's consumers committing back to back a bulk write
 /// (provisioning 10,000 athletes) waited out its busy timeout and failed
-/// with "database is locked". The pool's queue is fair.
-async fn begin_write(pool: &sqlx::Pool<Db>) -> Result<sqlx::Transaction<'static, Db>, sqlx::Error> {
-    writer_for(pool).begin_with("BEGIN IMMEDIATE").await
-}
-
-/// Closes the store's pool and its writer pool: no connection is left open.
-async fn close_pool(pool: &sqlx::Pool<Db>) {
-    let writer = writer_for(pool);
-    writer.close().await;
-    pool.close().await;
-}
-
-/// The writer pools, one per open store pool (by its options, which each
-/// pool holds for its life); entries of dropped pools are pruned.
-#[allow(clippy::type_complexity)]
-static WRITERS: std::sync::LazyLock<
-    parking_lot::Mutex<Vec<(std::sync::Weak<SqliteConnectOptions>, sqlx::Pool<Db>)>>,
-> = std::sync::LazyLock::new(Default::default);
-
-/// The one-connection pool that write transactions on `pool`'s database
-/// queue for. Opened lazily with the same options (WAL, busy timeout,
-/// foreign keys); its connection closes when idle.
-fn writer_for(pool: &sqlx::Pool<Db>) -> sqlx::Pool<Db> {
-    let options = pool.connect_options();
-    let mut writers = WRITERS.lock();
-    writers.retain(|(o, _)| o.strong_count() > 0);
-    if let Some((_, writer)) = writers
-        .iter()
-        .find(|(o, _)| std::ptr::eq(o.as_ptr(), std::sync::Arc::as_ptr(&options)))
-    {
-        return writer.clone();
-    }
-    let writer = SqlitePoolOptions::new()
+/// with "database is locked". The pool's queue is fair. Opened lazily with
+/// the store pool's options (WAL, busy timeout, foreign keys); its
+/// connection closes when idle.
+fn writer_pool(pool: &sqlx::Pool<Db>) -> sqlx::Pool<Db> {
+    SqlitePoolOptions::new()
         .max_connections(1)
         .min_connections(0)
         .idle_timeout(std::time::Duration::from_secs(30))
         .acquire_timeout(super::ACQUIRE_TIMEOUT)
-        .connect_lazy_with((*options).clone());
-    writers.push((std::sync::Arc::downgrade(&options), writer.clone()));
-    writer
+        .connect_lazy_with((*pool.connect_options()).clone())
 }
 
 pub async fn connect(url: &str, max_connections: u32) -> StoreResult<SqliteStore> {

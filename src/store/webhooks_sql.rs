@@ -54,7 +54,7 @@ impl WebhookStore for SqlStore {
     }
 
     async fn delete_subscription(&self, app_id: i64, id: i64) -> StoreResult<bool> {
-        let mut tx = super::begin_write(self.pool()).await?;
+        let mut tx = self.begin_write().await?;
         let gone = sqlx::query("DELETE FROM push_subscriptions WHERE id = $1 AND app_id = $2")
             .bind(id)
             .bind(app_id)
@@ -98,7 +98,7 @@ impl WebhookStore for SqlStore {
         lease_until_ms: i64,
         limit: u32,
     ) -> StoreResult<Vec<DeliveryRow>> {
-        let mut tx = super::begin_write(self.pool()).await?;
+        let mut tx = self.begin_write().await?;
         // Only the oldest waiting event of each object: a later one waits
         // until the earlier is delivered (in order per object).
         let rows: Vec<(i64, i64, String, String, i64, i64)> = sqlx::query_as(

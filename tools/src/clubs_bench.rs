@@ -128,13 +128,24 @@ async fn bench(
     let mut tasks = Vec::new();
     for u in 0..UPDATERS {
         let (backend, stop, updates) = (backend.clone(), stop.clone(), updates.clone());
-        let per_tick = (args.updates_per_s / UPDATERS / TICKS_PER_S).max(1);
+        // Fractions carried from tick to tick: 5,000/s is 12.5 a tick each.
+        let share = args.updates_per_s as f64 / (UPDATERS * TICKS_PER_S) as f64;
         let members = args.members as i64;
         tasks.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(100 + u);
-            let mut tick = tokio::time::interval(Duration::from_millis(1_000 / TICKS_PER_S));
+            // Updaters spread over the tick (as the consumer's partitions
+            // commit independently), not all in one burst on its edge.
+            let period = Duration::from_millis(1_000 / TICKS_PER_S);
+            let mut tick = tokio::time::interval_at(
+                tokio::time::Instant::now() + period * u as u32 / UPDATERS as u32,
+                period,
+            );
+            let mut owed = 0.0f64;
             while !stop.load(Ordering::Relaxed) {
                 tick.tick().await;
+                owed += share;
+                let per_tick = owed.floor() as u64;
+                owed -= per_tick as f64;
                 let batch: Vec<BoardChange> = (0..per_tick)
                     .map(|_| {
                         let mut t = week(&mut rng).unwrap_or_default();
