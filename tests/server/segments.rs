@@ -554,6 +554,17 @@ async fn laps(app: TestApp) {
         .map(|e| e["start_date"].as_str().unwrap())
         .collect();
     assert!(starts.windows(2).all(|w| w[0] < w[1]), "{starts:?}");
+    // One row per pass: the change-log matcher and the new segment's
+    // backfill may both match this activity at once (CI once stored every
+    // lap twice); the database refuses a second copy of a pass.
+    let copy = format!(
+        "INSERT INTO segment_efforts (segment_id, activity_id, athlete_id, start_ms, elapsed_ms, \
+         moving_ms) SELECT segment_id, activity_id, athlete_id, start_ms, elapsed_ms, moving_ms \
+         FROM segment_efforts WHERE id = {}",
+        laps[0]["id"]
+    );
+    assert!(raw_execute(&app.database_url, &copy).await.is_err());
+    assert_eq!(efforts_of(&app, &ann.token, run, 3).await.len(), 3);
     // The list by date range: the first lap only.
     let (status, first) = app
         .get(
@@ -878,3 +889,24 @@ async fn edits_rematch(app: TestApp) {
     assert_eq!(shown["effort_count"], 0);
 }
 both_backends!(edits_rematch);
+
+/// Runs one statement on the test's database, outside the server.
+async fn raw_execute(url: &str, sql: &str) -> Result<u64, sqlx::Error> {
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await?;
+        let done = sqlx::query(sql)
+            .execute(&pool)
+            .await
+            .map(|r| r.rows_affected());
+        pool.close().await;
+        done
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await?;
+        let done = sqlx::query(sql)
+            .execute(&pool)
+            .await
+            .map(|r| r.rows_affected());
+        pool.close().await;
+        done
+    }
+}
