@@ -26,6 +26,9 @@ const LOAD_CHUNK: usize = 1_000;
 /// Rebuild chunks in flight at once.
 const LOAD_IN_FLIGHT: usize = 4;
 
+/// Board changes per Redis pipeline.
+const SET_PIPELINE: usize = 4;
+
 const SET_SCRIPT: &str = r"
 local st = redis.call('GET', KEYS[1])
 if not st then return 0 end
@@ -240,6 +243,58 @@ impl RedisBoards {
         }
         Ok(total)
     }
+
+    /// One pipeline of `SET_SCRIPT` calls (loading the script again if
+    /// Redis lost it).
+    async fn set_pipeline(&self, changes: &[BoardChange]) -> Result<(), BoardError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let pipe = |sha: &str| {
+            let mut pipe = redis::pipe();
+            for c in changes {
+                let cmd = pipe.cmd("EVALSHA").arg(sha).arg(9);
+                for k in &self.keys(c.key) {
+                    cmd.arg(k);
+                }
+                cmd.arg(c.athlete.0);
+                match &c.totals {
+                    Some(t) => {
+                        cmd.arg(encode(t));
+                        for s in scores(t) {
+                            cmd.arg(s);
+                        }
+                    }
+                    None => {
+                        for _ in 0..7 {
+                            cmd.arg("");
+                        }
+                    }
+                }
+                cmd.arg(c.expires_ms).ignore();
+            }
+            pipe
+        };
+        let mut conn = self.conn.clone();
+        let sha = self.set.get_hash();
+        let first = tokio::time::timeout(CALL_DEADLINE, pipe(sha).query_async::<()>(&mut conn))
+            .await
+            .map_err(|_| BoardError::Redis("call ran past its deadline".into()))?;
+        match first {
+            Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
+                // Redis restarted or flushed its scripts: load it again.
+                let _: String = within(
+                    redis::cmd("SCRIPT")
+                        .arg("LOAD")
+                        .arg(SET_SCRIPT)
+                        .query_async(&mut conn),
+                )
+                .await?;
+                within(pipe(sha).query_async::<()>(&mut conn)).await
+            }
+            other => other.map_err(redis_error),
+        }
+    }
 }
 
 #[async_trait]
@@ -335,53 +390,13 @@ impl BoardBackend for RedisBoards {
     }
 
     async fn set_many(&self, changes: &[BoardChange]) -> Result<(), BoardError> {
-        if changes.is_empty() {
-            return Ok(());
+        // Small pipelines, one after the other: Redis runs a connection's
+        // buffered scripts back to back, so a page read waits behind at
+        // most one short pipeline per writer, not a whole batch.
+        for chunk in changes.chunks(SET_PIPELINE) {
+            self.set_pipeline(chunk).await?;
         }
-        let pipe = |sha: &str| {
-            let mut pipe = redis::pipe();
-            for c in changes {
-                let cmd = pipe.cmd("EVALSHA").arg(sha).arg(9);
-                for k in &self.keys(c.key) {
-                    cmd.arg(k);
-                }
-                cmd.arg(c.athlete.0);
-                match &c.totals {
-                    Some(t) => {
-                        cmd.arg(encode(t));
-                        for s in scores(t) {
-                            cmd.arg(s);
-                        }
-                    }
-                    None => {
-                        for _ in 0..7 {
-                            cmd.arg("");
-                        }
-                    }
-                }
-                cmd.arg(c.expires_ms).ignore();
-            }
-            pipe
-        };
-        let mut conn = self.conn.clone();
-        let sha = self.set.get_hash();
-        let first = tokio::time::timeout(CALL_DEADLINE, pipe(sha).query_async::<()>(&mut conn))
-            .await
-            .map_err(|_| BoardError::Redis("call ran past its deadline".into()))?;
-        match first {
-            Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
-                // Redis restarted or flushed its scripts: load it again.
-                let _: String = within(
-                    redis::cmd("SCRIPT")
-                        .arg("LOAD")
-                        .arg(SET_SCRIPT)
-                        .query_async(&mut conn),
-                )
-                .await?;
-                within(pipe(sha).query_async::<()>(&mut conn)).await
-            }
-            other => other.map_err(redis_error),
-        }
+        Ok(())
     }
 
     async fn page(
