@@ -150,20 +150,25 @@ fn scores(t: &WeekTotals) -> [String; 6] {
     SortColumn::ALL.map(|c| t.score(c).map(|s| s.to_string()).unwrap_or_default())
 }
 
+/// Loads `SET_SCRIPT` (its hash is known: calls use `EVALSHA`).
+async fn load_set_script(conn: &mut redis::aio::ConnectionManager) -> Result<(), BoardError> {
+    let _: String = within(
+        redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(SET_SCRIPT)
+            .query_async(conn),
+    )
+    .await?;
+    Ok(())
+}
+
 impl RedisBoards {
     pub async fn connect(url: &str, prefix: &str) -> Result<Arc<RedisBoards>, BoardError> {
         let client = redis::Client::open(url).map_err(redis_error)?;
         let conn = within(client.get_connection_manager()).await?;
         let reads = within(client.get_connection_manager()).await?;
         // Loaded up front: batches are sent as bare EVALSHAs in a pipeline.
-        let mut c = conn.clone();
-        let _: String = within(
-            redis::cmd("SCRIPT")
-                .arg("LOAD")
-                .arg(SET_SCRIPT)
-                .query_async(&mut c),
-        )
-        .await?;
+        load_set_script(&mut conn.clone()).await?;
         Ok(Arc::new(RedisBoards {
             conn,
             reads,
@@ -247,9 +252,6 @@ impl RedisBoards {
     /// One pipeline of `SET_SCRIPT` calls (loading the script again if
     /// Redis lost it).
     async fn set_pipeline(&self, changes: &[BoardChange]) -> Result<(), BoardError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
         let pipe = |sha: &str| {
             let mut pipe = redis::pipe();
             for c in changes {
@@ -283,13 +285,7 @@ impl RedisBoards {
         match first {
             Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
                 // Redis restarted or flushed its scripts: load it again.
-                let _: String = within(
-                    redis::cmd("SCRIPT")
-                        .arg("LOAD")
-                        .arg(SET_SCRIPT)
-                        .query_async(&mut conn),
-                )
-                .await?;
+                load_set_script(&mut conn).await?;
                 within(pipe(sha).query_async::<()>(&mut conn)).await
             }
             other => other.map_err(redis_error),

@@ -16,6 +16,10 @@ use crate::store::clubs::{
 };
 use crate::store::{ActivityRow, StoreError, StoreResult, StoredActivity};
 
+/// Members with their names, as `member` reads them (`m`: the membership).
+const MEMBERS: &str = "SELECT m.athlete_id, u.firstname, u.lastname, m.role, m.joined_ms \
+     FROM club_members m JOIN athletes u ON u.id = m.athlete_id";
+
 const CLUB_COLUMNS: &str = "c.id, c.name, c.description, c.sport_type, c.country, c.state, \
      c.city, c.timezone, c.private, c.owner_id, c.member_count, c.created_ms";
 const CLUB_FIELDS: &str = "id, name, description, sport_type, country, state, city, timezone, \
@@ -203,11 +207,10 @@ impl ClubStore for SqlStore {
         skip: u64,
         limit: u32,
     ) -> StoreResult<Vec<MemberRow>> {
-        sqlx::query(
-            "SELECT m.athlete_id, u.firstname, u.lastname, m.role, m.joined_ms \
-             FROM club_members m JOIN athletes u ON u.id = m.athlete_id \
-             WHERE m.club_id = $1 AND m.athlete_id > $2 ORDER BY m.athlete_id LIMIT $3 OFFSET $4",
-        )
+        sqlx::query(&format!(
+            "{MEMBERS} WHERE m.club_id = $1 AND m.athlete_id > $2 \
+             ORDER BY m.athlete_id LIMIT $3 OFFSET $4"
+        ))
         .bind(id.0)
         .bind(after.0)
         .bind(i64::from(limit))
@@ -220,11 +223,10 @@ impl ClubStore for SqlStore {
     }
 
     async fn club_admins(&self, id: ClubId, skip: u64, limit: u32) -> StoreResult<Vec<MemberRow>> {
-        sqlx::query(
-            "SELECT m.athlete_id, u.firstname, u.lastname, m.role, m.joined_ms \
-             FROM club_members m JOIN athletes u ON u.id = m.athlete_id \
-             WHERE m.club_id = $1 AND m.role <> 'member' ORDER BY m.athlete_id LIMIT $2 OFFSET $3",
-        )
+        sqlx::query(&format!(
+            "{MEMBERS} WHERE m.club_id = $1 AND m.role <> 'member' \
+             ORDER BY m.athlete_id LIMIT $2 OFFSET $3"
+        ))
         .bind(id.0)
         .bind(i64::from(limit))
         .bind(i64::try_from(skip).unwrap_or(i64::MAX))
