@@ -12,7 +12,8 @@
 # round runs the bare handler for SECONDS, then Pacer for SECONDS; a warm-up
 # of each comes first (every activity's actor is started). Rates count 2xx
 # answers only; the ratio is Pacer's median over the bare handler's median.
-# Needs wrk (Debian: apt-get install wrk), curl, jq.
+# Needs wrk (Debian: apt-get install wrk), curl, jq. PACER_BIN runs another
+# build of Pacer (an A/B against an earlier commit's binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
@@ -25,6 +26,7 @@ for tool in wrk curl jq; do
 done
 
 cargo build --release --quiet -p pacer --bin pacer -p pacer-tools --bin bare_ingest
+pacer_bin=${PACER_BIN:-target/release/pacer}
 dir=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pacer_port=$(free_port)
@@ -33,7 +35,7 @@ admin=ingest-ratio-admin
 ulimit -n 65536 2>/dev/null || true
 
 PACER_ADMIN_TOKEN=$admin DATABASE_URL="sqlite://$dir/pacer.db" PACER_BIND="127.0.0.1:$pacer_port" \
-  target/release/pacer >"$dir/pacer.log" 2>&1 &
+  "$pacer_bin" >"$dir/pacer.log" 2>&1 &
 pacer=$!
 target/release/bare_ingest "127.0.0.1:$bare_port" >"$dir/bare.log" 2>&1 &
 bare=$!
@@ -64,23 +66,29 @@ offset=0
 # moving forward in time and none is a duplicate.
 first_s=$(($(date +%s) - 3600 * 4))
 run=0
-drive() { # name port seconds -> requests/s of 2xx answers
-  local out
+# CPU time (µs) a process has used, user + system.
+cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f", ($14 + $15) * 1e6 / hz }' "/proc/$1/stat"; }
+drive() { # name port seconds -> requests/s of 2xx answers, and the server's CPU µs per request
+  local out pid before
+  pid=$bare
+  [ "$1" = pacer ] && pid=$pacer
+  before=$(cpu_us "$pid")
   out=$(wrk -t"$threads" -c"$connections" -d"${3}s" --timeout 10s -s benches/ingest_ratio.lua \
     "http://127.0.0.1:$2" -- "$dir/accounts.lua" $((first_s + run * 1000)) "$threads" | grep '^RESULT')
+  local cpu=$(($(cpu_us "$pid") - before))
   run=$((run + 1))
   # shellcheck disable=SC2086
   local $(echo "${out#RESULT }")
   awk -v r="$requests" -v e="$status_errors" -v s="$socket_errors" -v d="$duration_us" \
-    -v p50="$p50_us" -v p99="$p99_us" -v name="$1" \
-    'BEGIN { printf "%s %.0f %d %d %.1f %.1f\n", name, (r - e) / (d / 1e6), e, s, p50 / 1000, p99 / 1000 }'
+    -v p50="$p50_us" -v p99="$p99_us" -v name="$1" -v cpu="$cpu" \
+    'BEGIN { printf "%s %.0f %d %d %.1f %.1f %.1f\n", name, (r - e) / (d / 1e6), e, s, p50 / 1000, p99 / 1000, cpu / r }'
 }
 
 echo "warm-up: every activity's first fixes, both servers" >&2
 drive bare "$bare_port" 5 >/dev/null
 drive pacer "$pacer_port" 10 >/dev/null
 
-printf '%-6s %-5s %12s %11s %13s %9s %9s\n' round server "requests/s" "non-2xx" "socket errors" "p50 ms" "p99 ms"
+printf '%-6s %-5s %12s %11s %13s %9s %9s %12s\n' round server "requests/s" "non-2xx" "socket errors" "p50 ms" "p99 ms" "CPU µs/req"
 : >"$dir/rates"
 for r in $(seq "$rounds"); do
   for server in bare pacer; do
@@ -89,7 +97,7 @@ for r in $(seq "$rounds"); do
     line=$(drive "$server" "$port" "$seconds")
     echo "$r $line" >>"$dir/rates"
     # shellcheck disable=SC2086
-    printf '%-6s %-5s %12s %11s %13s %9s %9s\n' "$r" $line
+    printf '%-6s %-5s %12s %11s %13s %9s %9s %12s\n' "$r" $line
   done
 done
 

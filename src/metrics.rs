@@ -1,9 +1,14 @@
 //! Prometheus metrics, served at `/metrics`.
 
-use actix_web::http::Method;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpResponse};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::error::ApiError;
@@ -85,7 +90,7 @@ impl Metrics {
 
 /// The standard methods by name, anything else as `other`: a client can send
 /// any token as a method, and each label value is a new series.
-fn method_label(method: &Method) -> &'static str {
+pub fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::POST => "POST",
@@ -100,24 +105,69 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Counts and times a request by its route template (called by the one
-/// request middleware, `telemetry::request_span`, which looks the template
-/// up once for its span and here).
-pub fn observe(
-    metrics: &Metrics,
-    route: &str,
-    method: &Method,
-    status: actix_web::http::StatusCode,
-    elapsed: std::time::Duration,
-) {
-    metrics
-        .http_requests
-        .with_label_values(&[route, method_label(method), status.as_str()])
-        .inc();
-    metrics
-        .http_latency
-        .with_label_values(&[route])
-        .observe(elapsed.as_secs_f64());
+/// One worker's handles on the request metrics. Looking a series up by
+/// its labels hashes them and takes the vector's lock; here that happens
+/// once per series per worker, and a request only counts.
+pub struct RequestMetrics {
+    metrics: Arc<Metrics>,
+    routes: RefCell<HashMap<String, RouteSeries>>,
+}
+
+/// The series of one route template: its latency, and a count per
+/// method and status (a route sees few of those).
+struct RouteSeries {
+    latency: Histogram,
+    counts: Vec<(&'static str, StatusCode, IntCounter)>,
+}
+
+impl RequestMetrics {
+    pub fn new(metrics: Arc<Metrics>) -> RequestMetrics {
+        RequestMetrics {
+            metrics,
+            routes: RefCell::default(),
+        }
+    }
+
+    /// Counts and times a request by its route template, method label
+    /// (`method_label`) and status.
+    pub fn observe(
+        &self,
+        route: &str,
+        method: &'static str,
+        status: StatusCode,
+        elapsed: std::time::Duration,
+    ) {
+        let mut routes = self.routes.borrow_mut();
+        if !routes.contains_key(route) {
+            let latency = self.metrics.http_latency.with_label_values(&[route]);
+            routes.insert(
+                route.to_string(),
+                RouteSeries {
+                    latency,
+                    counts: Vec::new(),
+                },
+            );
+        }
+        let Some(series) = routes.get_mut(route) else {
+            return;
+        };
+        series.latency.observe(elapsed.as_secs_f64());
+        match series
+            .counts
+            .iter()
+            .find(|(m, s, _)| *m == method && *s == status)
+        {
+            Some((_, _, count)) => count.inc(),
+            None => {
+                let count = self
+                    .metrics
+                    .http_requests
+                    .with_label_values(&[route, method, status.as_str()]);
+                count.inc();
+                series.counts.push((method, status, count));
+            }
+        }
+    }
 }
 
 pub async fn render(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

@@ -1,20 +1,27 @@
-//! App-wide HTTP middleware: security headers and request-body deadlines.
+//! App-wide HTTP middleware (`Edge`): request-body deadlines, the request
+//! span, request metrics and security headers.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
 use actix_web::body::MessageBody;
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::error::PayloadError;
 use actix_web::http::header;
-use actix_web::middleware::{DefaultHeaders, Next};
-use actix_web::web::{self, Bytes};
+use actix_web::web::Bytes;
 use actix_web::HttpMessage;
 use futures_util::Stream;
+use tracing::Span;
 
-use crate::state::AppState;
+use crate::config::Config;
+use crate::metrics::{Metrics, RequestMetrics};
+use crate::telemetry::SpanBody;
 
 /// The image origin of a tile URL template, for the page's CSP: scheme and
 /// host, with `{s}`-style placeholders as `*`. None when the template has no
@@ -64,16 +71,25 @@ pub fn content_security_policy(tile_url: &str) -> String {
 }
 
 /// Headers on every response (the API's JSON too: harmless there, and one
-/// rule is easier to check than two).
-pub fn security_headers(tile_url: &str) -> DefaultHeaders {
-    DefaultHeaders::new()
-        .add((
-            header::CONTENT_SECURITY_POLICY,
-            content_security_policy(tile_url),
-        ))
-        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .add((header::X_FRAME_OPTIONS, "DENY"))
-        .add((header::REFERRER_POLICY, "no-referrer"))
+/// rule is easier to check than two). A header the handler set is kept.
+pub fn security_headers(tile_url: &str) -> Vec<(header::HeaderName, header::HeaderValue)> {
+    let csp = header::HeaderValue::from_str(&content_security_policy(tile_url))
+        .unwrap_or_else(|_| header::HeaderValue::from_static("default-src 'self'"));
+    vec![
+        (header::CONTENT_SECURITY_POLICY, csp),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            header::HeaderValue::from_static("nosniff"),
+        ),
+        (
+            header::X_FRAME_OPTIONS,
+            header::HeaderValue::from_static("DENY"),
+        ),
+        (
+            header::REFERRER_POLICY,
+            header::HeaderValue::from_static("no-referrer"),
+        ),
+    ]
 }
 
 /// A request body that must arrive whole before a deadline.
@@ -122,29 +138,158 @@ pub fn is_body_timeout(e: &PayloadError) -> bool {
     matches!(e, PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut)
 }
 
-/// Gives every request body a total deadline (`PACER_BODY_TIMEOUT_MS`),
-/// counted from the end of the headers; a handler reading past it gets a
-/// payload error answered 408. WebSocket upgrades are exempt: their "body"
-/// is the socket.
-pub async fn body_deadline(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let limit = req
-        .app_data::<web::Data<AppState>>()
-        .map(|state| Duration::from_millis(state.config.body_timeout_ms.max(1)));
-    if let (Some(limit), false) = (limit, req.headers().contains_key(header::UPGRADE)) {
-        let inner = req.take_payload();
-        let timed = DeadlinePayload {
-            inner,
-            deadline: tokio::time::Instant::now() + limit,
-            timer: None,
-        };
-        req.set_payload(Payload::Stream {
-            payload: Box::pin(timed),
-        });
+/// The one middleware every request passes through, in one layer (each
+/// layer costs a future and often a box, and this runs on every fix post):
+///
+/// - the request body gets a total deadline (`PACER_BODY_TIMEOUT_MS`),
+///   counted from the end of the headers; a handler reading past it gets a
+///   payload error answered 408. WebSocket upgrades are exempt: their
+///   "body" is the socket;
+/// - the request runs in its span (`telemetry::request_span`), its body is
+///   streamed in it too;
+/// - it is counted and timed by route template (`metrics::RequestMetrics`);
+/// - the response gets the security headers (`security_headers`).
+pub struct Edge {
+    body_timeout: Duration,
+    headers: Rc<[(header::HeaderName, header::HeaderValue)]>,
+    metrics: Arc<Metrics>,
+}
+
+impl Edge {
+    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Edge {
+        Edge {
+            body_timeout: Duration::from_millis(config.body_timeout_ms.max(1)),
+            headers: security_headers(&config.tile_url).into(),
+            metrics,
+        }
     }
-    next.call(req).await
+}
+
+impl<S, B> Transform<S, ServiceRequest> for Edge
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<SpanBody<B>>;
+    type Error = actix_web::Error;
+    type Transform = EdgeService<S>;
+    type InitError = ();
+    type Future = std::future::Ready<Result<EdgeService<S>, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        std::future::ready(Ok(EdgeService {
+            service,
+            worker: Rc::new(Worker {
+                body_timeout: self.body_timeout,
+                headers: self.headers.clone(),
+                metrics: RequestMetrics::new(self.metrics.clone()),
+            }),
+        }))
+    }
+}
+
+/// What one worker's `EdgeService` shares with its requests' futures
+/// (an `Rc`: no atomic counts on the request path).
+struct Worker {
+    body_timeout: Duration,
+    headers: Rc<[(header::HeaderName, header::HeaderValue)]>,
+    metrics: RequestMetrics,
+}
+
+pub struct EdgeService<S> {
+    service: S,
+    worker: Rc<Worker>,
+}
+
+impl<S, B> Service<ServiceRequest> for EdgeService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<SpanBody<B>>;
+    type Error = actix_web::Error;
+    type Future = EdgeFuture<S::Future>;
+
+    actix_web::dev::forward_ready!(service);
+
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        let started = Instant::now();
+        if !req.headers().contains_key(header::UPGRADE) {
+            let inner = req.take_payload();
+            let timed = DeadlinePayload {
+                inner,
+                deadline: tokio::time::Instant::from_std(started) + self.worker.body_timeout,
+                timer: None,
+            };
+            req.set_payload(Payload::Stream {
+                payload: Box::pin(timed),
+            });
+        }
+        let method = crate::metrics::method_label(req.method());
+        let span = crate::telemetry::request_span(&req);
+        let inner = {
+            let _entered = span.enter();
+            self.service.call(req)
+        };
+        EdgeFuture {
+            inner,
+            span: Some(span),
+            started,
+            method,
+            worker: self.worker.clone(),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    pub struct EdgeFuture<F> {
+        #[pin]
+        inner: F,
+        span: Option<Span>,
+        started: Instant,
+        method: &'static str,
+        worker: Rc<Worker>,
+    }
+}
+
+impl<F, B> Future for EdgeFuture<F>
+where
+    F: Future<Output = Result<ServiceResponse<B>, actix_web::Error>>,
+    B: MessageBody,
+{
+    type Output = Result<ServiceResponse<SpanBody<B>>, actix_web::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let outcome = {
+            let _entered = this.span.as_ref().map(Span::enter);
+            match this.inner.poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(outcome) => outcome,
+            }
+        };
+        let span = this.span.take().unwrap_or_else(Span::none);
+        let mut response = match outcome {
+            Ok(response) => response,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        let route = response.request().match_pattern();
+        let route = route.as_deref().unwrap_or("unmatched");
+        crate::telemetry::record_route(&span, route);
+        this.worker.metrics.observe(
+            route,
+            this.method,
+            response.status(),
+            this.started.elapsed(),
+        );
+        let headers = response.headers_mut();
+        for (name, value) in this.worker.headers.iter() {
+            if !headers.contains_key(name) {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+        Poll::Ready(Ok(response.map_body(|_, body| SpanBody::new(body, span))))
+    }
 }
 
 #[cfg(test)]

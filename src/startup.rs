@@ -15,7 +15,7 @@ use crate::state::AppState;
 use crate::store;
 use actix::Arbiter;
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, Compress};
+use actix_web::middleware::Compress;
 use actix_web::{web, App, HttpServer};
 
 #[derive(Debug, thiserror::Error)]
@@ -108,8 +108,11 @@ impl StopHandle {
     }
 }
 
-/// Periodically pauses idle activities and completes stale ones.
+/// Fires the actors' timers; periodically pauses idle activities and
+/// completes stale ones.
 fn start_sweeper(hub: Arc<LiveHub>, background: &crate::background::Background) {
+    let timers = hub.clone();
+    background.spawn_local("live.timers", async move { timers.timers.run().await });
     let scanner = hub.clone();
     background.spawn_local("live.idle_scan", async move {
         loop {
@@ -250,23 +253,30 @@ impl Application {
         let app_state = state.clone();
         let json_limit = config.json_limit;
         let static_dir = config.static_dir.clone();
-        let tile_url = config.tile_url.clone();
+        let edge_config = config.clone();
+        let edge_metrics = state.metrics.clone();
         let mut server = HttpServer::new(move || {
-            let app = App::new()
-                .wrap(from_fn(crate::middleware::body_deadline))
+            // Compression for everything but fix posts: their replies are a
+            // few hundred bytes (not worth a compressor), and they are most
+            // of the requests.
+            let compressed = web::scope("")
                 .wrap(Compress::default())
-                .wrap(crate::middleware::security_headers(&tile_url))
-                .wrap(from_fn(crate::telemetry::request_span))
-                .app_data(app_state.clone())
-                .configure(|cfg| crate::error::extractors::configure(cfg, json_limit))
                 .configure(crate::api::configure);
             // The page built into the binary, or a folder while working on it.
-            match &static_dir {
-                Some(dir) => {
-                    app.service(actix_files::Files::new("/", dir).index_file("index.html"))
-                }
-                None => app.default_service(web::to(crate::page::serve)),
-            }
+            let compressed = match &static_dir {
+                Some(dir) => compressed
+                    .service(actix_files::Files::new("/", dir).index_file("index.html")),
+                None => compressed.default_service(web::to(crate::page::serve)),
+            };
+            App::new()
+                .wrap(crate::middleware::Edge::new(
+                    &edge_config,
+                    edge_metrics.clone(),
+                ))
+                .app_data(app_state.clone())
+                .configure(|cfg| crate::error::extractors::configure(cfg, json_limit))
+                .configure(crate::api::configure_ingest)
+                .service(compressed)
         })
         .client_request_timeout(Duration::from_millis(config.header_timeout_ms))
         .client_disconnect_timeout(Duration::from_secs(1))

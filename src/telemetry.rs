@@ -1,28 +1,51 @@
 //! Logging: `tracing` with an env filter. Request spans (`request_span`,
-//! built like `tracing_actix_web`'s) carry the route template and the
-//! target, with credentials redacted: no token ever reaches a log.
+//! opened by `middleware::Edge`) carry the route template and the target,
+//! with credentials redacted: no token ever reaches a log.
 
 use std::borrow::Cow;
 
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::ServiceRequest;
 use actix_web::http::header;
-use actix_web::middleware::Next;
-use actix_web::{web, Error};
 
-use crate::state::AppState;
-use tracing::{Instrument, Span};
-use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+use tracing::Span;
 use tracing_subscriber::EnvFilter;
 
 pub fn init(filter: &str) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    // A second init (tests build many apps) is harmless.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::field::MakeExt;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // A filter by target and level (nearly every filter) is decided once per
+    // call site; `EnvFilter` is only needed for span and field directives,
+    // and it takes a shared lock whenever a span is entered or left (on
+    // every request).
+    let (targets, env) = match filter.parse::<tracing_subscriber::filter::Targets>() {
+        Ok(targets) => (Some(targets), None),
+        Err(_) => (
+            None,
+            Some(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"))),
+        ),
+    };
+    // Fields as `name=value`, the message bare: the default formatter's
+    // styling costs on every request span even when colours are off.
+    let fields = tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        if field.name() == "message" {
+            write!(writer, "{value:?}")
+        } else {
+            write!(writer, "{field}={value:?}")
+        }
+    })
+    .delimited(" ");
+    let format = tracing_subscriber::fmt::layer()
+        .fmt_fields(fields)
         .with_target(false)
         // Colour codes only on a terminal, not in log files or journald.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    // A second init (tests build many apps) is harmless.
+    let _ = tracing_subscriber::registry()
+        .with(targets)
+        .with(env)
+        .with(format)
         .try_init();
 }
 
@@ -74,37 +97,28 @@ pub fn redact_target<'a>(path: &'a str, query: Option<&str>) -> Cow<'a, str> {
     Cow::Owned(format!("{path}?{}", redacted.join("&")))
 }
 
-/// The root span of `DefaultRootSpanBuilder` with the target redacted and
-/// the method label bounded; no header is recorded (`Authorization` stays
-/// out), and the user agent is dropped (clients put keys there too).
-pub struct RedactingRootSpan;
+/// The span a request runs in: its method, target (credentials redacted)
+/// and client address, and the route template once routed
+/// (`record_route`). No header is recorded (`Authorization` stays out), and
+/// the user agent is dropped (clients put keys there too). Fields are few
+/// and written with `Display`: the log formatter renders them once per
+/// request, on every fix post.
+pub fn request_span(request: &ServiceRequest) -> Span {
+    let target = redact_target(request.path(), request.uri().query());
+    let client_ip = ClientIp::of(request);
+    tracing::info_span!(
+        "HTTP request",
+        http.method = %crate::metrics::method_label(request.method()),
+        http.route = tracing::field::Empty,
+        http.target = %target,
+        http.client_ip = %client_ip,
+    )
+}
 
-impl RootSpanBuilder for RedactingRootSpan {
-    fn on_request_start(request: &ServiceRequest) -> Span {
-        let target = redact_target(request.path(), request.uri().query());
-        let client_ip = ClientIp::of(request);
-        tracing::info_span!(
-            "HTTP request",
-            http.method = %request.method(),
-            // Recorded when the request ends: it is routed by then, and
-            // the template is looked up by the matched resource instead
-            // of matching the path against every route a second time.
-            http.route = tracing::field::Empty,
-            http.target = %target,
-            http.client_ip = %client_ip,
-            http.status_code = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-            exception.message = tracing::field::Empty,
-            exception.details = tracing::field::Empty,
-        )
-    }
-
-    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
-        if let (Ok(response), false) = (outcome, span.is_disabled()) {
-            let route = response.request().match_pattern().unwrap_or_default();
-            span.record("http.route", route.as_str());
-        }
-        DefaultRootSpanBuilder::on_request_end(span, outcome);
+/// Adds the route template to a request's span, once it is routed.
+pub fn record_route(span: &Span, route: &str) {
+    if !span.is_disabled() {
+        span.record("http.route", route);
     }
 }
 
@@ -143,47 +157,18 @@ impl std::fmt::Display for ClientIp {
     }
 }
 
-/// One span per request (`RedactingRootSpan`), entered while the request is
-/// handled and while its body is streamed. In place of
-/// `tracing_actix_web::TracingLogger`, which also draws a UUID from the OS
-/// for every request (a `getrandom` system call) that nothing here reads.
-/// The request's metrics (`metrics::observe`) are counted here too, with the
-/// route template looked up once for both.
-pub async fn request_span(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let started = std::time::Instant::now();
-    let method = req.method().clone();
-    let state = req.app_data::<web::Data<AppState>>().cloned();
-    let span = RedactingRootSpan::on_request_start(&req);
-    let outcome = next.call(req).instrument(span.clone()).await;
-    if let Ok(response) = &outcome {
-        let route = response.request().match_pattern();
-        let route = route.as_deref().unwrap_or("unmatched");
-        if !span.is_disabled() {
-            span.record("http.route", route);
-        }
-        if let Some(state) = state {
-            crate::metrics::observe(
-                &state.metrics,
-                route,
-                &method,
-                response.status(),
-                started.elapsed(),
-            );
-        }
-    }
-    DefaultRootSpanBuilder::on_request_end(span.clone(), &outcome);
-    outcome.map(|res| res.map_body(|_, body| SpanBody { body, span }))
-}
-
 pin_project_lite::pin_project! {
     /// A response body polled inside its request's span.
-    struct SpanBody<B> {
+    pub struct SpanBody<B> {
         #[pin]
         body: B,
         span: Span,
+    }
+}
+
+impl<B> SpanBody<B> {
+    pub fn new(body: B, span: Span) -> SpanBody<B> {
+        SpanBody { body, span }
     }
 }
 

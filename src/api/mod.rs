@@ -31,9 +31,9 @@ pub mod views;
 /// Largest `/routes` body: 10,000 fixes with every optional field.
 pub const ROUTES_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    // Fix ingest first: the router tries services in order, and this one
-    // takes most of the requests.
+/// Fix ingest, registered first (the router tries services in order, and
+/// this one takes most of the requests) and outside compression.
+pub fn configure_ingest(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/api/v1/activities/{id}/routes")
             // Up to MAX_FIXES_PER_BATCH fixes in one body.
@@ -44,6 +44,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route(web::post().to(live::ingest)),
     );
+}
+
+/// Every other route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
             .route("/athletes", web::post().to(athletes::create))

@@ -18,6 +18,7 @@ use actix::{Actor, ActorContext, AsyncContext, Context};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
+use super::timers::TimerKind;
 use super::LiveHub;
 use crate::domain::activity::ActivityState;
 use crate::domain::recording::{LiveEvent, Recording};
@@ -27,7 +28,8 @@ use crate::store::{ActivityProgress, RouteChunk};
 /// The reorder window waits at most this long for a later fix.
 pub const REORDER_HOLD: Duration = Duration::from_secs(1);
 /// Without input this long, an actor frees its event ring and smoother
-/// (idle activities must stay small: a node holds very many).
+/// (idle activities must stay small: a node holds very many). Checked
+/// every `COMPACT_AFTER`, so it happens within twice that.
 pub const COMPACT_AFTER: Duration = Duration::from_secs(10);
 /// Events stay built and kept this long after the last watcher left or
 /// polled, so a reconnecting or polling watcher resumes without a gap.
@@ -67,17 +69,6 @@ pub struct ActivityActor {
 /// Whether a timer due at `due` must be armed (again).
 fn needs_timer(due: Option<Instant>, now: Instant) -> bool {
     due.is_none_or(|due| now > due + LOST_TIMER)
-}
-
-/// Runs `f` on the core after `delay`, on the current thread's runtime
-/// (an HTTP worker's after a fix applied there: no cross-thread wake-up).
-fn after(this: &Shared, delay: Duration, f: fn(&mut Core, &Shared)) {
-    let this = this.clone();
-    actix::spawn(async move {
-        tokio::time::sleep(delay).await;
-        let mut core = this.lock();
-        f(&mut core, &this);
-    });
 }
 
 impl Core {
@@ -137,66 +128,64 @@ impl Core {
 
     /// Arms the timers that new input needs: the reorder flush, the idle
     /// compaction and the checkpoint. Each is a single pending timer, not
-    /// one per fix.
+    /// one per fix (`live::timers`).
     pub(super) fn schedule(&mut self, this: &Shared) {
         if self.stopped {
             return;
         }
         let now = Instant::now();
+        let timers = &self.hub.timers;
         if self.rec.has_pending() && needs_timer(self.reorder_due, now) {
-            self.reorder_due = Some(now + REORDER_HOLD);
-            after(this, REORDER_HOLD, |core, this| {
-                core.reorder_due = None;
-                if core.stopped {
-                    return;
-                }
-                if core.busy {
-                    // Released once the status change is written.
-                    core.schedule(this);
-                    return;
-                }
-                let events = core.rec.flush_pending(now_ms());
-                core.broadcast(&events);
-            });
+            self.reorder_due = Some(timers.arm(TimerKind::Reorder, this));
         }
         if needs_timer(self.compact_due, now) {
-            self.arm_compact(this, COMPACT_AFTER);
+            self.compact_due = Some(timers.arm(TimerKind::Compact, this));
         }
         if self.rec.has_unsaved() && needs_timer(self.checkpoint_due, now) {
-            let interval = self.hub.config.checkpoint_interval;
-            self.checkpoint_due = Some(now + interval);
-            after(this, interval, |core, this| {
-                core.checkpoint_due = None;
-                // A completion writes the whole route; a stopped actor
-                // handed its fixes over (or was deleted).
-                if core.stopped || core.finished {
-                    return;
-                }
-                core.checkpoint();
-                core.schedule(this);
-            });
+            self.checkpoint_due = Some(timers.arm(TimerKind::Checkpoint, this));
         }
     }
 
-    fn arm_compact(&mut self, this: &Shared, delay: Duration) {
-        self.compact_due = Some(Instant::now() + delay);
-        after(this, delay, Core::compact_if_idle);
+    /// The reorder hold is over: what it held is released.
+    pub(super) fn reorder_timer(&mut self, this: &Shared) {
+        self.reorder_due = None;
+        if self.stopped {
+            return;
+        }
+        if self.busy {
+            // Released once the status change is written.
+            self.schedule(this);
+            return;
+        }
+        let events = self.rec.flush_pending(now_ms());
+        self.broadcast(&events);
     }
 
-    fn compact_if_idle(&mut self, this: &Shared) {
+    pub(super) fn checkpoint_timer(&mut self, this: &Shared) {
+        self.checkpoint_due = None;
+        // A completion writes the whole route; a stopped actor handed its
+        // fixes over (or was deleted).
+        if self.stopped || self.finished {
+            return;
+        }
+        self.checkpoint();
+        self.schedule(this);
+    }
+
+    /// Frees the event ring and smoother of an activity without input for
+    /// `COMPACT_AFTER`; asks again later if it had some since.
+    pub(super) fn compact_timer(&mut self, this: &Shared) {
         self.compact_due = None;
         if self.stopped {
             return;
         }
-        let quiet = self.last_input.elapsed();
-        if quiet >= COMPACT_AFTER && !self.rec.has_pending() && !self.busy {
+        if self.last_input.elapsed() >= COMPACT_AFTER && !self.rec.has_pending() && !self.busy {
             self.rec.compact();
             if self.watchers.is_empty() {
                 self.rec.set_watched(false);
             }
         } else {
-            let delay = (COMPACT_AFTER - quiet.min(COMPACT_AFTER)).max(REORDER_HOLD);
-            self.arm_compact(this, delay);
+            self.compact_due = Some(self.hub.timers.arm(TimerKind::Compact, this));
         }
     }
 

@@ -29,6 +29,8 @@ pub struct LiveHub {
     pub checkpointer: Checkpointer,
     pub config: LiveConfig,
     pub metrics: Arc<Metrics>,
+    /// Every actor's reorder, checkpoint and compaction timers.
+    pub timers: super::timers::Timers,
     /// Flips to true when the server begins to shut down: streams end.
     shutdown: watch::Sender<bool>,
 }
@@ -197,6 +199,11 @@ impl LiveHub {
         arbiters: Vec<ArbiterHandle>,
     ) -> LiveHub {
         LiveHub {
+            timers: super::timers::Timers::new(
+                super::actor::REORDER_HOLD,
+                config.checkpoint_interval,
+                super::actor::COMPACT_AFTER,
+            ),
             shutdown: watch::channel(false).0,
             registry: DashMap::new(),
             arbiters,

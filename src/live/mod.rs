@@ -7,6 +7,7 @@
 //!   poll), `expire`, `flush`.
 //! - `devices.rs`: tracker apps' devices, each turning its fixes into live
 //!   activities (started on the first fix, completed after silence).
+//! - `timers.rs`: every actor's timers, fired by one task.
 //! - `checkpointer.rs`: the single writer that batches checkpoints across actors.
 //! - `ws.rs`: the WebSocket session (the only user of actix-web-actors).
 
@@ -25,6 +26,7 @@ pub mod flush;
 pub mod hub;
 pub mod ingest;
 pub mod spill;
+pub mod timers;
 pub mod watch;
 pub mod ws;
 
