@@ -38,7 +38,7 @@ esac
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 PACER_ADMIN_TOKEN=$token DATABASE_URL=$db PACER_LOG=warn PACER_BIND=127.0.0.1:$port \
     PACER_DB_MAX_CONNECTIONS=${PACER_DB_MAX_CONNECTIONS:-16} \
-    target/release/pacer >"$dir/server.log" 2>&1 &
+    "${PACER_BIN:-target/release/pacer}" >"$dir/server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do

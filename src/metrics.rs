@@ -159,10 +159,10 @@ impl RequestMetrics {
         {
             Some((_, _, count)) => count.inc(),
             None => {
-                let count = self
-                    .metrics
-                    .http_requests
-                    .with_label_values(&[route, method, status.as_str()]);
+                let count =
+                    self.metrics
+                        .http_requests
+                        .with_label_values(&[route, method, status.as_str()]);
                 count.inc();
                 series.counts.push((method, status, count));
             }

@@ -264,8 +264,9 @@ impl Application {
                 .configure(crate::api::configure);
             // The page built into the binary, or a folder while working on it.
             let compressed = match &static_dir {
-                Some(dir) => compressed
-                    .service(actix_files::Files::new("/", dir).index_file("index.html")),
+                Some(dir) => {
+                    compressed.service(actix_files::Files::new("/", dir).index_file("index.html"))
+                }
                 None => compressed.default_service(web::to(crate::page::serve)),
             };
             App::new()

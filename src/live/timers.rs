@@ -28,7 +28,11 @@ pub enum TimerKind {
     Compact,
 }
 
-const KINDS: [TimerKind; 3] = [TimerKind::Reorder, TimerKind::Checkpoint, TimerKind::Compact];
+const KINDS: [TimerKind; 3] = [
+    TimerKind::Reorder,
+    TimerKind::Checkpoint,
+    TimerKind::Compact,
+];
 
 pub struct Timers {
     delays: [Duration; 3],
@@ -51,7 +55,9 @@ impl Timers {
     /// when that will be.
     pub fn arm(&self, kind: TimerKind, core: &Shared) -> Instant {
         let due = Instant::now() + self.delay(kind);
-        self.queues[kind as usize].lock().push_back((due, core.clone()));
+        self.queues[kind as usize]
+            .lock()
+            .push_back((due, core.clone()));
         due
     }
 
