@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::both_backends;
-use crate::common::{assert_error_shape, eventually, fresh_database, Backend, TestApp};
+use crate::common::{assert_error_shape, eventually, fresh_database, now_ms, Backend, TestApp};
 use pacer::config::Config;
 
 /// The real binary, its stdout and stderr going to a file.
@@ -427,6 +427,52 @@ async fn security_headers(app: TestApp) {
     }
 }
 both_backends!(security_headers, with_tiles);
+
+/// Replies are compressed for clients that ask, except fix posts (a few
+/// hundred bytes each, most of the requests); those carry the security
+/// headers all the same.
+async fn compression_spares_fix_posts(app: TestApp) {
+    let ann = app.signup("ann").await;
+    let activity = app.start_activity(&ann, json!({"sport_type": "Run"})).await;
+    let id = activity["id"].as_i64().unwrap();
+    let encoding = |res: &reqwest::Response| {
+        res.headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    for path in ["/api/v1/athlete", "/"] {
+        let res = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(&ann.token)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert_eq!(encoding(&res).as_deref(), Some("gzip"), "{path}");
+    }
+    let res = app
+        .client
+        .post(app.url(&format!("/api/v1/activities/{id}/routes")))
+        .bearer_auth(&ann.token)
+        .header("accept-encoding", "gzip")
+        .json(&json!({"location": {"lat": 51.5, "lng": -0.1, "t": now_ms() - 1000}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(encoding(&res), None);
+    assert_eq!(
+        res.headers()["x-content-type-options"].to_str().unwrap(),
+        "nosniff"
+    );
+    assert!(res.headers().contains_key("content-security-policy"));
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["accepted"], 1, "{answer}");
+}
+both_backends!(compression_spares_fix_posts);
 
 /// Junk HTTP methods share one `other` label: /metrics does not grow.
 async fn junk_methods_share_a_label(app: TestApp) {
