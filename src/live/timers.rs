@@ -47,27 +47,14 @@ impl Timers {
         }
     }
 
-    pub fn delay(&self, kind: TimerKind) -> Duration {
-        self.delays[kind as usize]
-    }
-
     /// Runs `kind`'s action on the core once its delay has passed; answers
     /// when that will be.
     pub fn arm(&self, kind: TimerKind, core: &Shared) -> Instant {
-        let due = Instant::now() + self.delay(kind);
+        let due = Instant::now() + self.delays[kind as usize];
         self.queues[kind as usize]
             .lock()
             .push_back((due, core.clone()));
         due
-    }
-
-    /// Entries queued, all kinds (metrics, tests).
-    pub fn len(&self) -> usize {
-        self.queues.iter().map(|q| q.lock().len()).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Takes up to `FIRE_BATCH` entries of `kind` due by `now`.
@@ -91,9 +78,8 @@ impl Timers {
 
     /// Fires every entry that is due. The queues' locks are not held while
     /// an action runs (an action may arm a timer again).
-    pub fn fire_due(&self) -> usize {
+    fn fire_due(&self) {
         let now = Instant::now();
-        let mut fired = 0;
         for kind in KINDS {
             loop {
                 let due = self.due(kind, now);
@@ -101,13 +87,11 @@ impl Timers {
                     let mut core = shared.lock();
                     core.on_timer(kind, shared);
                 }
-                fired += due.len();
                 if due.len() < FIRE_BATCH {
                     break;
                 }
             }
         }
-        fired
     }
 
     /// Fires timers as they fall due, for as long as the node runs.
