@@ -42,7 +42,7 @@ pub fn new_token() -> String {
 }
 
 pub fn hash_token(token: &str) -> String {
-    hex::encode(token_digest(token))
+    hex_digest(&token_digest(token))
 }
 
 /// The token's SHA-256, raw: what the cache is keyed by.
@@ -76,6 +76,15 @@ pub async fn off_arbiter<T: Send + 'static>(
     web::block(f).await.map_err(ApiError::internal)
 }
 
+/// A digest in lower-case hex, without the per-character iterator of
+/// `hex::encode` (this runs on every authenticated request).
+fn hex_digest(digest: &[u8; 32]) -> String {
+    let mut out = [0u8; 64];
+    // Cannot fail: the output is exactly twice the input.
+    let _ = hex::encode_to_slice(digest, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Token hash → (athlete, last renewal in ms), so authenticating a fix does
 /// not query the database. Revocation goes through `forget`, and a cached
 /// renewal older than the time to live is not trusted, so the cache never
@@ -83,7 +92,8 @@ pub async fn off_arbiter<T: Send + 'static>(
 /// caches a token per live athlete, so the entry size counts.
 #[derive(Default)]
 pub struct TokenCache {
-    entries: DashMap<[u8; 32], (AthleteId, i64)>,
+    /// Keyed by SHA-256 digests, already uniform: a fast hash suffices.
+    entries: DashMap<[u8; 32], (AthleteId, i64), rustc_hash::FxBuildHasher>,
 }
 
 fn cache_key(token_hash: &str) -> Option<[u8; 32]> {
@@ -195,12 +205,12 @@ impl FromRequest for Caller {
         if let Some(id) = cached_caller(state, &digest) {
             return Either::Left(std::future::ready(Ok(Caller {
                 id,
-                token_hash: hex::encode(digest),
+                token_hash: hex_digest(&digest),
             })));
         }
         let state = state.clone();
         Either::Right(Box::pin(async move {
-            let token_hash = hex::encode(digest);
+            let token_hash = hex_digest(&digest);
             let id = authenticate(&state, &token_hash).await?;
             Ok(Caller { id, token_hash })
         }))

@@ -68,12 +68,18 @@ pub fn content_security_policy(tile_url: &str) -> String {
     )
 }
 
-/// Headers on every response (the API's JSON too: harmless there, and one
-/// rule is easier to check than two). A header the handler set is kept.
-pub fn security_headers(tile_url: &str) -> Vec<(header::HeaderName, header::HeaderValue)> {
-    let csp = header::HeaderValue::from_str(&content_security_policy(tile_url))
-        .unwrap_or_else(|_| header::HeaderValue::from_static("default-src 'self'"));
-    vec![
+/// The Content-Security-Policy of every response that is not a page
+/// (JSON, scripts, styles, images): nothing may load from it or frame it.
+/// Shorter than the page's, and stricter: an SVG or a JSON document opened
+/// on its own runs nothing.
+pub const RESOURCE_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+type HeaderList = Rc<[(header::HeaderName, header::HeaderValue)]>;
+
+/// Headers on every response, with `csp` as its policy. A header the
+/// handler set is kept.
+fn security_headers(csp: header::HeaderValue) -> HeaderList {
+    Rc::new([
         (header::CONTENT_SECURITY_POLICY, csp),
         (
             header::X_CONTENT_TYPE_OPTIONS,
@@ -87,7 +93,41 @@ pub fn security_headers(tile_url: &str) -> Vec<(header::HeaderName, header::Head
             header::REFERRER_POLICY,
             header::HeaderValue::from_static("no-referrer"),
         ),
-    ]
+    ])
+}
+
+/// The security headers of HTML pages (`page`) and of everything else
+/// (`resource`).
+struct SecurityHeaders {
+    page: HeaderList,
+    resource: HeaderList,
+}
+
+impl SecurityHeaders {
+    fn new(tile_url: &str) -> SecurityHeaders {
+        let page = header::HeaderValue::from_str(&content_security_policy(tile_url))
+            .unwrap_or_else(|_| header::HeaderValue::from_static("default-src 'self'"));
+        SecurityHeaders {
+            page: security_headers(page),
+            resource: security_headers(header::HeaderValue::from_static(RESOURCE_CSP)),
+        }
+    }
+
+    fn for_response(
+        &self,
+        headers: &header::HeaderMap,
+    ) -> &[(header::HeaderName, header::HeaderValue)] {
+        // A reply without a type (a 304 above all) gets the page's policy:
+        // a 304 refreshes the cached page's headers, CSP included.
+        let resource = headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|t| !t.as_bytes().starts_with(b"text/html"));
+        if resource {
+            &self.resource
+        } else {
+            &self.page
+        }
+    }
 }
 
 /// A request body that must arrive whole before a deadline.
@@ -149,7 +189,7 @@ pub fn is_body_timeout(e: &PayloadError) -> bool {
 /// - the response gets the security headers (`security_headers`).
 pub struct Edge {
     body_timeout: Duration,
-    headers: Rc<[(header::HeaderName, header::HeaderValue)]>,
+    tile_url: String,
     metrics: Arc<Metrics>,
 }
 
@@ -157,7 +197,7 @@ impl Edge {
     pub fn new(config: &Config, metrics: Arc<Metrics>) -> Edge {
         Edge {
             body_timeout: Duration::from_millis(config.body_timeout_ms.max(1)),
-            headers: security_headers(&config.tile_url).into(),
+            tile_url: config.tile_url.clone(),
             metrics,
         }
     }
@@ -179,7 +219,7 @@ where
             service,
             worker: Rc::new(Worker {
                 body_timeout: self.body_timeout,
-                headers: self.headers.clone(),
+                headers: SecurityHeaders::new(&self.tile_url),
                 metrics: RequestMetrics::new(self.metrics.clone()),
             }),
         }))
@@ -190,7 +230,7 @@ where
 /// (an `Rc`: no atomic counts on the request path).
 struct Worker {
     body_timeout: Duration,
-    headers: Rc<[(header::HeaderName, header::HeaderValue)]>,
+    headers: SecurityHeaders,
     metrics: RequestMetrics,
 }
 
@@ -280,8 +320,9 @@ where
             response.status(),
             this.started.elapsed(),
         );
+        let security = this.worker.headers.for_response(response.headers());
         let headers = response.headers_mut();
-        for (name, value) in this.worker.headers.iter() {
+        for (name, value) in security {
             if !headers.contains_key(name) {
                 headers.insert(name.clone(), value.clone());
             }

@@ -3,16 +3,20 @@
 //! with credentials redacted: no token ever reaches a log.
 
 use std::borrow::Cow;
+use std::fmt;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header;
 
+use tracing::field::{Field, Visit};
 use tracing::Span;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::EnvFilter;
 
 pub fn init(filter: &str) {
-    use tracing_subscriber::field::MakeExt;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     // A filter by target and level (nearly every filter) is decided once per
@@ -26,18 +30,8 @@ pub fn init(filter: &str) {
             Some(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"))),
         ),
     };
-    // Fields as `name=value`, the message bare: the default formatter's
-    // styling costs on every request span even when colours are off.
-    let fields = tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
-        if field.name() == "message" {
-            write!(writer, "{value:?}")
-        } else {
-            write!(writer, "{field}={value:?}")
-        }
-    })
-    .delimited(" ");
     let format = tracing_subscriber::fmt::layer()
-        .fmt_fields(fields)
+        .fmt_fields(PlainFields)
         .with_target(false)
         // Colour codes only on a terminal, not in log files or journald.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
@@ -47,6 +41,75 @@ pub fn init(filter: &str) {
         .with(env)
         .with(format)
         .try_init();
+}
+
+/// Span and event fields as `name=value`, the message bare, without the
+/// default formatter's styling (it costs on every request span even with
+/// colours off). Strings are written as they are when nothing in them could
+/// be mistaken for log syntax, otherwise quoted and escaped (`Debug`), so a
+/// value never forges a field or a line.
+struct PlainFields;
+
+impl<'writer> FormatFields<'writer> for PlainFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+        let mut visitor = PlainVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct PlainVisitor<'writer> {
+    writer: Writer<'writer>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl PlainVisitor<'_> {
+    /// Writes the separator and `name=` (nothing for the message).
+    fn start(&mut self, field: &Field) -> fmt::Result {
+        if !std::mem::take(&mut self.first) {
+            self.writer.write_char(' ')?;
+        }
+        if field.name() != "message" {
+            self.writer.write_str(field.name())?;
+            self.writer.write_char('=')?;
+        }
+        Ok(())
+    }
+}
+
+/// A string that reads unambiguously without quotes.
+fn is_plain(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+}
+
+impl Visit for PlainVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if self.result.is_ok() {
+            self.result = self.start(field).and_then(|()| {
+                if is_plain(value) {
+                    self.writer.write_str(value)
+                } else {
+                    write!(self.writer, "{value:?}")
+                }
+            });
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.result.is_ok() {
+            self.result = self
+                .start(field)
+                .and_then(|()| write!(self.writer, "{value:?}"));
+        }
+    }
 }
 
 /// The share link page, `/share/{token}`.
@@ -108,9 +171,9 @@ pub fn request_span(request: &ServiceRequest) -> Span {
     let client_ip = ClientIp::of(request);
     tracing::info_span!(
         "HTTP request",
-        http.method = %crate::metrics::method_label(request.method()),
+        http.method = crate::metrics::method_label(request.method()),
         http.route = tracing::field::Empty,
-        http.target = %target,
+        http.target = target.as_ref(),
         http.client_ip = %client_ip,
     )
 }
@@ -192,6 +255,15 @@ impl<B: MessageBody> MessageBody for SpanBody<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_unambiguous_strings_go_unquoted() {
+        assert!(is_plain("/api/v1/activities/7/routes?after=3"));
+        assert!(is_plain("POST"));
+        for forged in ["", "a b", "a\nb", "a\"b", "a\\b", "caf\u{e9}"] {
+            assert!(!is_plain(forged), "{forged:?}");
+        }
+    }
 
     #[test]
     fn redacts_credentials_and_keeps_the_rest() {

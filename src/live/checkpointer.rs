@@ -25,6 +25,11 @@ use crate::store::{ActivityProgress, DynStore, RouteChunk, StoreError, StoreResu
 pub const QUEUE_CAPACITY: usize = 65_536;
 /// Most operations written in one transaction.
 const MAX_BATCH: usize = 2_048;
+/// How long the writer gathers route chunks before it writes them: one
+/// commit (and one fsync) per this much load instead of one per handful of
+/// chunks, each with its round trips to the database. Status changes,
+/// completions and flushes are written at once.
+pub const CHUNK_LINGER: Duration = Duration::from_millis(50);
 const RETRY_EVERY: Duration = Duration::from_secs(1);
 /// A status change (pause, resume, complete) is written within this, or
 /// refused (503) and never written.
@@ -363,6 +368,31 @@ async fn shutdown(
     }
 }
 
+/// The operations for one transaction, starting with `first`: what is
+/// queued, and while they are only route chunks, what arrives within
+/// `CHUNK_LINGER` of the first, up to `MAX_BATCH`.
+async fn gather(rx: &mut mpsc::Receiver<Op>, first: Op) -> Vec<Op> {
+    let linger_until = Instant::now() + CHUNK_LINGER;
+    let mut only_chunks = matches!(first, Op::Chunk(_));
+    let mut ops = vec![first];
+    while ops.len() < MAX_BATCH {
+        let op = match rx.try_recv() {
+            Ok(op) => op,
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Empty) if !only_chunks => break,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                match tokio::time::timeout_at(linger_until, rx.recv()).await {
+                    Ok(Some(op)) => op,
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        };
+        only_chunks &= matches!(op, Op::Chunk(_));
+        ops.push(op);
+    }
+    ops
+}
+
 async fn run(store: DynStore, mut rx: mpsc::Receiver<Op>, file: spill::SpillFile) {
     let mut backlog = Backlog::default();
     loop {
@@ -380,13 +410,7 @@ async fn run(store: DynStore, mut rx: mpsc::Receiver<Op>, file: spill::SpillFile
                 }
             }
         };
-        let mut ops = vec![op];
-        while ops.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(op) => ops.push(op),
-                Err(_) => break,
-            }
-        }
+        let ops = gather(&mut rx, op).await;
         for op in ops {
             match op {
                 Op::Chunk(chunk) => backlog.chunks.push(chunk),

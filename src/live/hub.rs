@@ -20,7 +20,8 @@ use crate::metrics::Metrics;
 use crate::store::DynStore;
 
 pub struct LiveHub {
-    registry: DashMap<ActivityId, ActorRef>,
+    /// Keyed by server-assigned ids: a fast hash, no flooding to fear.
+    registry: DashMap<ActivityId, ActorRef, rustc_hash::FxBuildHasher>,
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: AtomicUsize,
     /// Where the auto-complete sweep goes on from (an activity id).
@@ -205,7 +206,7 @@ impl LiveHub {
                 super::actor::COMPACT_AFTER,
             ),
             shutdown: watch::channel(false).0,
-            registry: DashMap::new(),
+            registry: DashMap::default(),
             arbiters,
             next_arbiter: AtomicUsize::new(0),
             sweep_cursor: AtomicI64::new(0),

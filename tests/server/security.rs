@@ -401,10 +401,17 @@ fn with_tiles(config: &mut Config) {
     config.tile_url = "https://{s}.tiles.example.org/{z}/{x}/{y}.png".to_string();
 }
 
-/// The page and the API carry the security headers; the CSP lets the map
-/// load its tiles and nothing frame the page.
+/// The page and everything else carry the security headers. The page's
+/// CSP lets the map load its tiles and nothing frame it; every other
+/// response (JSON, scripts, images) may load nothing at all.
 async fn security_headers(app: TestApp) {
-    for path in ["/", "/js/app.js", "/api/v1/athlete", "/healthz"] {
+    for path in [
+        "/",
+        "/js/app.js",
+        "/favicon.svg",
+        "/api/v1/athlete",
+        "/healthz",
+    ] {
         let res = app.client.get(app.url(path)).send().await.unwrap();
         let header = |name: &str| {
             res.headers()
@@ -414,17 +421,40 @@ async fn security_headers(app: TestApp) {
                 .to_string()
         };
         let csp = header("content-security-policy");
-        assert!(csp.contains("default-src 'self'"), "{csp}");
-        assert!(csp.contains("script-src 'self';"), "{csp}");
-        assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
-        assert!(
-            csp.contains("img-src 'self' data: https://*.tiles.example.org;"),
-            "{csp}"
-        );
+        if header("content-type").starts_with("text/html") {
+            assert!(csp.contains("default-src 'self'"), "{csp}");
+            assert!(csp.contains("script-src 'self';"), "{csp}");
+            assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+            assert!(
+                csp.contains("img-src 'self' data: https://*.tiles.example.org;"),
+                "{csp}"
+            );
+        } else {
+            assert_eq!(csp, "default-src 'none'; frame-ancestors 'none'", "{path}");
+        }
         assert_eq!(header("x-content-type-options"), "nosniff");
         assert_eq!(header("x-frame-options"), "DENY");
         assert_eq!(header("referrer-policy"), "no-referrer");
     }
+    // The page is one of them.
+    let page = app.client.get(app.url("/")).send().await.unwrap();
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    // A revalidated page keeps its policy: a 304's headers replace the
+    // cached page's.
+    let etag = page.headers()["etag"].clone();
+    let again = app
+        .client
+        .get(app.url("/"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let csp = again.headers()["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self';"), "{csp}");
 }
 both_backends!(security_headers, with_tiles);
 
