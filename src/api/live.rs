@@ -123,11 +123,13 @@ pub async fn ingest(
         .and_then(|actor| actor.try_ingest(athlete, &fixes));
     let result = match fast {
         Some(result) => result,
+        // Boxed: the slow path's future would otherwise make every fix
+        // post's future larger (it is moved on every request).
         None => {
-            with_actor(&state.live, id, Waker::Owner(athlete), |addr| {
+            Box::pin(with_actor(&state.live, id, Waker::Owner(athlete), |addr| {
                 let fixes = fixes.clone();
                 async move { submit(&addr, athlete, fixes).await }
-            })
+            }))
             .await
         }
     };
@@ -147,7 +149,7 @@ pub async fn ingest(
                 .content_type(actix_web::http::header::ContentType::json())
                 .body(body))
         }
-        Err(e) => Err(refusal(&state, &caller, id, e).await),
+        Err(e) => Err(Box::pin(refusal(&state, &caller, id, e)).await),
     }
 }
 
