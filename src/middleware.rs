@@ -98,6 +98,7 @@ fn security_headers(csp: header::HeaderValue) -> HeaderList {
 
 /// The security headers of HTML pages (`page`) and of everything else
 /// (`resource`).
+#[derive(Clone)]
 struct SecurityHeaders {
     page: HeaderList,
     resource: HeaderList,
@@ -186,10 +187,10 @@ pub fn is_body_timeout(e: &PayloadError) -> bool {
 /// - the request runs in its span (`telemetry::request_span`), its body is
 ///   streamed in it too;
 /// - it is counted and timed by route template (`metrics::RequestMetrics`);
-/// - the response gets the security headers (`security_headers`).
+/// - the response gets the security headers (`SecurityHeaders`).
 pub struct Edge {
     body_timeout: Duration,
-    tile_url: String,
+    headers: SecurityHeaders,
     metrics: Arc<Metrics>,
 }
 
@@ -197,7 +198,7 @@ impl Edge {
     pub fn new(config: &Config, metrics: Arc<Metrics>) -> Edge {
         Edge {
             body_timeout: Duration::from_millis(config.body_timeout_ms.max(1)),
-            tile_url: config.tile_url.clone(),
+            headers: SecurityHeaders::new(&config.tile_url),
             metrics,
         }
     }
@@ -219,7 +220,7 @@ where
             service,
             worker: Rc::new(Worker {
                 body_timeout: self.body_timeout,
-                headers: SecurityHeaders::new(&self.tile_url),
+                headers: self.headers.clone(),
                 metrics: RequestMetrics::new(self.metrics.clone()),
             }),
         }))
