@@ -144,12 +144,13 @@ impl Stream for DeadlinePayload {
     type Item = Result<Bytes, PayloadError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        // Checked on every chunk too: a trickle that always has a byte
-        // ready must still run out of time.
-        if tokio::time::Instant::now() >= self.deadline {
-            return Poll::Ready(Some(Err(timed_out())));
-        }
         match Pin::new(&mut self.inner).poll_next(cx) {
+            // Checked on every chunk too: a trickle that always has a byte
+            // ready must still run out of time. (The end of the body needs
+            // no clock read.)
+            Poll::Ready(Some(Ok(_))) if tokio::time::Instant::now() >= self.deadline => {
+                Poll::Ready(Some(Err(timed_out())))
+            }
             Poll::Ready(item) => Poll::Ready(item),
             Poll::Pending => {
                 let deadline = self.deadline;
@@ -323,6 +324,8 @@ where
         );
         let security = this.worker.headers.for_response(response.headers());
         let headers = response.headers_mut();
+        // One growth for all of them, not one per insert.
+        headers.reserve(security.len());
         for (name, value) in security {
             if !headers.contains_key(name) {
                 headers.insert(name.clone(), value.clone());

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod leaderboard_filters;
 pub mod privacy;
 pub mod recording;
+pub mod route;
 pub mod search;
 pub mod segments;
 pub mod smoothing;
@@ -27,5 +28,10 @@ pub use sport::Sport;
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    // The system clock directly: read on every request, and chrono's
+    // calendar conversion is not needed for a count of milliseconds.
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(since) => i64::try_from(since.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_millis()).unwrap_or(i64::MAX),
+    }
 }

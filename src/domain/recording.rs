@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::activity::{ActivityState, ActivityTotals, Applied, StatusLog};
 use super::completion::{self, CompletedActivity};
+use super::route::Route;
 use super::smoothing::{SmoothedPoint, Smoother};
 use super::stats::{average_and_max, replay, PausedStats, Split};
 use super::{ActivityId, AthleteId, DomainError, Fix, Sport};
@@ -25,15 +26,6 @@ pub const TRAIL_FIXES: usize = 128;
 /// a watcher that fell behind the ring gets the route, not a gap.
 pub const RESET_TRAIL_FIXES: usize = 20_000;
 
-/// Grows a route by an eighth (at least 32 fixes) rather than doubling: a
-/// node holds very many routes, and doubling leaves up to half of each
-/// unused. Reallocation stays amortised O(1) per fix.
-fn reserve_route(route: &mut Vec<Fix>, additional: usize) {
-    if route.capacity() - route.len() < additional {
-        route.reserve_exact(additional.max(route.len() / 8).max(32));
-    }
-}
-
 /// An event for watchers, serialised once and shared by all of them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiveEvent {
@@ -46,14 +38,50 @@ pub struct LiveEvent {
 }
 
 /// What watchers see of the stats: rolling stats plus the status-log times.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Serialised flat: `state`, the totals' fields, then the current speed and
+/// pace (by hand: `#[serde(flatten)]` goes through a map, on every fix
+/// post's answer).
+#[derive(Debug, Clone, PartialEq)]
 pub struct LiveStats {
     pub state: ActivityState,
-    #[serde(flatten)]
     pub totals: ActivityTotals,
     pub current_speed: f64,
     /// Seconds per km, while moving.
     pub current_pace: Option<f64>,
+}
+
+impl Serialize for LiveStats {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        // Destructured: a field added to the totals fails to compile here.
+        let ActivityTotals {
+            distance,
+            moving_time,
+            active_time,
+            elapsed_time,
+            total_elevation_gain,
+            max_speed,
+            average_speed,
+            elev_high,
+            elev_low,
+            point_count,
+        } = &self.totals;
+        let mut out = serializer.serialize_struct("LiveStats", 13)?;
+        out.serialize_field("state", &self.state)?;
+        out.serialize_field("distance", distance)?;
+        out.serialize_field("moving_time", moving_time)?;
+        out.serialize_field("active_time", active_time)?;
+        out.serialize_field("elapsed_time", elapsed_time)?;
+        out.serialize_field("total_elevation_gain", total_elevation_gain)?;
+        out.serialize_field("max_speed", max_speed)?;
+        out.serialize_field("average_speed", average_speed)?;
+        out.serialize_field("elev_high", elev_high)?;
+        out.serialize_field("elev_low", elev_low)?;
+        out.serialize_field("point_count", point_count)?;
+        out.serialize_field("current_speed", &self.current_speed)?;
+        out.serialize_field("current_pace", &self.current_pace)?;
+        out.end()
+    }
 }
 
 #[derive(Serialize)]
@@ -104,7 +132,10 @@ pub struct Recording {
     pub sport: Sport,
     log: StatusLog,
     /// Every accepted fix, sorted by time, one per timestamp.
-    route: Vec<Fix>,
+    route: Route,
+    /// The time of the route's last fix (`i64::MIN` when empty), kept here
+    /// so that appending does not read the route's cold tail first.
+    route_end_ms: i64,
     /// Accepted but not yet checkpointed.
     unsaved: Vec<Fix>,
     /// The reorder window, sorted by time.
@@ -152,7 +183,8 @@ impl Recording {
             owner,
             sport,
             log,
-            route: Vec::new(),
+            route: Route::default(),
+            route_end_ms: i64::MIN,
             unsaved: Vec::new(),
             pending: Vec::new(),
             released_ms: i64::MIN,
@@ -170,7 +202,8 @@ impl Recording {
         for fix in &route {
             recording.release_one(fix, &pauses);
         }
-        recording.route = route;
+        recording.route_end_ms = route.last().map_or(i64::MIN, |f| f.t_ms);
+        recording.route = Route::from_sorted(&route);
         recording
     }
 
@@ -182,7 +215,7 @@ impl Recording {
         self.log.state()
     }
 
-    pub fn route(&self) -> &[Fix] {
+    pub fn route(&self) -> &Route {
         &self.route
     }
 
@@ -217,11 +250,22 @@ impl Recording {
     /// be recomputed over the stored route, so they never depend on the
     /// order chunks arrived in.
     pub fn ingest(&mut self, fixes: &[Fix], now_ms: i64) -> (IngestCounts, Vec<LiveEvent>) {
-        let mut batch = fixes.to_vec();
-        // Stable: the first fix of a timestamp wins, as for the route.
-        batch.sort_by_key(|f| f.t_ms);
-        batch.dedup_by_key(|f| f.t_ms);
-        let new = self.merge_into_route(batch);
+        // Nearly every post is one fix, or a batch in order, after the
+        // route's end: appended as it is, without a copy or a sort.
+        let appends = fixes.first().is_none_or(|f| f.t_ms > self.route_end_ms)
+            && fixes.windows(2).all(|w| w[0].t_ms < w[1].t_ms);
+        let merged;
+        let new: &[Fix] = if appends {
+            self.append_to_route(fixes);
+            fixes
+        } else {
+            let mut batch = fixes.to_vec();
+            // Stable: the first fix of a timestamp wins, as for the route.
+            batch.sort_by_key(|f| f.t_ms);
+            batch.dedup_by_key(|f| f.t_ms);
+            merged = self.merge_into_route(batch);
+            &merged
+        };
         if let Some(first) = new.first() {
             // The activity starts at its first fix.
             self.log.start_no_later_than(first.t_ms);
@@ -231,7 +275,7 @@ impl Recording {
             duplicates: (fixes.len() - new.len()) as u32,
         };
         let mut straggled = false;
-        for fix in &new {
+        for fix in new {
             if fix.t_ms > self.released_ms {
                 if self.pending.last().is_none_or(|p| p.t_ms < fix.t_ms) {
                     self.pending.push(*fix);
@@ -244,7 +288,7 @@ impl Recording {
                 straggled = true;
             }
         }
-        self.unsaved.extend_from_slice(&new);
+        self.unsaved.extend_from_slice(new);
         let newest = self.pending.last().map_or(i64::MIN, |f| f.t_ms);
         let mut events = self.release(newest.saturating_sub(REORDER_WINDOW_MS), now_ms);
         if straggled {
@@ -259,13 +303,11 @@ impl Recording {
     /// Merges a sorted, deduplicated batch into the sorted route; answers
     /// the fixes that were new (a timestamp already stored is a duplicate).
     fn merge_into_route(&mut self, batch: Vec<Fix>) -> Vec<Fix> {
-        let last = self.route.last().map_or(i64::MIN, |f| f.t_ms);
-        if batch.first().is_none_or(|f| f.t_ms > last) {
-            reserve_route(&mut self.route, batch.len());
-            self.route.extend_from_slice(&batch);
+        if batch.first().is_none_or(|f| f.t_ms > self.route_end_ms) {
+            self.append_to_route(&batch);
             return batch;
         }
-        let old = std::mem::take(&mut self.route);
+        let old = std::mem::take(&mut self.route).to_vec();
         let mut merged = Vec::with_capacity(old.len() + batch.len());
         let mut new = Vec::with_capacity(batch.len());
         let mut old_iter = old.into_iter().peekable();
@@ -280,8 +322,17 @@ impl Recording {
             new.push(fix);
         }
         merged.extend(old_iter);
-        self.route = merged;
+        self.route_end_ms = merged.last().map_or(i64::MIN, |f| f.t_ms);
+        self.route = Route::from_sorted(&merged);
         new
+    }
+
+    /// Appends fixes that are sorted, distinct and after the route's end.
+    fn append_to_route(&mut self, fixes: &[Fix]) {
+        if let Some(last) = fixes.last() {
+            self.route.append(fixes);
+            self.route_end_ms = last.t_ms;
+        }
     }
 
     /// Recomputes the live stats over the stored route up to the last
@@ -292,7 +343,7 @@ impl Recording {
         let n = self.route.partition_point(|f| f.t_ms <= upto);
         self.stats = replay(
             self.sport,
-            &self.route[..n],
+            self.route.range(0, n),
             &self.log.timer_off(),
             |_, _, _| {},
         );
@@ -313,15 +364,17 @@ impl Recording {
             return Vec::new();
         }
         let pauses = self.log.timer_off();
-        let released: Vec<Fix> = self.pending.drain(..n).collect();
+        // Taken out while released, so the fixes need no copy of their own.
+        let mut pending = std::mem::take(&mut self.pending);
         let mut points = Vec::new();
-        for fix in &released {
-            let point = self.release_one(fix, &pauses);
+        for fix in pending.drain(..n) {
+            let point = self.release_one(&fix, &pauses);
             // Unwatched: the stats and position advance, no events are built.
             if let (Some(point), true) = (point, self.watched) {
                 points.push((fix.t_ms, point));
             }
         }
+        self.pending = pending;
         if !self.watched {
             self.unseen = true;
             return Vec::new();
@@ -416,8 +469,9 @@ impl Recording {
         let pauses = self.log.pauses();
         let upto = self.route.partition_point(|f| f.t_ms < point.t_ms);
         let from = upto.saturating_sub(max);
-        let trail = self.route[from..upto]
-            .iter()
+        let trail = self
+            .route
+            .range(from, upto)
             .filter(|f| !pauses.iter().any(|&(a, b)| f.t_ms >= a && f.t_ms < b))
             .copied()
             .collect();
@@ -550,7 +604,10 @@ impl Recording {
 
     /// The checkpoint: fixes accepted since the last one.
     pub fn take_unsaved(&mut self) -> Vec<Fix> {
-        std::mem::take(&mut self.unsaved)
+        // The next interval likely brings as many: room for them at once
+        // rather than regrowing from nothing.
+        let room = self.unsaved.len();
+        std::mem::replace(&mut self.unsaved, Vec::with_capacity(room))
     }
 
     /// Puts back fixes whose checkpoint could not be handed over.
@@ -604,7 +661,7 @@ impl Recording {
     /// route and the status log, so stragglers count and the result does
     /// not depend on the order fixes arrived in.
     pub fn final_stats(&self) -> CompletedActivity {
-        completion::complete(self.sport, &self.route, &self.log)
+        completion::complete(self.sport, &self.route.to_vec(), &self.log)
     }
 
     /// The `complete` event, sent last.
@@ -615,6 +672,32 @@ impl Recording {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn live_stats_serialise_flat_with_every_total() {
+        let totals = ActivityTotals {
+            distance: 1.5,
+            elev_high: Some(3.0),
+            point_count: 4,
+            ..Default::default()
+        };
+        let stats = LiveStats {
+            state: ActivityState::Started,
+            totals,
+            current_speed: 2.5,
+            current_pace: None,
+        };
+        let json = serde_json::to_value(&stats).unwrap();
+        let mut expected = serde_json::to_value(totals).unwrap();
+        let map = expected.as_object_mut().unwrap();
+        map.insert("state".into(), serde_json::to_value(stats.state).unwrap());
+        map.insert("current_speed".into(), 2.5.into());
+        map.insert("current_pace".into(), serde_json::Value::Null);
+        assert_eq!(json, expected);
+        let text = serde_json::to_string(&stats).unwrap();
+        assert!(text.starts_with(r#"{"state":"#), "{text}");
+        assert!(text.ends_with(r#""current_pace":null}"#), "{text}");
+    }
     use super::*;
 
     const T0: i64 = 1_700_000_000_000;
@@ -639,18 +722,16 @@ mod tests {
     }
 
     #[test]
-    fn routes_grow_by_an_eighth() {
+    fn routes_have_at_most_one_block_of_spare_room() {
         let mut r = recording();
         for i in 0..2_000 {
             r.ingest(&[fix(i)], T0 + i * 1000);
         }
         let route = r.route();
         assert_eq!(route.len(), 2_000);
-        assert!(
-            r.route.capacity() <= 2_000 + 2_000 / 8 + 32,
-            "{}",
-            r.route.capacity()
-        );
+        assert_eq!(route.to_vec(), (0..2_000).map(fix).collect::<Vec<_>>());
+        let spare = route.capacity() - route.len();
+        assert!(spare < crate::domain::route::BLOCK_FIXES, "{spare}");
     }
 
     #[test]

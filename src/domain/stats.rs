@@ -606,14 +606,14 @@ pub fn walk(
 }
 
 /// As [`walk`], answering the paused accumulator itself (to keep feeding).
-pub fn replay(
+pub fn replay<'a>(
     sport: Sport,
-    fixes: &[Fix],
+    fixes: impl IntoIterator<Item = &'a Fix>,
     pauses: &[(i64, i64)],
     mut each: impl FnMut(usize, &StatsAccumulator, bool),
 ) -> PausedStats {
     let mut paused = PausedStats::new(sport);
-    for (i, fix) in fixes.iter().enumerate() {
+    for (i, fix) in fixes.into_iter().enumerate() {
         let counted = paused.push(fix, pauses);
         each(i, &paused.acc, counted);
     }

@@ -116,8 +116,9 @@ impl Handler<Poll> for ActivityActor {
         };
         let route = core.rec.route();
         // Poll about as often as fixes arrive.
-        let interval = match route {
-            [.., a, b] => b.t_ms - a.t_ms,
+        let before_last = route.len().checked_sub(2).and_then(|i| route.get(i));
+        let interval = match (before_last, route.last()) {
+            (Some(a), Some(b)) => b.t_ms - a.t_ms,
             _ => 2_000,
         };
         let _ = msg.reply.send(PollReply {
