@@ -722,7 +722,7 @@ mod tests {
     }
 
     #[test]
-    fn routes_have_at_most_one_block_of_spare_room() {
+    fn routes_have_less_than_a_step_of_spare_room() {
         let mut r = recording();
         for i in 0..2_000 {
             r.ingest(&[fix(i)], T0 + i * 1000);
@@ -731,7 +731,7 @@ mod tests {
         assert_eq!(route.len(), 2_000);
         assert_eq!(route.to_vec(), (0..2_000).map(fix).collect::<Vec<_>>());
         let spare = route.capacity() - route.len();
-        assert!(spare < crate::domain::route::BLOCK_FIXES, "{spare}");
+        assert!(spare < crate::domain::route::ROOM_STEP, "{spare}");
     }
 
     #[test]

@@ -4,15 +4,16 @@
 //! A node holds very many routes that all grow at once. In one vector, each
 //! growth copies the whole route to a new, larger allocation, and the
 //! allocator keeps handing out fresh pages for them. In blocks, what is
-//! stored is never moved: only the newest block grows (doubling, up to the
-//! block size), and the spare room is at most that block's.
+//! stored is never moved: only the newest block grows, `ROOM_STEP` fixes at
+//! a time up to the block size, so the spare room is under `ROOM_STEP`.
 
 use super::Fix;
 
 /// Fixes per block: 256 × 56 bytes, 14 KiB.
 pub const BLOCK_FIXES: usize = 256;
-/// The newest block's first allocation.
-const FIRST_ROOM: usize = 32;
+/// The newest block grows by this many fixes (1.75 KiB): many routes are
+/// short, and a node holds very many.
+pub const ROOM_STEP: usize = 32;
 
 /// Full blocks hold exactly `BLOCK_FIXES` fixes each, so the layout follows
 /// from the length and two routes with the same fixes are equal. The newest
@@ -70,8 +71,8 @@ impl Route {
             let take = fixes.len().min(BLOCK_FIXES - self.tail.len());
             if self.tail.capacity() - self.tail.len() < take {
                 let wanted = (self.tail.len() + take)
-                    .max(self.tail.capacity() * 2)
-                    .clamp(FIRST_ROOM, BLOCK_FIXES);
+                    .next_multiple_of(ROOM_STEP)
+                    .min(BLOCK_FIXES);
                 self.tail.reserve_exact(wanted - self.tail.len());
             }
             self.tail.extend_from_slice(&fixes[..take]);
@@ -156,10 +157,10 @@ mod tests {
         assert_eq!(route.get(256), Some(&all[256]));
         assert_eq!(route.get(1_000), None);
         assert_eq!(route, Route::from_sorted(&all));
-        // Full blocks are exact; the newest one has at most doubled.
+        // Full blocks are exact; the newest one has less than a step spare.
         assert_eq!(route.full.len(), 3);
         assert!(route.full.iter().all(|b| b.capacity() == BLOCK_FIXES));
-        assert!(route.capacity() <= 4 * BLOCK_FIXES);
+        assert!(route.capacity() - route.len() < ROOM_STEP);
         route.shrink_to_fit();
         assert_eq!(route.capacity(), 1_000);
     }
