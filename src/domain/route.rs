@@ -151,7 +151,7 @@ mod tests {
         assert_eq!(route.len(), 1_000);
         assert_eq!(route.to_vec(), all);
         assert_eq!(route.iter().copied().collect::<Vec<_>>(), all);
-        assert_eq!(route.iter().rev().next(), all.last());
+        assert_eq!(route.iter().next_back(), all.last());
         assert_eq!(route.first(), all.first());
         assert_eq!(route.last(), all.last());
         assert_eq!(route.get(256), Some(&all[256]));
