@@ -444,7 +444,7 @@ mod tests {
                 let end = route[route.len() - 1].t_ms;
                 r.apply_state(ActivityState::Complete, Some(end), end).unwrap();
                 let live = r.live_stats(end);
-                let done = r.final_stats().totals;
+                let done = r.finish().1.totals;
                 prop_assert_eq!(live.totals.moving_time, done.moving_time);
                 prop_assert_eq!(live.totals.elapsed_time, done.elapsed_time);
                 prop_assert_eq!(live.totals.max_speed, done.max_speed);

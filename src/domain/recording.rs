@@ -133,9 +133,6 @@ pub struct Recording {
     log: StatusLog,
     /// Every accepted fix, sorted by time, one per timestamp.
     route: Route,
-    /// The time of the route's last fix (`i64::MIN` when empty), kept here
-    /// so that appending does not read the route's cold tail first.
-    route_end_ms: i64,
     /// Accepted but not yet checkpointed.
     unsaved: Vec<Fix>,
     /// The reorder window, sorted by time.
@@ -184,7 +181,6 @@ impl Recording {
             sport,
             log,
             route: Route::default(),
-            route_end_ms: i64::MIN,
             unsaved: Vec::new(),
             pending: Vec::new(),
             released_ms: i64::MIN,
@@ -202,7 +198,6 @@ impl Recording {
         for fix in &route {
             recording.release_one(fix, &pauses);
         }
-        recording.route_end_ms = route.last().map_or(i64::MIN, |f| f.t_ms);
         recording.route = Route::from_sorted(&route);
         recording
     }
@@ -252,11 +247,11 @@ impl Recording {
     pub fn ingest(&mut self, fixes: &[Fix], now_ms: i64) -> (IngestCounts, Vec<LiveEvent>) {
         // Nearly every post is one fix, or a batch in order, after the
         // route's end: appended as it is, without a copy or a sort.
-        let appends = fixes.first().is_none_or(|f| f.t_ms > self.route_end_ms)
+        let appends = fixes.first().is_none_or(|f| f.t_ms > self.route_end_ms())
             && fixes.windows(2).all(|w| w[0].t_ms < w[1].t_ms);
         let merged;
         let new: &[Fix] = if appends {
-            self.append_to_route(fixes);
+            self.route.append(fixes);
             fixes
         } else {
             let mut batch = fixes.to_vec();
@@ -303,8 +298,8 @@ impl Recording {
     /// Merges a sorted, deduplicated batch into the sorted route; answers
     /// the fixes that were new (a timestamp already stored is a duplicate).
     fn merge_into_route(&mut self, batch: Vec<Fix>) -> Vec<Fix> {
-        if batch.first().is_none_or(|f| f.t_ms > self.route_end_ms) {
-            self.append_to_route(&batch);
+        if batch.first().is_none_or(|f| f.t_ms > self.route_end_ms()) {
+            self.route.append(&batch);
             return batch;
         }
         let old = std::mem::take(&mut self.route).to_vec();
@@ -322,17 +317,13 @@ impl Recording {
             new.push(fix);
         }
         merged.extend(old_iter);
-        self.route_end_ms = merged.last().map_or(i64::MIN, |f| f.t_ms);
         self.route = Route::from_sorted(&merged);
         new
     }
 
-    /// Appends fixes that are sorted, distinct and after the route's end.
-    fn append_to_route(&mut self, fixes: &[Fix]) {
-        if let Some(last) = fixes.last() {
-            self.route.append(fixes);
-            self.route_end_ms = last.t_ms;
-        }
+    /// The time of the route's last fix, `i64::MIN` when it has none.
+    fn route_end_ms(&self) -> i64 {
+        self.route.last().map_or(i64::MIN, |f| f.t_ms)
     }
 
     /// Recomputes the live stats over the stored route up to the last
@@ -657,11 +648,15 @@ impl Recording {
         }
     }
 
-    /// The final activity: [`completion::complete`] over the whole ordered
-    /// route and the status log, so stragglers count and the result does
-    /// not depend on the order fixes arrived in.
-    pub fn final_stats(&self) -> CompletedActivity {
-        completion::complete(self.sport, &self.route.to_vec(), &self.log)
+    /// The whole route, in order, and the final activity:
+    /// [`completion::complete`] over that route and the status log, so
+    /// stragglers count and the result does not depend on the order fixes
+    /// arrived in. One copy of the route serves both (the completion writes
+    /// the route too).
+    pub fn finish(&self) -> (Vec<Fix>, CompletedActivity) {
+        let route = self.route.to_vec();
+        let done = completion::complete(self.sport, &route, &self.log);
+        (route, done)
     }
 
     /// The `complete` event, sent last.
@@ -794,7 +789,7 @@ mod tests {
             in_order.live_stats(T0 + 60_000)
         );
         assert_eq!(late.route().len(), 60);
-        assert_eq!(late.final_stats(), in_order.final_stats());
+        assert_eq!(late.finish().1, in_order.finish().1);
     }
 
     #[test]
@@ -815,7 +810,7 @@ mod tests {
         assert_eq!(shuffled.take_unsaved().len(), 3_000);
         // Live stats were recomputed when the older chunks landed.
         assert_eq!(shuffled.live_stats(now), in_order.live_stats(now));
-        assert_eq!(shuffled.final_stats(), in_order.final_stats());
+        assert_eq!(shuffled.finish().1, in_order.finish().1);
         assert!(in_order.live_stats(now).totals.distance > 9_000.0);
     }
 
@@ -937,7 +932,7 @@ mod tests {
         r.ingest(&resumed, T0 + 110_000);
         r.apply_state(ActivityState::Complete, Some(T0 + 110_000), T0 + 110_000)
             .unwrap();
-        let stats = r.final_stats().totals;
+        let stats = r.finish().1.totals;
         let live = r.live_stats(T0 + 110_000);
         assert!(stats.distance < 80.0, "{}", stats.distance);
         assert!((live.totals.distance - stats.distance).abs() < 1.0);
@@ -992,7 +987,7 @@ mod tests {
         r.apply_state(ActivityState::Complete, Some(end), end)
             .unwrap();
         let live = r.live_stats(end);
-        let done = r.final_stats();
+        let done = r.finish().1;
         assert!(done.totals.distance > 10_000.0, "{}", done.totals.distance);
         assert!(
             (live.totals.distance - done.totals.distance).abs() < 1e-6,

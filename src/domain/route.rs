@@ -91,10 +91,6 @@ impl Route {
         }
     }
 
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Fix> + '_ {
-        self.full.iter().flatten().chain(self.tail.iter())
-    }
-
     /// The fixes with indexes in `from..to` (clamped to the route).
     pub fn range(&self, from: usize, to: usize) -> impl Iterator<Item = &Fix> + '_ {
         let to = to.min(self.len());
@@ -125,7 +121,8 @@ impl Route {
     }
 
     /// Fixes the route has room for without allocating.
-    pub fn capacity(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
         self.full.len() * BLOCK_FIXES + self.tail.capacity()
     }
 }
@@ -150,8 +147,7 @@ mod tests {
         }
         assert_eq!(route.len(), 1_000);
         assert_eq!(route.to_vec(), all);
-        assert_eq!(route.iter().copied().collect::<Vec<_>>(), all);
-        assert_eq!(route.iter().next_back(), all.last());
+        assert_eq!(route.range(0, 1_000).copied().collect::<Vec<_>>(), all);
         assert_eq!(route.first(), all.first());
         assert_eq!(route.last(), all.last());
         assert_eq!(route.get(256), Some(&all[256]));

@@ -22,7 +22,7 @@ use super::timers::TimerKind;
 use super::LiveHub;
 use crate::domain::activity::ActivityState;
 use crate::domain::recording::{LiveEvent, Recording};
-use crate::domain::{now_ms, ActivityId};
+use crate::domain::{now_ms, ActivityId, Fix};
 use crate::store::{ActivityProgress, RouteChunk};
 
 /// The reorder window waits at most this long for a later fix.
@@ -212,12 +212,7 @@ impl Core {
     pub(super) fn progress(&self, now: i64) -> ActivityProgress {
         let log = self.rec.log();
         if log.state() == ActivityState::Complete {
-            return ActivityProgress::completed(
-                self.rec.id,
-                log.clone(),
-                self.rec.final_stats(),
-                now,
-            );
+            return self.completion(now).0;
         }
         ActivityProgress {
             id: self.rec.id,
@@ -227,6 +222,16 @@ impl Core {
             summary_polyline: None,
             now_ms: now,
         }
+    }
+
+    /// A completed activity's row and its whole route, to write together.
+    pub(super) fn completion(&self, now: i64) -> (ActivityProgress, Vec<Fix>) {
+        let (route, done) = self.rec.finish();
+        let log = self.rec.log().clone();
+        (
+            ActivityProgress::completed(self.rec.id, log, done, now),
+            route,
+        )
     }
 }
 

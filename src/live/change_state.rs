@@ -106,8 +106,7 @@ fn complete(
     let mut core = act.core.lock();
     // The unsaved fixes are part of the full route written below.
     let unsaved = core.rec.take_unsaved();
-    let route = core.rec.route().to_vec();
-    let progress = core.progress(now);
+    let (progress, route) = core.completion(now);
     let checkpointer = core.hub.checkpointer.clone();
     core.finished = true;
     core.busy = true;
