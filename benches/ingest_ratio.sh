@@ -13,7 +13,8 @@
 # of each comes first (every activity's actor is started). Rates count 2xx
 # answers only; the ratio is Pacer's median over the bare handler's median.
 # Needs wrk (Debian: apt-get install wrk), curl, jq. PACER_BIN runs another
-# build of Pacer (an A/B against an earlier commit's binary).
+# build of Pacer (an A/B against an earlier commit's binary), BARE_BIN
+# another build of the bare handler.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
@@ -27,6 +28,7 @@ done
 
 cargo build --release --quiet -p pacer --bin pacer -p pacer-tools --bin bare_ingest
 pacer_bin=${PACER_BIN:-target/release/pacer}
+bare_bin=${BARE_BIN:-target/release/bare_ingest}
 dir=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 pacer_port=$(free_port)
@@ -37,7 +39,7 @@ ulimit -n 65536 2>/dev/null || true
 PACER_ADMIN_TOKEN=$admin DATABASE_URL="sqlite://$dir/pacer.db" PACER_BIND="127.0.0.1:$pacer_port" \
   "$pacer_bin" >"$dir/pacer.log" 2>&1 &
 pacer=$!
-target/release/bare_ingest "127.0.0.1:$bare_port" >"$dir/bare.log" 2>&1 &
+"$bare_bin" "127.0.0.1:$bare_port" >"$dir/bare.log" 2>&1 &
 bare=$!
 trap 'kill $pacer $bare 2>/dev/null; wait $pacer $bare 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do
@@ -94,7 +96,9 @@ for r in $(seq "$rounds"); do
   for server in bare pacer; do
     port=$bare_port
     [ "$server" = pacer ] && port=$pacer_port
-    line=$(drive "$server" "$port" "$seconds")
+    # Not in a subshell: `drive` advances `run`, the fix times' offset.
+    drive "$server" "$port" "$seconds" >"$dir/line"
+    line=$(cat "$dir/line")
     echo "$r $line" >>"$dir/rates"
     # shellcheck disable=SC2086
     printf '%-6s %-5s %12s %11s %13s %9s %9s %12s\n' "$r" $line

@@ -237,9 +237,10 @@ impl Recording {
     /// Stores new fixes (one per timestamp) and releases those the reorder
     /// window lets through. Answers the counts and the new events.
     ///
-    /// A batch is sorted and merged into the route in one pass, so a
-    /// 10,000-fix chunk of an offline sync that lands before chunks already
-    /// stored costs O(route + batch), not a shift of the route per fix.
+    /// A batch is sorted and merged into the route in one pass
+    /// (`Route::merge`): resent fixes cost a lookup each, and fixes that land
+    /// before ones already stored rewrite the route only from their block
+    /// on, not the whole route and not a shift per fix.
     /// Fixes older than what the live stats have already seen (stragglers,
     /// or a chunk of an offline sync sent out of order) make the live stats
     /// be recomputed over the stored route, so they never depend on the
@@ -258,7 +259,7 @@ impl Recording {
             // Stable: the first fix of a timestamp wins, as for the route.
             batch.sort_by_key(|f| f.t_ms);
             batch.dedup_by_key(|f| f.t_ms);
-            merged = self.merge_into_route(batch);
+            merged = self.route.merge(&batch);
             &merged
         };
         if let Some(first) = new.first() {
@@ -293,32 +294,6 @@ impl Recording {
             }
         }
         (counts, events)
-    }
-
-    /// Merges a sorted, deduplicated batch into the sorted route; answers
-    /// the fixes that were new (a timestamp already stored is a duplicate).
-    fn merge_into_route(&mut self, batch: Vec<Fix>) -> Vec<Fix> {
-        if batch.first().is_none_or(|f| f.t_ms > self.route_end_ms()) {
-            self.route.append(&batch);
-            return batch;
-        }
-        let old = std::mem::take(&mut self.route).to_vec();
-        let mut merged = Vec::with_capacity(old.len() + batch.len());
-        let mut new = Vec::with_capacity(batch.len());
-        let mut old_iter = old.into_iter().peekable();
-        for fix in batch {
-            while let Some(o) = old_iter.next_if(|o| o.t_ms < fix.t_ms) {
-                merged.push(o);
-            }
-            if old_iter.peek().is_some_and(|o| o.t_ms == fix.t_ms) {
-                continue;
-            }
-            merged.push(fix);
-            new.push(fix);
-        }
-        merged.extend(old_iter);
-        self.route = Route::from_sorted(&merged);
-        new
     }
 
     /// The time of the route's last fix, `i64::MIN` when it has none.

@@ -80,6 +80,59 @@ impl Route {
         }
     }
 
+    /// Adds a batch sorted by time, one fix per timestamp, wherever its
+    /// fixes fall; a fix at a time the route already holds is left out
+    /// (first one wins). Answers the fixes added, in order. Resent fixes
+    /// cost a binary search each, and a late fix rewrites only the blocks
+    /// from its own on, not the whole route.
+    pub fn merge(&mut self, batch: &[Fix]) -> Vec<Fix> {
+        let end = self.last().map_or(i64::MIN, |f| f.t_ms);
+        let new: Vec<Fix> = batch
+            .iter()
+            .filter(|f| f.t_ms > end || !self.holds(f.t_ms))
+            .copied()
+            .collect();
+        let older = new.partition_point(|f| f.t_ms < end);
+        if older > 0 {
+            self.insert_before_end(&new[..older]);
+        }
+        self.append(&new[older..]);
+        new
+    }
+
+    /// Whether a fix at `t_ms` is in the route.
+    fn holds(&self, t_ms: i64) -> bool {
+        let at = self.partition_point(|f| f.t_ms < t_ms);
+        self.get(at).is_some_and(|f| f.t_ms == t_ms)
+    }
+
+    /// Inserts sorted fixes at times the route does not hold, all before
+    /// its end: the blocks before the first of them stay as they are.
+    fn insert_before_end(&mut self, fixes: &[Fix]) {
+        let Some(first) = fixes.first() else {
+            return;
+        };
+        let keep = self
+            .full
+            .partition_point(|b| b.last().is_some_and(|f| f.t_ms < first.t_ms));
+        let moved = (self.full.len() - keep) * BLOCK_FIXES + self.tail.len();
+        let mut old = Vec::with_capacity(moved);
+        for block in self.full.drain(keep..) {
+            old.extend_from_slice(&block);
+        }
+        old.append(&mut self.tail);
+        let mut merged = Vec::with_capacity(moved + fixes.len());
+        let mut old = old.into_iter().peekable();
+        for fix in fixes {
+            while let Some(o) = old.next_if(|o| o.t_ms < fix.t_ms) {
+                merged.push(o);
+            }
+            merged.push(*fix);
+        }
+        merged.extend(old);
+        self.append(&merged);
+    }
+
     /// The index of the first fix for which `pred` is false (`pred` must be
     /// true for a prefix of the route and false after), as
     /// `slice::partition_point`.
@@ -159,6 +212,62 @@ mod tests {
         assert!(route.capacity() - route.len() < ROOM_STEP);
         route.shrink_to_fit();
         assert_eq!(route.capacity(), 1_000);
+    }
+
+    /// The reference: a sorted union where the first fix of a time wins.
+    fn union(route: &[Fix], batch: &[Fix]) -> Vec<Fix> {
+        let mut by_time = std::collections::BTreeMap::new();
+        for fix in route.iter().chain(batch) {
+            by_time.entry(fix.t_ms).or_insert(*fix);
+        }
+        by_time.into_values().collect()
+    }
+
+    #[test]
+    fn merge_inserts_late_fixes_anywhere_and_leaves_out_held_times() {
+        // Every other second over 1,200 s: 600 fixes, three blocks and a tail.
+        let even: Vec<Fix> = fixes(0, 1_200).into_iter().step_by(2).collect();
+        let moved = |f: &Fix| Fix::new(f.t_ms, f.lat + 1.0, f.lng);
+        let batches: Vec<Vec<Fix>> = vec![
+            Vec::new(),
+            // Late fixes in the first block, across a boundary, in the tail,
+            // and after the end, mixed with resent ones (changed, so a wrong
+            // winner shows).
+            fixes(1, 3).iter().map(moved).collect(),
+            fixes(509, 6).iter().map(moved).collect(),
+            fixes(1_190, 20).iter().map(moved).collect(),
+            vec![Fix::new(-5_000, 59.0, 10.0)],
+        ];
+        for batch in batches {
+            let mut route = Route::from_sorted(&even);
+            let added = route.merge(&batch);
+            let expected = union(&even, &batch);
+            assert_eq!(route.to_vec(), expected);
+            assert_eq!(route, Route::from_sorted(&expected), "blocks stay exact");
+            let held: std::collections::HashSet<i64> = even.iter().map(|f| f.t_ms).collect();
+            let new: Vec<Fix> = batch
+                .iter()
+                .filter(|f| !held.contains(&f.t_ms))
+                .copied()
+                .collect();
+            assert_eq!(added, new);
+        }
+    }
+
+    #[test]
+    fn resent_fixes_move_nothing() {
+        let all = fixes(0, 600);
+        let mut route = Route::from_sorted(&all);
+        let (full, tail) = (route.full[0].as_ptr(), route.tail.as_ptr());
+        let resent: Vec<Fix> = all[100..110].iter().chain(&all[590..]).copied().collect();
+        assert!(route.merge(&resent).is_empty());
+        assert_eq!(route.to_vec(), all);
+        assert_eq!((route.full[0].as_ptr(), route.tail.as_ptr()), (full, tail));
+        // A late fix in the tail rewrites the tail, not the full blocks.
+        let late = Fix::new(599_500, 59.0, 10.0);
+        assert_eq!(route.merge(&[late]), vec![late]);
+        assert_eq!(route.full[0].as_ptr(), full);
+        assert_eq!(route.len(), 601);
     }
 
     #[test]
