@@ -248,7 +248,7 @@ impl Recording {
     pub fn ingest(&mut self, fixes: &[Fix], now_ms: i64) -> (IngestCounts, Vec<LiveEvent>) {
         // Nearly every post is one fix, or a batch in order, after the
         // route's end: appended as it is, without a copy or a sort.
-        let appends = fixes.first().is_none_or(|f| f.t_ms > self.route_end_ms())
+        let appends = fixes.first().is_none_or(|f| f.t_ms > self.route.end_ms())
             && fixes.windows(2).all(|w| w[0].t_ms < w[1].t_ms);
         let merged;
         let new: &[Fix] = if appends {
@@ -294,11 +294,6 @@ impl Recording {
             }
         }
         (counts, events)
-    }
-
-    /// The time of the route's last fix, `i64::MIN` when it has none.
-    fn route_end_ms(&self) -> i64 {
-        self.route.last().map_or(i64::MIN, |f| f.t_ms)
     }
 
     /// Recomputes the live stats over the stored route up to the last

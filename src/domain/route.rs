@@ -52,6 +52,11 @@ impl Route {
         self.tail.last().or_else(|| self.full.last()?.last())
     }
 
+    /// The time of the last fix, `i64::MIN` when there is none.
+    pub fn end_ms(&self) -> i64 {
+        self.last().map_or(i64::MIN, |f| f.t_ms)
+    }
+
     pub fn get(&self, index: usize) -> Option<&Fix> {
         match self.full.get(index / BLOCK_FIXES) {
             Some(block) => block.get(index % BLOCK_FIXES),
@@ -86,7 +91,7 @@ impl Route {
     /// cost a binary search each, and a late fix rewrites only the blocks
     /// from its own on, not the whole route.
     pub fn merge(&mut self, batch: &[Fix]) -> Vec<Fix> {
-        let end = self.last().map_or(i64::MIN, |f| f.t_ms);
+        let end = self.end_ms();
         let new: Vec<Fix> = batch
             .iter()
             .filter(|f| f.t_ms > end || !self.holds(f.t_ms))
