@@ -217,14 +217,24 @@ where
     type Future = std::future::Ready<Result<EdgeService<S>, ()>>;
 
     fn new_transform(&self, service: S) -> Self::Future {
-        std::future::ready(Ok(EdgeService {
-            service,
-            worker: Rc::new(Worker {
-                body_timeout: self.body_timeout,
-                headers: self.headers.clone(),
-                metrics: RequestMetrics::new(self.metrics.clone()),
-            }),
-        }))
+        let worker = Rc::new(Worker {
+            body_timeout: self.body_timeout,
+            headers: self.headers.clone(),
+            metrics: RequestMetrics::new(self.metrics.clone()),
+        });
+        // Runs on the worker's own thread, as long as the worker does.
+        let flushed = Rc::downgrade(&worker);
+        actix_web::rt::spawn(async move {
+            let mut every = actix_web::rt::time::interval(crate::metrics::LATENCY_FLUSH);
+            loop {
+                every.tick().await;
+                match flushed.upgrade() {
+                    Some(worker) => worker.metrics.flush(),
+                    None => break,
+                }
+            }
+        });
+        std::future::ready(Ok(EdgeService { service, worker }))
     }
 }
 
@@ -267,10 +277,9 @@ where
         }
         let method = crate::metrics::method_label(req.method());
         let span = crate::telemetry::request_span(&req);
-        let inner = {
-            let _entered = span.enter();
-            self.service.call(req)
-        };
+        // Not entered here: routing runs nothing that logs; the handler and
+        // its extractors run when the future is polled, in the span.
+        let inner = self.service.call(req);
         EdgeFuture {
             inner,
             span: Some(span),
@@ -331,6 +340,12 @@ where
                 headers.insert(name.clone(), value.clone());
             }
         }
+        // A body already in memory (nearly every answer) is written without
+        // entering the span again; a streamed one is polled in it.
+        let span = match response.response().body().size() {
+            actix_web::body::BodySize::Stream => span,
+            _ => Span::none(),
+        };
         Poll::Ready(Ok(response.map_body(|_, body| SpanBody::new(body, span))))
     }
 }

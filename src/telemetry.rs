@@ -51,7 +51,24 @@ pub fn init(filter: &str) {
 struct PlainFields;
 
 impl<'writer> FormatFields<'writer> for PlainFields {
-    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        // Formatted on the stack first, so a span's string (one per
+        // request) grows once instead of once per field; fields that do not
+        // fit are written straight through.
+        let mut line = heapless::String::<256>::new();
+        let mut visitor = PlainVisitor {
+            writer: Writer::new(&mut line),
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        if visitor.result.is_ok() {
+            return writer.write_str(&line);
+        }
         let mut visitor = PlainVisitor {
             writer,
             first: true,

@@ -106,11 +106,16 @@ pub async fn refusal(state: &AppState, caller: &Caller, id: ActivityId, e: LiveE
 
 /// `POST /api/v1/activities/{id}/routes` `{location}` or `{locations}`.
 pub async fn ingest(
-    state: web::Data<AppState>,
+    req: HttpRequest,
     caller: Caller,
     id: web::Path<i64>,
     body: web::Json<RawFixBatch>,
 ) -> Result<HttpResponse, ApiError> {
+    // Borrowed, not extracted: `web::Data` bumps a reference count that
+    // every worker shares, on every fix post.
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal("no app state"))?;
     let id = ActivityId(id.into_inner());
     let (fixes, rejected) = body.into_inner().parse(now_ms())?;
     let athlete = caller.id;
@@ -149,7 +154,7 @@ pub async fn ingest(
                 .content_type(actix_web::http::header::ContentType::json())
                 .body(body))
         }
-        Err(e) => Err(Box::pin(refusal(&state, &caller, id, e)).await),
+        Err(e) => Err(Box::pin(refusal(state, &caller, id, e)).await),
     }
 }
 

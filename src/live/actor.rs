@@ -130,10 +130,14 @@ impl Core {
     /// compaction and the checkpoint. Each is a single pending timer, not
     /// one per fix (`live::timers`).
     pub(super) fn schedule(&mut self, this: &Shared) {
+        self.schedule_at(this, Instant::now());
+    }
+
+    /// `schedule` with the clock already read (on every fix post).
+    pub(super) fn schedule_at(&mut self, this: &Shared, now: Instant) {
         if self.stopped {
             return;
         }
-        let now = Instant::now();
         let timers = &self.hub.timers;
         if self.rec.has_pending() && needs_timer(self.reorder_due, now) {
             self.reorder_due = Some(timers.arm(TimerKind::Reorder, this));

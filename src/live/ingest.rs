@@ -64,14 +64,15 @@ impl Core {
             return Err(LiveError::Completed);
         }
         let now = now_ms();
-        self.last_input = Instant::now();
+        let instant = Instant::now();
+        self.last_input = instant;
         let (counts, events) = self.rec.ingest(fixes, now);
         self.hub
             .metrics
             .fixes_accepted
             .inc_by(u64::from(counts.accepted));
         self.broadcast(&events);
-        self.schedule(this);
+        self.schedule_at(this, instant);
         Ok(IngestReply {
             counts,
             stats: self.rec.live_stats(now),
