@@ -121,10 +121,11 @@ pub async fn ingest(
     let athlete = caller.id;
     // The common case, a running actor free to take the fixes, applies them
     // here without copying the batch; anything else takes the full path.
+    // (A stopping actor refuses: its core is marked stopped, under the same
+    // lock as its last checkpoint.)
     let fast = state
         .live
         .get(id)
-        .filter(|actor| actor.connected())
         .and_then(|actor| actor.try_ingest(athlete, &fixes));
     let result = match fast {
         Some(result) => result,

@@ -58,7 +58,9 @@ pub struct ActorInner {
     /// The actor's state: fixes are applied to it from the caller's thread
     /// when the actor is free (`try_ingest`).
     core: Shared,
-    in_flight: Arc<AtomicUsize>,
+    /// Beside the rest, not behind a pointer of its own: one cache line
+    /// less to fetch on every fix post.
+    in_flight: AtomicUsize,
     capacity: usize,
 }
 
@@ -89,7 +91,9 @@ impl ActorInner {
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Acquire)
     }
+}
 
+impl ActorRef {
     /// A slot in the mailbox, or None when it is full.
     fn permit(&self) -> Option<Permit> {
         let taken = self
@@ -98,24 +102,24 @@ impl ActorInner {
                 (n < self.capacity).then_some(n + 1)
             })
             .is_ok();
-        taken.then(|| Permit(self.in_flight.clone()))
+        taken.then(|| Permit(self.clone()))
     }
 
     /// A slot even when the mailbox is full: for the server's own
     /// messages (shutdown), never for requests.
     fn permit_always(&self) -> Permit {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        Permit(self.in_flight.clone())
+        Permit(self.clone())
     }
 }
 
 /// One counted message: released when the message is handled or dropped
 /// (the actor stopped), so the count cannot leak.
-pub struct Permit(Arc<AtomicUsize>);
+pub struct Permit(ActorRef);
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -292,7 +296,7 @@ impl LiveHub {
                 let actor = ActorRef(Arc::new(ActorInner {
                     addr,
                     core,
-                    in_flight: Arc::new(AtomicUsize::new(0)),
+                    in_flight: AtomicUsize::new(0),
                     capacity: self.config.mailbox_capacity.max(1),
                 }));
                 slot.insert(actor.clone());
