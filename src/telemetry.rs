@@ -60,23 +60,22 @@ impl<'writer> FormatFields<'writer> for PlainFields {
         // request) grows once instead of once per field; fields that do not
         // fit are written straight through.
         let mut line = heapless::String::<256>::new();
-        let mut visitor = PlainVisitor {
-            writer: Writer::new(&mut line),
-            first: true,
-            result: Ok(()),
-        };
-        fields.record(&mut visitor);
-        if visitor.result.is_ok() {
+        if write_plain(Writer::new(&mut line), &fields).is_ok() {
             return writer.write_str(&line);
         }
-        let mut visitor = PlainVisitor {
-            writer,
-            first: true,
-            result: Ok(()),
-        };
-        fields.record(&mut visitor);
-        visitor.result
+        write_plain(writer, &fields)
     }
+}
+
+/// Writes the fields as `name=value`, separated by spaces.
+fn write_plain<R: RecordFields>(writer: Writer<'_>, fields: &R) -> fmt::Result {
+    let mut visitor = PlainVisitor {
+        writer,
+        first: true,
+        result: Ok(()),
+    };
+    fields.record(&mut visitor);
+    visitor.result
 }
 
 struct PlainVisitor<'writer> {
