@@ -15,6 +15,11 @@
 # Needs wrk (Debian: apt-get install wrk), curl, jq. PACER_BIN runs another
 # build of Pacer (an A/B against an earlier commit's binary), BARE_BIN
 # another build of the bare handler.
+#
+# PACER_B_BIN adds a second Pacer build (`pacer_b`), on its own SQLite file
+# with its own activities, driven in every round too (the two Pacers in
+# alternating order): the summary adds its ratio and the two builds' ratio
+# per round, side by side on the same load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
@@ -28,40 +33,57 @@ done
 
 cargo build --release --quiet -p pacer --bin pacer -p pacer-tools --bin bare_ingest
 pacer_bin=${PACER_BIN:-target/release/pacer}
+pacer_b_bin=${PACER_B_BIN:-}
 bare_bin=${BARE_BIN:-target/release/bare_ingest}
+pacers=pacer
+[ -n "$pacer_b_bin" ] && pacers="pacer pacer_b"
 dir=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-pacer_port=$(free_port)
-bare_port=$(free_port)
 admin=ingest-ratio-admin
 ulimit -n 65536 2>/dev/null || true
 
-PACER_ADMIN_TOKEN=$admin DATABASE_URL="sqlite://$dir/pacer.db" PACER_BIND="127.0.0.1:$pacer_port" \
-  "$pacer_bin" >"$dir/pacer.log" 2>&1 &
-pacer=$!
-"$bare_bin" "127.0.0.1:$bare_port" >"$dir/bare.log" 2>&1 &
-bare=$!
-trap 'kill $pacer $bare 2>/dev/null; wait $pacer $bare 2>/dev/null; rm -rf "$dir"' EXIT
+declare -A port pid
+start_pacer() { # name binary
+  port[$1]=$(free_port)
+  PACER_ADMIN_TOKEN=$admin DATABASE_URL="sqlite://$dir/$1.db" PACER_BIND="127.0.0.1:${port[$1]}" \
+    "$2" >"$dir/$1.log" 2>&1 &
+  pid[$1]=$!
+}
+start_pacer pacer "$pacer_bin"
+[ -n "$pacer_b_bin" ] && start_pacer pacer_b "$pacer_b_bin"
+port[bare]=$(free_port)
+"$bare_bin" "127.0.0.1:${port[bare]}" >"$dir/bare.log" 2>&1 &
+pid[bare]=$!
+trap 'kill "${pid[@]}" 2>/dev/null; wait "${pid[@]}" 2>/dev/null; rm -rf "$dir"' EXIT
+for name in $pacers; do
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:${port[$name]}/readyz" >/dev/null && break
+    sleep 0.1
+  done
+done
 for _ in $(seq 100); do
-  curl -sf "http://127.0.0.1:$pacer_port/readyz" >/dev/null &&
-    curl -s -o /dev/null "http://127.0.0.1:$bare_port/" && break
+  curl -s -o /dev/null "http://127.0.0.1:${port[bare]}/" && break
   sleep 0.1
 done
 
-# Accounts, as a Lua table for the wrk script.
-offset=0
-{
-  echo "accounts = {"
-  while [ "$offset" -lt "$activities" ]; do
-    count=$((activities - offset < 10000 ? activities - offset : 10000))
-    curl -sf -X POST "http://127.0.0.1:$pacer_port/api/v1/admin/provision" \
-      -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
-      -d "{\"username_prefix\":\"ir$offset-\",\"count\":$count,\"password\":\"ingest-ratio\",\"start_activity\":\"Run\"}" |
-      jq -r '.athletes[] | "{\(.activity_id),\"\(.access_token)\"},"'
-    offset=$((offset + count))
-  done
-  echo "}"
-} >"$dir/accounts.lua"
+# Each Pacer's accounts, as a Lua table for the wrk script (the bare
+# handler checks no token: it is sent the first Pacer's).
+for name in $pacers; do
+  offset=0
+  {
+    echo "accounts = {"
+    while [ "$offset" -lt "$activities" ]; do
+      count=$((activities - offset < 10000 ? activities - offset : 10000))
+      curl -sf -X POST "http://127.0.0.1:${port[$name]}/api/v1/admin/provision" \
+        -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+        -d "{\"username_prefix\":\"ir$offset-\",\"count\":$count,\"password\":\"ingest-ratio\",\"start_activity\":\"Run\"}" |
+        jq -r '.athletes[] | "{\(.activity_id),\"\(.access_token)\"},"'
+      offset=$((offset + count))
+    done
+    echo "}"
+  } >"$dir/$name.lua"
+done
+cp "$dir/pacer.lua" "$dir/bare.lua"
 
 # Fix times start an hour back; every wrk run starts 1,000 s after the
 # previous one, more than its rounds advance, so each activity's fixes keep
@@ -70,14 +92,13 @@ first_s=$(($(date +%s) - 3600 * 4))
 run=0
 # CPU time (µs) a process has used, user + system.
 cpu_us() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f", ($14 + $15) * 1e6 / hz }' "/proc/$1/stat"; }
-drive() { # name port seconds -> requests/s of 2xx answers, and the server's CPU µs per request
-  local out pid before
-  pid=$bare
-  [ "$1" = pacer ] && pid=$pacer
-  before=$(cpu_us "$pid")
-  out=$(wrk -t"$threads" -c"$connections" -d"${3}s" --timeout 10s -s benches/ingest_ratio.lua \
-    "http://127.0.0.1:$2" -- "$dir/accounts.lua" $((first_s + run * 1000)) "$threads" | grep '^RESULT')
-  local cpu=$(($(cpu_us "$pid") - before))
+# Never in a subshell: it advances `run`, the fix times' offset.
+drive() { # name seconds -> requests/s of 2xx answers, and the server's CPU µs per request
+  local out before
+  before=$(cpu_us "${pid[$1]}")
+  out=$(wrk -t"$threads" -c"$connections" -d"${2}s" --timeout 10s -s benches/ingest_ratio.lua \
+    "http://127.0.0.1:${port[$1]}" -- "$dir/$1.lua" $((first_s + run * 1000)) "$threads" | grep '^RESULT')
+  local cpu=$(($(cpu_us "${pid[$1]}") - before))
   run=$((run + 1))
   # shellcheck disable=SC2086
   local $(echo "${out#RESULT }")
@@ -86,22 +107,23 @@ drive() { # name port seconds -> requests/s of 2xx answers, and the server's CPU
     'BEGIN { printf "%s %.0f %d %d %.1f %.1f %.1f\n", name, (r - e) / (d / 1e6), e, s, p50 / 1000, p99 / 1000, cpu / r }'
 }
 
-echo "warm-up: every activity's first fixes, both servers" >&2
-drive bare "$bare_port" 5 >/dev/null
-drive pacer "$pacer_port" 10 >/dev/null
+echo "warm-up: every activity's first fixes, every server" >&2
+drive bare 5 >/dev/null
+for name in $pacers; do
+  drive "$name" 10 >/dev/null
+done
 
-printf '%-6s %-5s %12s %11s %13s %9s %9s %12s\n' round server "requests/s" "non-2xx" "socket errors" "p50 ms" "p99 ms" "CPU µs/req"
+printf '%-6s %-7s %12s %11s %13s %9s %9s %12s\n' round server "requests/s" "non-2xx" "socket errors" "p50 ms" "p99 ms" "CPU µs/req"
 : >"$dir/rates"
 for r in $(seq "$rounds"); do
-  for server in bare pacer; do
-    port=$bare_port
-    [ "$server" = pacer ] && port=$pacer_port
-    # Not in a subshell: `drive` advances `run`, the fix times' offset.
-    drive "$server" "$port" "$seconds" >"$dir/line"
+  order="bare $pacers"
+  [ -n "$pacer_b_bin" ] && [ $((r % 2)) = 0 ] && order="bare pacer_b pacer"
+  for server in $order; do
+    drive "$server" "$seconds" >"$dir/line"
     line=$(cat "$dir/line")
     echo "$r $line" >>"$dir/rates"
     # shellcheck disable=SC2086
-    printf '%-6s %-5s %12s %11s %13s %9s %9s %12s\n' "$r" $line
+    printf '%-6s %-7s %12s %11s %13s %9s %9s %12s\n' "$r" $line
   done
 done
 
@@ -112,8 +134,20 @@ awk -v b="$b" -v p="$p" -v n="$rounds" -v a="$activities" -v c="$connections" 'B
   printf "median of %d rounds, %d activities, %d connections, one fix per request:\n", n, a, c
   printf "  bare actix-web handler: %d requests/s\n  pacer:                  %d requests/s\n  ratio pacer/bare:       %.2f\n", b, p, p / b
 }'
-awk '{r[$1, $2] = $3} END {
+if [ -n "$pacer_b_bin" ]; then
+  pb=$(median pacer_b)
+  awk -v b="$b" -v p="$pb" 'BEGIN { printf "  pacer_b:                %d requests/s\n  ratio pacer_b/bare:     %.2f\n", p, p / b }'
+fi
+awk -v two="${pacer_b_bin:+1}" '{r[$1, $2] = $3; cpu[$2] += $8; n[$2]++} END {
   printf "  per-round ratios:"
   for (i = 1; (i, "bare") in r; i++) printf " %.2f", r[i, "pacer"] / r[i, "bare"]
   printf "\n"
+  if (two) {
+    printf "  per-round pacer_b/bare:"
+    for (i = 1; (i, "bare") in r; i++) printf " %.2f", r[i, "pacer_b"] / r[i, "bare"]
+    printf "\n  per-round pacer_b/pacer:"
+    for (i = 1; (i, "bare") in r; i++) { q = r[i, "pacer_b"] / r[i, "pacer"]; printf " %.3f", q; s += q; k++ }
+    printf "  (mean %.3f)\n", s / k
+    printf "  mean CPU µs/req: pacer %.2f, pacer_b %.2f, bare %.2f\n", cpu["pacer"] / n["pacer"], cpu["pacer_b"] / n["pacer_b"], cpu["bare"] / n["bare"]
+  }
 }' "$dir/rates"
